@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package Waverless needs to build, test and run.
+# Idempotent: does nothing (and needs no network) when all are present.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  cmake ninja-build ccache g++ pkg-config
+  # engine: WABT (wasm2c, libwabt), fibers, hashing, errors
+  wabt libboost-context-dev libssl-dev libabsl-dev
+  # guests: clang's wasm32-wasi target with wasi-libc and libc++
+  clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32
+  libc++-14-dev-wasm32 libc++abi-14-dev-wasm32
+  # platform: storage, consensus, RPC, config
+  librocksdb-dev libraft-dev libuv1-dev libgrpc++-dev libprotobuf-dev
+  protobuf-compiler protobuf-compiler-grpc libyaml-cpp-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev curl
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "installing: ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

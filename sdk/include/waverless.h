@@ -1,0 +1,122 @@
+/*
+ * Waverless host ABI, version 1.
+ *
+ * The one contract between a guest function (wasm32-wasi) and the platform.
+ * Every call returns a wl_status; lengths are explicit; nothing is
+ * NUL-terminated. The host bounds-checks every pointer/length pair: a bad one
+ * fails the invocation with an error naming the call, it never reads or
+ * writes outside the guest's linear memory.
+ *
+ * Calling convention for a function export:
+ *   void <fn>(uint32_t argv, uint32_t argc)
+ * argv points to argc (ptr, len) pairs of uint32_t, followed by the argument
+ * bytes, in one block the host obtained from the guest's exported
+ * wl_alloc(). The block belongs to the guest (WL_FUNCTION frees it).
+ * Use the WL_FUNCTION macro rather than writing exports by hand.
+ */
+#ifndef WAVERLESS_H_
+#define WAVERLESS_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef int32_t wl_status;
+#define WL_OK 0
+#define WL_ERR_NOT_FOUND 1        /* key or file does not exist */
+#define WL_ERR_PERMISSION 2       /* not allowed by the app's kvs list / folder */
+#define WL_ERR_INVALID 3          /* malformed argument (bad fd, bad path) */
+#define WL_ERR_TOO_LARGE 4        /* value or output over the configured limit */
+#define WL_ERR_BUFFER_TOO_SMALL 5 /* *len holds the size needed; call again */
+#define WL_ERR_IO 6               /* storage or file system failure */
+#define WL_ERR_UNAVAILABLE 7      /* transient: the caller may retry */
+#define WL_ERR_TIMEOUT 8          /* the invocation's deadline passed */
+#define WL_ERR_FAILED 9           /* a triggered function failed */
+
+#define WL_LOG_DEBUG 0
+#define WL_LOG_INFO 1
+#define WL_LOG_WARN 2
+#define WL_LOG_ERROR 3
+
+#if defined(__wasm__)
+#define WL_IMPORT(name) \
+  __attribute__((import_module("waverless"), import_name(#name)))
+#define WL_EXPORT(name) __attribute__((export_name(#name)))
+#else
+#define WL_IMPORT(name)
+#define WL_EXPORT(name)
+#endif
+
+/* --- key-value store (keys are the app's own; see app.yaml kvs) --- */
+
+/* Reads key into buf. WL_OK: *len = value size (0 for an empty value).
+ * WL_ERR_NOT_FOUND: no such key. WL_ERR_BUFFER_TOO_SMALL: *len = size needed;
+ * the host keeps the value so the retry with a larger buffer is cheap. */
+WL_IMPORT(kv_get)
+wl_status wl_kv_get(const char* key, uint32_t key_len, void* buf, uint32_t cap,
+                    uint32_t* len);
+/* Stores value under key. Once WL_OK returns the value is durable. */
+WL_IMPORT(kv_set)
+wl_status wl_kv_set(const char* key, uint32_t key_len, const void* value,
+                    uint32_t value_len);
+/* Deletes key. Deleting a missing key is WL_OK. */
+WL_IMPORT(kv_delete)
+wl_status wl_kv_delete(const char* key, uint32_t key_len);
+
+/* Blocks (without holding a host thread) until every function this
+ * invocation has triggered so far has finished. WL_ERR_FAILED if one failed. */
+WL_IMPORT(wait_triggered)
+wl_status wl_wait_triggered(void);
+
+/* --- output and logs --- */
+
+/* Appends to the invocation's output (the HTTP response body). */
+WL_IMPORT(output_write)
+wl_status wl_output_write(const void* data, uint32_t len);
+/* One structured log line attributed to this invocation. */
+WL_IMPORT(log)
+wl_status wl_log(int32_t level, const char* msg, uint32_t len);
+
+/* --- the app's read-only data folder (files/) --- */
+
+/* Opens a path relative to the app's data folder. Absolute paths, ".."
+ * and symlinks leading out are refused with WL_ERR_PERMISSION. */
+WL_IMPORT(file_open)
+wl_status wl_file_open(const char* path, uint32_t path_len, int32_t* fd);
+WL_IMPORT(file_size)
+wl_status wl_file_size(int32_t fd, uint64_t* size);
+/* Reads up to cap bytes at offset; *nread = 0 at end of file. */
+WL_IMPORT(file_read_at)
+wl_status wl_file_read_at(int32_t fd, uint64_t offset, void* buf, uint32_t cap,
+                          uint32_t* nread);
+WL_IMPORT(file_close)
+wl_status wl_file_close(int32_t fd);
+
+/* --- exports every guest provides (the SDK's wl_sdk.c defines them) --- */
+WL_EXPORT(wl_alloc) void* wl_alloc(uint32_t size);
+WL_EXPORT(wl_free) void wl_free(void* ptr);
+
+/* One argument of an invocation: the HTTP body or a triggering key. */
+typedef struct {
+  const char* data;
+  uint32_t len;
+} wl_arg;
+
+/* Declares a function export. Inside the body, `args` (const wl_arg*) and
+ * `argc` (uint32_t) are the invocation's arguments. */
+#define WL_FUNCTION(name)                                                \
+  static void wl_user_##name(const wl_arg* args, uint32_t argc);         \
+  WL_EXPORT(name) void name(uint32_t argv, uint32_t argc) {              \
+    wl_user_##name((const wl_arg*)(uintptr_t)argv, argc);                \
+    wl_free((void*)(uintptr_t)argv);                                     \
+  }                                                                      \
+  static void wl_user_##name(const wl_arg* args, uint32_t argc)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WAVERLESS_H_ */

@@ -1,0 +1,510 @@
+#include "wasm/engine.h"
+
+#include <dlfcn.h>
+
+#include <cstring>
+#include <future>
+#include <list>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "wasm/compiler.h"
+#include "wasm/instance.h"
+#include "wasm/rt/exec_context.h"
+
+namespace waverless::wasm {
+
+namespace {
+constexpr size_t kPageBytes = 65536;
+}
+
+// One live instance of an app: serves one invocation at a time.
+struct Instance {
+  App::State* app = nullptr;
+  void* storage = nullptr;  // the module's instance struct
+  InstanceEnv env;
+  Clock::time_point last_used;
+  std::list<Instance*>::iterator lru_pos;  // valid while idle
+  size_t bytes = 0;                         // as accounted in the budget
+};
+
+struct App::State {
+  std::string name;
+  Engine::Impl* engine = nullptr;
+  void* dl = nullptr;
+  const WlModuleDescriptor* desc = nullptr;
+  std::unordered_map<std::string, const WlExport*> exports;
+  const WlExport* alloc = nullptr;       // wl_alloc, if exported
+  const WlExport* initialize = nullptr;  // _initialize (reactor), if exported
+  AppLimits limits;
+  size_t typical_bytes = 0;  // size of the last released instance
+  // Pool, guarded by Engine::Impl::pool_mu.
+  std::vector<Instance*> idle;  // back = most recently used
+  size_t total = 0;
+  std::deque<Resumer> waiters;
+};
+
+struct Engine::Impl {
+  explicit Impl(EngineOptions o)
+      : options(std::move(o)),
+        compiler(CompilerOptions{options.cache_dir, options.opt_level}),
+        executor(options.executor) {}
+
+  EngineOptions options;
+  ModuleCompiler compiler;
+  Executor executor;
+  std::mutex load_mu;  // serialises dlopen + module init
+
+  std::mutex pool_mu;
+  std::list<Instance*> lru;  // idle instances of all apps; front = newest
+  size_t bytes = 0;
+  uint64_t live = 0;
+  uint64_t evictions = 0;
+
+  std::jthread reaper;
+  bool started = false;
+
+  absl::StatusOr<Instance*> acquire(Fiber& f, const std::shared_ptr<App>& app,
+                                    InvocationState& inv, bool* cold);
+  absl::StatusOr<Instance*> create(Fiber& f, App::State& app,
+                                   InvocationState& inv);
+  void release(Instance* in, bool healthy);
+  void destroy(Instance* in);
+  std::vector<Instance*> takeIdleLocked(App::State* only, Clock::time_point older,
+                                        size_t need_bytes);
+  void run(Fiber& f, const std::shared_ptr<App>& app, InvocationRequest& req,
+           InvocationResult& res);
+  void reapLoop(std::stop_token st);
+};
+
+// --- App -----------------------------------------------------------------------
+
+App::App(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+App::~App() {
+  evictIdle();
+  // Busy instances hold a shared_ptr to us, so none is left here.
+  if (state_->dl != nullptr) dlclose(state_->dl);
+}
+
+const std::string& App::name() const { return state_->name; }
+
+bool App::hasExport(std::string_view name) const {
+  return state_->exports.contains(std::string(name));
+}
+
+std::vector<std::string> App::exportNames() const {
+  std::vector<std::string> out;
+  for (const auto& [n, e] : state_->exports) out.push_back(n);
+  return out;
+}
+
+void App::evictIdle() {
+  Engine::Impl* e = state_->engine;
+  std::vector<Instance*> victims;
+  {
+    std::lock_guard lock(e->pool_mu);
+    victims = e->takeIdleLocked(state_.get(), Clock::time_point::max(), 0);
+  }
+  for (Instance* in : victims) e->destroy(in);
+}
+
+// --- pool ----------------------------------------------------------------------
+
+// Removes idle instances (of one app, or of any when only is null) that were
+// last used before `older`, oldest first; with need_bytes > 0, stops once that
+// much would be freed. Caller frees them after dropping the lock.
+std::vector<Instance*> Engine::Impl::takeIdleLocked(App::State* only,
+                                                    Clock::time_point older,
+                                                    size_t need_bytes) {
+  std::vector<Instance*> out;
+  size_t freed = 0;
+  for (auto it = lru.end(); it != lru.begin();) {
+    --it;
+    Instance* in = *it;
+    if (only != nullptr && in->app != only) continue;
+    if (in->last_used >= older) continue;
+    if (need_bytes > 0 && freed >= need_bytes) break;
+    auto& idle = in->app->idle;
+    idle.erase(std::find(idle.begin(), idle.end(), in));
+    it = lru.erase(it);
+    in->app->total--;
+    bytes -= in->bytes;
+    freed += in->bytes;
+    live--;
+    out.push_back(in);
+  }
+  return out;
+}
+
+void Engine::Impl::destroy(Instance* in) {
+  in->app->desc->free_instance(in->storage);
+  free(in->storage);
+  delete in;
+}
+
+absl::StatusOr<Instance*> Engine::Impl::acquire(Fiber& f,
+                                                const std::shared_ptr<App>& app_ptr,
+                                                InvocationState& inv, bool* cold) {
+  App::State& app = app_ptr->state();
+  for (;;) {
+    std::unique_lock lock(pool_mu);
+    if (!app.idle.empty()) {
+      Instance* in = app.idle.back();
+      app.idle.pop_back();
+      lru.erase(in->lru_pos);
+      *cold = false;
+      return in;
+    }
+    if (app.total < app.limits.max_instances) {
+      app.total++;
+      live++;
+      // Make room under the node-wide budget by evicting the least recently
+      // used idle instances of any app.
+      size_t estimate = app.typical_bytes != 0
+                            ? app.typical_bytes
+                            : app.desc->instance_size + kPageBytes * 2;
+      std::vector<Instance*> victims;
+      if (bytes + estimate > options.memory_budget_bytes) {
+        victims = takeIdleLocked(nullptr, Clock::time_point::max(),
+                                 bytes + estimate - options.memory_budget_bytes);
+        evictions += victims.size();
+      }
+      lock.unlock();
+      for (Instance* v : victims) destroy(v);
+      auto in = create(f, app, inv);
+      if (!in.ok()) {
+        std::lock_guard relock(pool_mu);
+        app.total--;
+        live--;
+        if (!app.waiters.empty()) {
+          app.waiters.front().resume(absl::OkStatus());
+          app.waiters.pop_front();
+        }
+        return in.status();
+      }
+      *cold = true;
+      return *in;
+    }
+    lock.unlock();
+    absl::Status st = f.wait([this, &app](Resumer r) {
+      std::lock_guard relock(pool_mu);
+      if (!app.idle.empty() || app.total < app.limits.max_instances) {
+        r.resume(absl::OkStatus());
+      } else {
+        app.waiters.push_back(std::move(r));
+      }
+    });
+    if (!st.ok()) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "app ", app.name, ": no instance became free before the deadline (limit ",
+          app.limits.max_instances, " concurrent instances)"));
+    }
+  }
+}
+
+absl::StatusOr<Instance*> Engine::Impl::create(Fiber& f, App::State& app,
+                                               InvocationState& inv) {
+  rt::ExecContext& x = f.exec();
+  size_t size = (app.desc->instance_size + 63) / 64 * 64;
+  void* storage = aligned_alloc(64, size);
+  if (storage == nullptr) return absl::ResourceExhaustedError("out of memory");
+  memset(storage, 0, size);
+  auto* in = new Instance();
+  in->app = &app;
+  in->storage = storage;
+  in->env.exec = &x;
+  in->env.inv = &inv;
+  x.memory_limit_pages = app.limits.max_memory_pages;
+  x.mem_base = nullptr;
+  bool ok = rt::guestCall(&x, app.desc->instantiate, storage, &in->env);
+  if (ok) {
+    in->env.memory = app.desc->memory(storage);
+    x.mem_base = in->env.memory->data;
+    if (app.initialize != nullptr) {
+      uint64_t none[1] = {0};
+      ok = rt::guestCall(&x, app.initialize->call, storage, none, none);
+    }
+  }
+  if (!ok) {
+    std::string why = rt::describeStop(x);
+    destroy(in);  // free_instance copes with a partly built instance
+    x.stop = rt::StopReason::kNone;
+    return absl::InternalError(
+        absl::StrCat("app ", app.name, ": instantiation failed: ", why));
+  }
+  return in;
+}
+
+void Engine::Impl::release(Instance* in, bool healthy) {
+  in->env.inv = nullptr;
+  in->env.exec = nullptr;
+  App::State& app = *in->app;
+  if (!healthy) {
+    // A trapped instance may hold broken invariants: never reuse it.
+    {
+      std::lock_guard lock(pool_mu);
+      app.total--;
+      live--;
+      bytes -= in->bytes;
+      if (!app.waiters.empty()) {
+        app.waiters.front().resume(absl::OkStatus());
+        app.waiters.pop_front();
+      }
+    }
+    destroy(in);
+    return;
+  }
+  size_t now_bytes = app.desc->instance_size + size_t{in->env.memory->pages} * kPageBytes;
+  std::lock_guard lock(pool_mu);
+  bytes = bytes - in->bytes + now_bytes;
+  in->bytes = now_bytes;
+  app.typical_bytes = now_bytes;
+  in->last_used = Clock::now();
+  app.idle.push_back(in);
+  lru.push_front(in);
+  in->lru_pos = lru.begin();
+  if (!app.waiters.empty()) {
+    app.waiters.front().resume(absl::OkStatus());
+    app.waiters.pop_front();
+  }
+}
+
+void Engine::Impl::reapLoop(std::stop_token st) {
+  while (!st.stop_requested()) {
+    std::mutex m;
+    std::unique_lock l(m);
+    std::condition_variable_any cv;
+    cv.wait_for(l, st, std::chrono::seconds(1), [] { return false; });
+    std::vector<Instance*> victims;
+    {
+      std::lock_guard lock(pool_mu);
+      victims = takeIdleLocked(nullptr, Clock::now() - options.idle_ttl, 0);
+    }
+    for (Instance* in : victims) destroy(in);
+  }
+}
+
+// --- invocation ------------------------------------------------------------------
+
+void Engine::Impl::run(Fiber& f, const std::shared_ptr<App>& app_ptr,
+                       InvocationRequest& req, InvocationResult& res) {
+  App::State& app = app_ptr->state();
+  rt::ExecContext& x = f.exec();
+  auto fn_it = app.exports.find(req.function);
+  if (fn_it == app.exports.end()) {
+    res.status = absl::NotFoundError(
+        absl::StrCat("app ", app.name, " has no function '", req.function, "'"));
+    return;
+  }
+  const WlExport* fn = fn_it->second;
+  bool takes_args = std::strcmp(fn->signature, "ii:") == 0;
+  if (!takes_args && std::strcmp(fn->signature, ":") != 0) {
+    res.status = absl::InvalidArgumentError(absl::StrCat(
+        "app ", app.name, ": export '", req.function, "' has signature (",
+        fn->signature, "); functions take (argv i32, argc i32) or nothing"));
+    return;
+  }
+  if (takes_args && !req.args.empty() && app.alloc == nullptr) {
+    res.status = absl::InvalidArgumentError(absl::StrCat(
+        "app ", app.name, " does not export wl_alloc (link the Waverless SDK)"));
+    return;
+  }
+
+  InvocationState inv;
+  inv.fiber = &f;
+  inv.host = req.host;
+  inv.max_output = options.max_output_bytes;
+  inv.max_log = options.max_log_bytes;
+  inv.max_value = options.max_value_bytes;
+  inv.files_dir = req.files_dir;
+
+  auto acquired = acquire(f, app_ptr, inv, &res.cold_start);
+  if (!acquired.ok()) {
+    res.status = acquired.status();
+    return;
+  }
+  Instance* in = *acquired;
+  in->env.exec = &x;
+  in->env.inv = &inv;
+  x.mem_base = in->env.memory->data;
+
+  uint64_t args[2] = {0, 0};
+  uint64_t ret[1] = {0};
+  bool ok = true;
+  if (takes_args && !req.args.empty()) {
+    uint64_t total = 8 * req.args.size();
+    for (const auto& a : req.args) total += a.size();
+    if (total > UINT32_MAX / 2) {
+      release(in, true);
+      res.status = absl::ResourceExhaustedError("arguments too large");
+      return;
+    }
+    uint64_t size_arg[1] = {total};
+    ok = rt::guestCall(&x, app.alloc->call, in->storage, size_arg, ret);
+    if (ok) {
+      uint64_t ptr = static_cast<uint32_t>(ret[0]);
+      wasm_rt_memory_t* mem = in->env.memory;
+      if (ptr == 0 || ptr + total > mem->size) {
+        release(in, false);
+        res.status = absl::ResourceExhaustedError(absl::StrCat(
+            "app ", app.name, ": wl_alloc(", total, ") returned no usable memory"));
+        return;
+      }
+      uint8_t* base = mem->data + ptr;
+      uint64_t data = ptr + 8 * req.args.size();
+      for (size_t i = 0; i < req.args.size(); ++i) {
+        uint32_t p = static_cast<uint32_t>(data), l = static_cast<uint32_t>(req.args[i].size());
+        memcpy(base + 8 * i, &p, 4);
+        memcpy(base + 8 * i + 4, &l, 4);
+        memcpy(mem->data + data, req.args[i].data(), l);
+        data += l;
+      }
+      args[0] = ptr;
+      args[1] = req.args.size();
+    }
+  }
+  if (ok) ok = rt::guestCall(&x, fn->call, in->storage, args, ret);
+
+  bool clean_exit = !ok && x.stop == rt::StopReason::kExit && x.exit_code == 0;
+  if (ok || clean_exit) {
+    res.status = absl::OkStatus();
+  } else {
+    std::string why = absl::StrCat("function ", req.function, " of app ", app.name,
+                                   ": ", rt::describeStop(x));
+    switch (x.stop) {
+      case rt::StopReason::kTimeout:
+        res.status = absl::DeadlineExceededError(
+            absl::StrCat(why, " (", req.timeout.count(), " ms)"));
+        break;
+      default:
+        res.status = absl::InternalError(why);
+    }
+  }
+  res.exit_code = x.exit_code;
+  // proc_exit ran the C runtime's exit path; such an instance is finished.
+  release(in, ok);
+  res.output = std::move(inv.output);
+  res.log = std::move(inv.log);
+}
+
+// --- Engine --------------------------------------------------------------------
+
+Engine::Engine(EngineOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+Engine::~Engine() { stop(); }
+
+absl::Status Engine::start() {
+  if (impl_->started) return absl::OkStatus();
+  absl::Status st = impl_->executor.start();
+  if (!st.ok()) return st;
+  impl_->reaper = std::jthread([this](std::stop_token t) { impl_->reapLoop(t); });
+  impl_->started = true;
+  return absl::OkStatus();
+}
+
+void Engine::stop() {
+  if (!impl_->started) return;
+  impl_->started = false;
+  impl_->executor.stop();
+  impl_->reaper.request_stop();
+  if (impl_->reaper.joinable()) impl_->reaper.join();
+}
+
+absl::StatusOr<std::shared_ptr<App>> Engine::load(std::string name,
+                                                  std::span<const uint8_t> wasm,
+                                                  AppLimits limits, LoadInfo* info) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto obj = impl_->compiler.compile(wasm);
+    if (!obj.ok()) {
+      return absl::Status(obj.status().code(),
+                          absl::StrCat("app ", name, ": ", obj.status().message()));
+    }
+    std::lock_guard lock(impl_->load_mu);
+    void* dl = dlopen(obj->path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    const WlModuleDescriptor* desc = nullptr;
+    if (dl != nullptr) {
+      auto entry = reinterpret_cast<WlModuleEntryFn>(dlsym(dl, WL_MODULE_ENTRY));
+      if (entry != nullptr) desc = entry(rt::hostApi());
+    }
+    if (desc == nullptr || desc->abi_version != WL_MODULE_ABI_VERSION ||
+        obj->build_key != desc->build_key) {
+      // Stale or damaged cache entry: rebuild once from the wasm bytes.
+      std::string err = dl == nullptr ? dlerror() : "version mismatch";
+      if (dl != nullptr) dlclose(dl);
+      impl_->compiler.evict(*obj);
+      if (attempt == 1) {
+        return absl::InternalError(
+            absl::StrCat("app ", name, ": cannot load compiled module: ", err));
+      }
+      continue;
+    }
+    desc->init_module();
+    auto state = std::make_unique<App::State>();
+    state->name = std::move(name);
+    state->engine = impl_.get();
+    state->dl = dl;
+    state->desc = desc;
+    state->limits = limits;
+    for (uint32_t i = 0; i < desc->export_count; ++i) {
+      const WlExport* e = &desc->exports[i];
+      state->exports.emplace(e->name, e);
+    }
+    if (auto it = state->exports.find("wl_alloc");
+        it != state->exports.end() && std::strcmp(it->second->signature, "i:i") == 0) {
+      state->alloc = it->second;
+    }
+    if (auto it = state->exports.find("_initialize");
+        it != state->exports.end() && std::strcmp(it->second->signature, ":") == 0) {
+      state->initialize = it->second;
+      state->exports.erase(it);  // runs once per instance, not callable
+    }
+    if (info != nullptr) {
+      info->from_cache = obj->from_cache;
+      info->compile_ms = obj->compile_ms;
+      info->wasm_bytes = obj->wasm_bytes;
+    }
+    return std::make_shared<App>(std::move(state));
+  }
+  return absl::InternalError("unreachable");
+}
+
+void Engine::invoke(std::shared_ptr<App> app, InvocationRequest request,
+                    absl::AnyInvocable<void(InvocationResult)> done) {
+  auto deadline = Clock::now() + request.timeout;
+  impl_->executor.spawn(
+      deadline, [impl = impl_.get(), app = std::move(app), req = std::move(request),
+                 done = std::move(done)](Fiber& f) mutable {
+        auto start = Clock::now();
+        InvocationResult res;
+        impl->run(f, app, req, res);
+        res.duration = Clock::now() - start;
+        done(std::move(res));
+      });
+}
+
+InvocationResult Engine::invokeSync(std::shared_ptr<App> app,
+                                    InvocationRequest request) {
+  std::promise<InvocationResult> p;
+  auto fut = p.get_future();
+  invoke(std::move(app), std::move(request),
+         [&p](InvocationResult r) { p.set_value(std::move(r)); });
+  return fut.get();
+}
+
+EngineStats Engine::stats() {
+  EngineStats s;
+  {
+    std::lock_guard lock(impl_->pool_mu);
+    s.instances_live = impl_->live;
+    s.instances_idle = impl_->lru.size();
+    s.instance_bytes = impl_->bytes;
+    s.evictions = impl_->evictions;
+  }
+  s.reservations_mapped = rt::reservationStats().mapped;
+  s.executor = impl_->executor.stats();
+  return s;
+}
+
+}  // namespace waverless::wasm

@@ -1,0 +1,147 @@
+// The WebAssembly engine: the only part of Waverless that knows how wasm runs.
+//
+// load() validates a wasm32-wasi module, AOT-compiles it (WABT wasm2c + the
+// system C compiler, cached on disk) and returns an App with its own instance
+// pool. invoke() runs one export on a fiber of the executor with the
+// invocation's arguments and host services, and reports output or a clear
+// error. Traps, timeouts and bad pointers fail only that invocation.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "wasm/executor.h"
+
+namespace waverless::wasm {
+
+class App;
+class Engine;
+
+// What a guest's host calls reach: implemented by the platform, one object
+// per invocation. Runs on the invocation's fiber; an implementation that
+// must wait calls fiber.wait() instead of blocking the thread.
+class HostServices {
+ public:
+  virtual ~HostServices() = default;
+  // nullopt: the key does not exist (distinct from an empty value).
+  virtual absl::StatusOr<std::optional<std::string>> kvGet(Fiber& fiber,
+                                                          std::string_view key) = 0;
+  virtual absl::Status kvSet(Fiber& fiber, std::string_view key,
+                             std::string_view value) = 0;
+  virtual absl::Status kvDelete(Fiber& fiber, std::string_view key) = 0;
+  // Waits for every function this invocation triggered so far.
+  virtual absl::Status waitTriggered(Fiber& fiber) = 0;
+};
+
+// Per-app limits, settable from app.yaml.
+struct AppLimits {
+  uint32_t max_memory_pages = 16384;  // 1 GiB of linear memory per instance
+  size_t max_instances = 1000;        // concurrent instances of this app
+};
+
+struct InvocationRequest {
+  std::string function;           // export name
+  std::vector<std::string> args;  // passed through wl_alloc'd argv
+  HostServices* host = nullptr;   // may be null: KV calls then fail cleanly
+  std::chrono::milliseconds timeout{30000};
+  std::filesystem::path files_dir;  // the app's data folder; empty: none
+};
+
+struct InvocationResult {
+  absl::Status status;  // ok, or what went wrong (trap text, timeout, ...)
+  std::string output;   // wl_output_write bytes
+  std::string log;      // stdout/stderr and wl_log lines
+  int exit_code = 0;    // WASI proc_exit code, if the guest called it
+  bool cold_start = false;
+  std::chrono::nanoseconds duration{0};
+};
+
+struct EngineOptions {
+  std::filesystem::path cache_dir;  // compiled objects, keyed by content hash
+  int opt_level = 2;
+  ExecutorOptions executor;
+  size_t memory_budget_bytes = size_t{4} << 30;  // all instances, node-wide
+  std::chrono::seconds idle_ttl{60};             // idle instances freed after
+  size_t max_value_bytes = size_t{16} << 20;     // KV values
+  size_t max_output_bytes = size_t{64} << 20;
+  size_t max_log_bytes = size_t{1} << 20;  // further log bytes are dropped
+};
+
+struct LoadInfo {
+  bool from_cache = false;
+  double compile_ms = 0;
+  size_t wasm_bytes = 0;
+};
+
+struct EngineStats {
+  uint64_t instances_live = 0;
+  uint64_t instances_idle = 0;
+  uint64_t instance_bytes = 0;  // committed linear memory + instance structs
+  uint64_t evictions = 0;
+  uint64_t reservations_mapped = 0;
+  ExecutorStats executor;
+};
+
+class Engine {
+ public:
+  explicit Engine(EngineOptions options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  absl::Status start();
+  void stop();  // idempotent
+
+  // Compiles (or finds in the cache) and loads a module. Blocking and
+  // thread-safe: call it from a deploy thread, never from an invocation.
+  absl::StatusOr<std::shared_ptr<App>> load(std::string name,
+                                            std::span<const uint8_t> wasm,
+                                            AppLimits limits,
+                                            LoadInfo* info = nullptr);
+
+  // Runs request on an executor fiber; done is called exactly once, from an
+  // executor thread.
+  void invoke(std::shared_ptr<App> app, InvocationRequest request,
+              absl::AnyInvocable<void(InvocationResult)> done);
+  // Convenience for callers outside the executor (tests, CLI).
+  InvocationResult invokeSync(std::shared_ptr<App> app,
+                              InvocationRequest request);
+
+  EngineStats stats();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// A loaded module with its instance pool. Shared by in-flight invocations;
+// freed when the last one finishes after the app was replaced or removed.
+class App {
+ public:
+  ~App();
+  const std::string& name() const;
+  bool hasExport(std::string_view name) const;
+  std::vector<std::string> exportNames() const;
+  // Frees all idle instances now (e.g. to measure a cold start).
+  void evictIdle();
+
+  struct State;
+  explicit App(std::unique_ptr<State> state);
+  State& state() { return *state_; }
+
+ private:
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace waverless::wasm

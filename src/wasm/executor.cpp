@@ -1,0 +1,311 @@
+#include "wasm/executor.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+
+#include <boost/context/fiber.hpp>
+#include <cstdio>
+
+namespace waverless::wasm {
+
+namespace ctx = boost::context;
+
+struct WaitState {
+  FiberTask* task;
+  Executor* executor;
+  Clock::time_point deadline;
+  std::atomic<bool> fired{false};
+  absl::Status status;
+};
+
+struct FiberTask {
+  ctx::fiber fiber;   // the invocation's own context
+  ctx::fiber caller;  // the worker loop, while the fiber runs
+  absl::AnyInvocable<void(Fiber&)> job;
+  rt::ExecContext exec;
+  Clock::time_point deadline;
+  Executor::Worker* owner = nullptr;
+  bool finished = false;
+  std::shared_ptr<WaitState> pending_wait;
+  absl::AnyInvocable<void(Resumer)> pending_arm;
+};
+
+struct Executor::Worker {
+  std::jthread thread;
+  std::mutex mu;
+  std::condition_variable_any cv;
+  std::deque<FiberTask*> queue;  // guarded by mu
+  rt::ThreadSlot slot;
+};
+
+// Fiber stacks with a guard region below, recycled rather than mmapped per
+// invocation.
+class Executor::StackPool {
+ public:
+  static constexpr size_t kGuard = 64 * 1024;
+  explicit StackPool(size_t bytes) : bytes_(bytes) {}
+  ~StackPool() {
+    for (auto& s : free_) munmap(static_cast<char*>(s.sp) - s.size, s.size);
+  }
+  ctx::stack_context allocate() {
+    {
+      std::lock_guard lock(mu_);
+      if (!free_.empty()) {
+        auto s = free_.back();
+        free_.pop_back();
+        return s;
+      }
+    }
+    size_t total = bytes_ + kGuard;
+    void* p = mmap(nullptr, total, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();  // programmer-visible OOM
+    mprotect(p, kGuard, PROT_NONE);
+    ctx::stack_context s;
+    s.size = total;
+    s.sp = static_cast<char*>(p) + total;
+    return s;
+  }
+  void deallocate(ctx::stack_context& s) {
+    std::lock_guard lock(mu_);
+    if (free_.size() < 1024) {
+      free_.push_back(s);
+      return;
+    }
+    munmap(static_cast<char*>(s.sp) - s.size, s.size);
+  }
+  size_t pooled() {
+    std::lock_guard lock(mu_);
+    return free_.size();
+  }
+
+ private:
+  size_t bytes_;
+  std::mutex mu_;
+  std::vector<ctx::stack_context> free_;
+};
+
+namespace {
+struct PooledStack {
+  Executor::StackPool* pool;
+  rt::ExecContext* exec;  // learns where its guard is
+  ctx::stack_context allocate() {
+    ctx::stack_context s = pool->allocate();
+    exec->stack_guard_lo = static_cast<const uint8_t*>(s.sp) - s.size;
+    exec->stack_guard_hi = exec->stack_guard_lo + Executor::StackPool::kGuard;
+    return s;
+  }
+  void deallocate(ctx::stack_context& s) noexcept { pool->deallocate(s); }
+};
+
+int64_t toNs(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch())
+      .count();
+}
+}  // namespace
+
+// --- Resumer / Fiber ---------------------------------------------------------
+
+void Resumer::resume(absl::Status status) const {
+  if (!state_ || state_->fired.exchange(true)) return;
+  state_->status = std::move(status);
+  state_->executor->post(state_->task);
+}
+
+rt::ExecContext& Fiber::exec() { return task_->exec; }
+Clock::time_point Fiber::deadline() const { return task_->deadline; }
+
+absl::Status Fiber::wait(absl::AnyInvocable<void(Resumer)> arm) {
+  auto ws = std::make_shared<WaitState>();
+  ws->task = task_;
+  ws->deadline = task_->deadline;
+  ws->executor = nullptr;  // set by the worker when it parks us
+  task_->pending_wait = ws;
+  task_->pending_arm = std::move(arm);
+  task_->caller = std::move(task_->caller).resume();
+  // Past the deadline the invocation is over, whatever the guest does next:
+  // it stops when the current host call returns.
+  if (Clock::now() >= task_->deadline) {
+    task_->exec.requestStop(rt::StopReason::kTimeout);
+  }
+  return ws->status;
+}
+
+// --- Executor ----------------------------------------------------------------
+
+Executor::Executor(ExecutorOptions options) : options_(options) {
+  if (options_.threads <= 0) {
+    options_.threads = std::max(2u, std::thread::hardware_concurrency());
+  }
+  stacks_ = std::make_unique<StackPool>(options_.stack_bytes);
+}
+
+Executor::~Executor() { stop(); }
+
+absl::Status Executor::start() {
+  if (started_) return absl::OkStatus();
+  rt::installSignalHandlers();
+  for (int i = 0; i < options_.threads; ++i) {
+    workers_.push_back(std::make_unique<Worker>());
+  }
+  for (auto& w : workers_) {
+    Worker* wp = w.get();
+    w->thread = std::jthread([this, wp](std::stop_token st) { workerLoop(*wp, st); });
+    w->slot.thread = w->thread.native_handle();
+  }
+  watchdog_ = std::jthread([this](std::stop_token st) { watchdogLoop(st); });
+  started_ = true;
+  return absl::OkStatus();
+}
+
+void Executor::stop() {
+  if (!started_) return;
+  started_ = false;
+  // Parked fibers hold guest frames; they must finish, never be unwound.
+  {
+    std::lock_guard lock(waits_mu_);
+    for (auto& w : waits_) Resumer(w).resume(absl::CancelledError("node stopping"));
+    waits_.clear();
+  }
+  auto give_up = Clock::now() + std::chrono::seconds(10);
+  while (live_.load() > 0 && Clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (live_.load() > 0) {
+    fprintf(stderr, "waverless: executor stopping with %llu fibers still live\n",
+            static_cast<unsigned long long>(live_.load()));
+  }
+  watchdog_.request_stop();
+  if (watchdog_.joinable()) watchdog_.join();
+  for (auto& w : workers_) {
+    w->thread.request_stop();
+    w->cv.notify_all();
+  }
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+  workers_.clear();
+}
+
+void Executor::spawn(Clock::time_point deadline,
+                     absl::AnyInvocable<void(Fiber&)> job) {
+  auto* task = new FiberTask();
+  task->job = std::move(job);
+  task->deadline = deadline;
+  task->exec.token = next_token_.fetch_add(1);
+  task->owner = workers_[next_worker_.fetch_add(1) % workers_.size()].get();
+  task->exec.slot = &task->owner->slot;
+  live_.fetch_add(1);
+  post(task);
+}
+
+void Executor::post(FiberTask* task) {
+  Worker* w = task->owner;
+  {
+    std::lock_guard lock(w->mu);
+    w->queue.push_back(task);
+  }
+  w->cv.notify_one();
+}
+
+void Executor::workerLoop(Worker& w, std::stop_token st) {
+  rt::ensureAltStack();
+  for (;;) {
+    FiberTask* task = nullptr;
+    {
+      std::unique_lock lock(w.mu);
+      w.cv.wait(lock, st, [&] { return !w.queue.empty(); });
+      if (w.queue.empty()) return;  // stop requested
+      task = w.queue.front();
+      w.queue.pop_front();
+    }
+    runSlice(w, task);
+  }
+}
+
+void Executor::runSlice(Worker& w, FiberTask* task) {
+  if (!task->fiber) {
+    task->fiber = ctx::fiber(std::allocator_arg, PooledStack{stacks_.get(), &task->exec},
+                             [task](ctx::fiber&& caller) {
+                               task->caller = std::move(caller);
+                               Fiber f(task);
+                               task->job(f);
+                               task->job = nullptr;
+                               task->finished = true;
+                               return std::move(task->caller);
+                             });
+  }
+  rt::setCurrent(&task->exec);
+  w.slot.deadline_ns.store(toNs(task->deadline), std::memory_order_relaxed);
+  w.slot.running_token.store(task->exec.token, std::memory_order_release);
+  task->fiber = std::move(task->fiber).resume();
+  w.slot.running_token.store(0, std::memory_order_release);
+  rt::setCurrent(nullptr);
+
+  if (task->finished) {
+    delete task;
+    live_.fetch_sub(1);
+    return;
+  }
+  if (task->pending_wait) {
+    std::shared_ptr<WaitState> ws = std::move(task->pending_wait);
+    auto arm = std::move(task->pending_arm);
+    ws->executor = this;
+    if (!started_) {
+      Resumer(ws).resume(absl::CancelledError("node stopping"));
+    } else {
+      registerWait(ws);
+    }
+    arm(Resumer(ws));
+  }
+}
+
+void Executor::registerWait(std::shared_ptr<WaitState> w) {
+  std::lock_guard lock(waits_mu_);
+  waits_.push_back(std::move(w));
+}
+
+void Executor::watchdogLoop(std::stop_token st) {
+  const int sig = rt::timeoutSignal();
+  while (!st.stop_requested()) {
+    std::this_thread::sleep_for(options_.tick);
+    auto now = Clock::now();
+    int64_t now_ns = toNs(now);
+    for (auto& w : workers_) {
+      uint64_t tok = w->slot.running_token.load(std::memory_order_acquire);
+      if (tok != 0 && w->slot.deadline_ns.load(std::memory_order_relaxed) < now_ns) {
+        w->slot.interrupt_token.store(tok, std::memory_order_relaxed);
+        pthread_kill(w->slot.thread, sig);
+      }
+    }
+    std::vector<std::shared_ptr<WaitState>> expired;
+    {
+      std::lock_guard lock(waits_mu_);
+      std::erase_if(waits_, [&](const std::shared_ptr<WaitState>& ws) {
+        if (ws->fired.load()) return true;
+        if (ws->deadline < now) {
+          expired.push_back(ws);
+          return true;
+        }
+        return false;
+      });
+    }
+    for (auto& ws : expired) {
+      Resumer(ws).resume(absl::DeadlineExceededError(
+          "the invocation's deadline passed while it was waiting"));
+    }
+  }
+}
+
+ExecutorStats Executor::stats() const {
+  ExecutorStats s;
+  s.live_fibers = live_.load();
+  s.threads = workers_.size();
+  s.pooled_stacks = stacks_->pooled();
+  std::lock_guard lock(waits_mu_);
+  s.parked_fibers = waits_.size();
+  return s;
+}
+
+}  // namespace waverless::wasm

@@ -1,0 +1,118 @@
+// Executor: runs each invocation on its own fiber (Boost.Context) over a small
+// fixed set of threads, so a host call that waits parks the fiber instead of
+// pinning a thread. A watchdog thread enforces deadlines: it interrupts a
+// fiber running guest code past its deadline (signal to that thread, which
+// traps only inside guest code) and wakes parked fibers whose deadline passed.
+//
+// Fibers never migrate: one is always resumed on the thread that started it,
+// so thread-local state seen by host code stays consistent.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "wasm/rt/exec_context.h"
+
+namespace waverless::wasm {
+
+using Clock = std::chrono::steady_clock;
+
+struct FiberTask;
+struct WaitState;
+class Executor;
+
+// Wakes one parked fiber. Copyable; the first resume() (or the deadline)
+// wins, later ones are ignored.
+class Resumer {
+ public:
+  Resumer() = default;
+  void resume(absl::Status status) const;
+
+ private:
+  friend class Fiber;
+  friend class Executor;
+  explicit Resumer(std::shared_ptr<WaitState> s) : state_(std::move(s)) {}
+  std::shared_ptr<WaitState> state_;
+};
+
+// The execution context of one invocation, handed to the job it runs.
+class Fiber {
+ public:
+  rt::ExecContext& exec();
+  Clock::time_point deadline() const;
+
+  // Parks this fiber. `arm` runs after the fiber is parked and receives the
+  // Resumer to hand to whoever completes the wait. Returns the status given
+  // to resume(), or DeadlineExceeded when the invocation's deadline passes.
+  absl::Status wait(absl::AnyInvocable<void(Resumer)> arm);
+
+ private:
+  friend class Executor;
+  explicit Fiber(FiberTask* t) : task_(t) {}
+  FiberTask* task_;
+};
+
+struct ExecutorOptions {
+  int threads = 0;                       // 0: one per core, at least 2
+  size_t stack_bytes = size_t{1} << 20;  // per fiber, plus a guard
+  std::chrono::milliseconds tick{2};     // watchdog resolution
+};
+
+struct ExecutorStats {
+  uint64_t live_fibers = 0;
+  uint64_t parked_fibers = 0;
+  uint64_t threads = 0;
+  uint64_t pooled_stacks = 0;
+};
+
+class Executor {
+ public:
+  struct Worker;
+  class StackPool;
+
+  explicit Executor(ExecutorOptions options);
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  absl::Status start();
+  void stop();  // idempotent; waits for running fibers to park or finish
+
+  // Runs job on a new fiber; the job must finish (or park) on its own.
+  void spawn(Clock::time_point deadline, absl::AnyInvocable<void(Fiber&)> job);
+
+  ExecutorStats stats() const;
+
+ private:
+  friend class Fiber;
+  friend class Resumer;
+
+  void post(FiberTask* task);
+  void workerLoop(Worker& w, std::stop_token st);
+  void runSlice(Worker& w, FiberTask* task);
+  void watchdogLoop(std::stop_token st);
+  void registerWait(std::shared_ptr<WaitState> w);
+
+  ExecutorOptions options_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<StackPool> stacks_;
+  std::atomic<uint64_t> next_worker_{0};
+  std::atomic<uint64_t> next_token_{1};
+  std::atomic<uint64_t> live_{0};
+
+  mutable std::mutex waits_mu_;
+  std::vector<std::shared_ptr<WaitState>> waits_;  // guarded by waits_mu_
+
+  std::jthread watchdog_;
+  bool started_ = false;
+};
+
+}  // namespace waverless::wasm

@@ -1,0 +1,495 @@
+// Host functions: every pointer/length from the guest is checked against its
+// linear memory before use; errors are return codes, and anything that must
+// end the invocation is recorded on the ExecContext so the module's thunk
+// unwinds after this frame has returned.
+#include "wasm/host_abi.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "sdk/include/waverless.h"
+#include "wasm/instance.h"
+
+namespace waverless::wasm {
+
+InvocationState::~InvocationState() {
+  for (auto& [guest, fd] : files) close(fd);
+  if (dir_fd >= 0) close(dir_fd);
+}
+
+void InvocationState::appendLog(std::string_view text) {
+  if (log.size() >= max_log) return;
+  log.append(text.substr(0, max_log - log.size()));
+}
+
+namespace {
+
+using rt::StopReason;
+
+// Checked access to guest memory. A failed check stops the invocation with
+// a message naming the call and the argument.
+struct Guest {
+  InstanceEnv& env;
+  const char* call;
+
+  bool check(uint64_t ptr, uint64_t len, const char* what) {
+    uint64_t size = env.memory->size;
+    if (ptr <= size && len <= size - ptr) return true;
+    env.exec->requestStop(
+        StopReason::kHostError,
+        absl::StrCat(call, ": ", what, " [", ptr, ", +", len,
+                     ") is outside the guest's ", size, "-byte memory"));
+    return false;
+  }
+  uint8_t* at(uint64_t ptr) { return env.memory->data + ptr; }
+  std::string_view view(uint64_t ptr, uint64_t len) {
+    return {reinterpret_cast<const char*>(at(ptr)), static_cast<size_t>(len)};
+  }
+  template <typename T>
+  bool store(uint64_t ptr, T value, const char* what) {
+    if (!check(ptr, sizeof(T), what)) return false;
+    memcpy(at(ptr), &value, sizeof(T));  // wasm is little-endian, as is x86
+    return true;
+  }
+};
+
+int32_t statusCode(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kOk: return WL_OK;
+    case absl::StatusCode::kNotFound: return WL_ERR_NOT_FOUND;
+    case absl::StatusCode::kPermissionDenied: return WL_ERR_PERMISSION;
+    case absl::StatusCode::kInvalidArgument: return WL_ERR_INVALID;
+    case absl::StatusCode::kResourceExhausted: return WL_ERR_TOO_LARGE;
+    case absl::StatusCode::kUnavailable: return WL_ERR_UNAVAILABLE;
+    case absl::StatusCode::kDeadlineExceeded: return WL_ERR_TIMEOUT;
+    case absl::StatusCode::kAborted: return WL_ERR_FAILED;
+    default: return WL_ERR_IO;
+  }
+}
+
+uint32_t u32(const uint64_t* a, int i) { return static_cast<uint32_t>(a[i]); }
+
+using Impl = void (*)(InstanceEnv&, const uint64_t*, uint64_t*);
+
+// The only shape a host function has towards the module: switch the
+// in-guest flag off for the host's duration, and report whether the
+// invocation must stop (including a timeout that fired meanwhile).
+template <Impl F>
+int32_t thunk(void* env, const uint64_t* a, uint64_t* r) {
+  auto& e = *static_cast<InstanceEnv*>(env);
+  rt::ExecContext* x = e.exec;
+  x->in_guest = false;
+  F(e, a, r);
+  x->in_guest = true;
+  return (x->stop != StopReason::kNone || x->interrupted()) ? 1 : 0;
+}
+
+void logHostDenial(InstanceEnv& e, std::string_view call, const absl::Status& s) {
+  if (s.code() == absl::StatusCode::kPermissionDenied) {
+    e.inv->appendLog(absl::StrCat("[waverless] ", std::string(call), ": ", s.message(), "\n"));
+  }
+}
+
+// --- waverless --------------------------------------------------------------
+
+void kvGet(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
+  Guest g{e, "kv_get"};
+  if (!g.check(u32(a, 0), u32(a, 1), "key") || !g.check(u32(a, 2), u32(a, 3), "buffer") ||
+      !g.check(u32(a, 4), 4, "length pointer")) {
+    return;
+  }
+  InvocationState& inv = *e.inv;
+  if (inv.host == nullptr) {
+    *r = WL_ERR_UNAVAILABLE;
+    return;
+  }
+  std::string key(g.view(u32(a, 0), u32(a, 1)));
+  if (!(inv.stash_value && inv.stash_key == key)) {
+    auto got = inv.host->kvGet(*inv.fiber, key);
+    if (!got.ok()) {
+      logHostDenial(e, "kv_get", got.status());
+      *r = statusCode(got.status());
+      return;
+    }
+    if (!got->has_value()) {
+      inv.stash_value.reset();
+      *r = WL_ERR_NOT_FOUND;
+      return;
+    }
+    inv.stash_key = key;
+    inv.stash_value = std::move(**got);
+  }
+  // Memory may only have grown while we waited, never moved.
+  const std::string& v = *inv.stash_value;
+  g.store<uint32_t>(u32(a, 4), static_cast<uint32_t>(v.size()), "length pointer");
+  if (v.size() > u32(a, 3)) {
+    *r = WL_ERR_BUFFER_TOO_SMALL;
+    return;
+  }
+  memcpy(g.at(u32(a, 2)), v.data(), v.size());
+  inv.stash_value.reset();
+  *r = WL_OK;
+}
+
+void kvSet(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
+  Guest g{e, "kv_set"};
+  if (!g.check(u32(a, 0), u32(a, 1), "key") || !g.check(u32(a, 2), u32(a, 3), "value")) return;
+  InvocationState& inv = *e.inv;
+  if (u32(a, 3) > inv.max_value) {
+    *r = WL_ERR_TOO_LARGE;
+    return;
+  }
+  if (inv.host == nullptr) {
+    *r = WL_ERR_UNAVAILABLE;
+    return;
+  }
+  std::string key(g.view(u32(a, 0), u32(a, 1)));
+  if (inv.stash_key == key) inv.stash_value.reset();
+  absl::Status s = inv.host->kvSet(*inv.fiber, key, g.view(u32(a, 2), u32(a, 3)));
+  logHostDenial(e, "kv_set", s);
+  *r = statusCode(s);
+}
+
+void kvDelete(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
+  Guest g{e, "kv_delete"};
+  if (!g.check(u32(a, 0), u32(a, 1), "key")) return;
+  InvocationState& inv = *e.inv;
+  if (inv.host == nullptr) {
+    *r = WL_ERR_UNAVAILABLE;
+    return;
+  }
+  std::string key(g.view(u32(a, 0), u32(a, 1)));
+  if (inv.stash_key == key) inv.stash_value.reset();
+  absl::Status s = inv.host->kvDelete(*inv.fiber, key);
+  logHostDenial(e, "kv_delete", s);
+  *r = statusCode(s);
+}
+
+void waitTriggered(InstanceEnv& e, const uint64_t*, uint64_t* r) {
+  InvocationState& inv = *e.inv;
+  *r = inv.host == nullptr ? WL_OK : statusCode(inv.host->waitTriggered(*inv.fiber));
+}
+
+void outputWrite(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
+  Guest g{e, "output_write"};
+  if (!g.check(u32(a, 0), u32(a, 1), "data")) return;
+  InvocationState& inv = *e.inv;
+  if (inv.output.size() + u32(a, 1) > inv.max_output) {
+    *r = WL_ERR_TOO_LARGE;
+    return;
+  }
+  inv.output.append(g.view(u32(a, 0), u32(a, 1)));
+  *r = WL_OK;
+}
+
+void logLine(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
+  Guest g{e, "log"};
+  if (!g.check(u32(a, 1), u32(a, 2), "message")) return;
+  static constexpr const char* kLevels[] = {"debug", "info", "warn", "error"};
+  uint32_t level = u32(a, 0) < 4 ? u32(a, 0) : 3;
+  e.inv->appendLog(absl::StrCat("[", kLevels[level], "] ",
+                                std::string(g.view(u32(a, 1), u32(a, 2))), "\n"));
+  *r = WL_OK;
+}
+
+bool pathAllowed(std::string_view p) {
+  if (p.empty() || p.front() == '/' || p.find('\0') != std::string_view::npos) return false;
+  size_t start = 0;
+  while (start <= p.size()) {
+    size_t end = p.find('/', start);
+    if (end == std::string_view::npos) end = p.size();
+    if (p.substr(start, end - start) == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+void fileOpen(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
+  Guest g{e, "file_open"};
+  if (!g.check(u32(a, 0), u32(a, 1), "path") || !g.check(u32(a, 2), 4, "fd pointer")) return;
+  InvocationState& inv = *e.inv;
+  std::string path(g.view(u32(a, 0), u32(a, 1)));
+  if (inv.files_dir.empty() || !pathAllowed(path)) {
+    *r = WL_ERR_PERMISSION;
+    return;
+  }
+  if (inv.dir_fd < 0) {
+    inv.dir_fd = open(inv.files_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (inv.dir_fd < 0) {
+      *r = errno == ENOENT ? WL_ERR_NOT_FOUND : WL_ERR_IO;
+      return;
+    }
+  }
+  // The kernel resolves the path beneath the folder: symlinks leading out
+  // fail with EXDEV instead of being followed.
+  struct open_how how {};
+  how.flags = O_RDONLY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  long fd = syscall(SYS_openat2, inv.dir_fd, path.c_str(), &how, sizeof how);
+  if (fd < 0) {
+    *r = errno == ENOENT ? WL_ERR_NOT_FOUND
+         : (errno == EXDEV || errno == ELOOP || errno == EACCES) ? WL_ERR_PERMISSION
+                                                                 : WL_ERR_IO;
+    return;
+  }
+  struct stat st {};
+  if (fstat(static_cast<int>(fd), &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(static_cast<int>(fd));
+    *r = WL_ERR_INVALID;
+    return;
+  }
+  int32_t guest_fd = inv.next_fd++;
+  inv.files[guest_fd] = static_cast<int>(fd);
+  g.store<int32_t>(u32(a, 2), guest_fd, "fd pointer");
+  *r = WL_OK;
+}
+
+int hostFd(InstanceEnv& e, uint32_t guest_fd) {
+  auto it = e.inv->files.find(static_cast<int32_t>(guest_fd));
+  return it == e.inv->files.end() ? -1 : it->second;
+}
+
+void fileSize(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
+  Guest g{e, "file_size"};
+  if (!g.check(u32(a, 1), 8, "size pointer")) return;
+  int fd = hostFd(e, u32(a, 0));
+  struct stat st {};
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    *r = WL_ERR_INVALID;
+    return;
+  }
+  g.store<uint64_t>(u32(a, 1), static_cast<uint64_t>(st.st_size), "size pointer");
+  *r = WL_OK;
+}
+
+void fileReadAt(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
+  Guest g{e, "file_read_at"};
+  if (!g.check(u32(a, 2), u32(a, 3), "buffer") || !g.check(u32(a, 4), 4, "nread pointer")) return;
+  int fd = hostFd(e, u32(a, 0));
+  if (fd < 0) {
+    *r = WL_ERR_INVALID;
+    return;
+  }
+  ssize_t n = pread(fd, g.at(u32(a, 2)), u32(a, 3), static_cast<off_t>(a[1]));
+  if (n < 0) {
+    *r = WL_ERR_IO;
+    return;
+  }
+  g.store<uint32_t>(u32(a, 4), static_cast<uint32_t>(n), "nread pointer");
+  *r = WL_OK;
+}
+
+void fileClose(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
+  auto it = e.inv->files.find(static_cast<int32_t>(u32(a, 0)));
+  if (it == e.inv->files.end()) {
+    *r = WL_ERR_INVALID;
+    return;
+  }
+  close(it->second);
+  e.inv->files.erase(it);
+  *r = WL_OK;
+}
+
+// --- WASI preview1 ------------------------------------------------------------
+
+constexpr uint64_t kErrnoBadf = 8, kErrnoInval = 28, kErrnoNosys = 52,
+                   kErrnoSpipe = 70;
+
+void fdWrite(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
+  Guest g{e, "fd_write"};
+  uint32_t fd = u32(a, 0), iovs = u32(a, 1), n = u32(a, 2);
+  if (!g.check(iovs, uint64_t{n} * 8, "iovec array") || !g.check(u32(a, 3), 4, "nwritten pointer")) return;
+  if (fd != 1 && fd != 2) {
+    *r = kErrnoBadf;
+    return;
+  }
+  uint32_t total = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t buf, len;
+    memcpy(&buf, g.at(iovs + 8 * i), 4);
+    memcpy(&len, g.at(iovs + 8 * i + 4), 4);
+    if (!g.check(buf, len, "iovec buffer")) return;
+    e.inv->appendLog(g.view(buf, len));
+    total += len;
+  }
+  g.store<uint32_t>(u32(a, 3), total, "nwritten pointer");
+  *r = 0;
+}
+
+void fdSeek(InstanceEnv&, const uint64_t* a, uint64_t* r) {
+  *r = u32(a, 0) <= 2 ? kErrnoSpipe : kErrnoBadf;
+}
+
+void fdClose(InstanceEnv&, const uint64_t* a, uint64_t* r) {
+  *r = u32(a, 0) <= 2 ? 0 : kErrnoBadf;
+}
+
+void fdFdstatGet(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
+  Guest g{e, "fd_fdstat_get"};
+  if (!g.check(u32(a, 1), 24, "fdstat pointer")) return;
+  if (u32(a, 0) > 2) {
+    *r = kErrnoBadf;
+    return;
+  }
+  uint8_t st[24] = {};
+  st[0] = 2;  // character device: line-buffered stdio, as a terminal
+  uint64_t rights = 0x40 /* fd_write */ | 0x2 /* fd_read */;
+  memcpy(st + 8, &rights, 8);
+  memcpy(g.at(u32(a, 1)), st, sizeof st);
+  *r = 0;
+}
+
+void fdPrestatGet(InstanceEnv&, const uint64_t*, uint64_t* r) { *r = kErrnoBadf; }
+
+void clockTimeGet(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
+  Guest g{e, "clock_time_get"};
+  static constexpr clockid_t kClocks[] = {CLOCK_REALTIME, CLOCK_MONOTONIC,
+                                          CLOCK_PROCESS_CPUTIME_ID,
+                                          CLOCK_THREAD_CPUTIME_ID};
+  if (u32(a, 0) > 3) {
+    *r = kErrnoInval;
+    return;
+  }
+  struct timespec ts {};
+  clock_gettime(kClocks[u32(a, 0)], &ts);
+  uint64_t ns = uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+  if (g.store<uint64_t>(u32(a, 2), ns, "time pointer")) *r = 0;
+}
+
+void clockResGet(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
+  Guest g{e, "clock_res_get"};
+  if (u32(a, 0) > 3) {
+    *r = kErrnoInval;
+    return;
+  }
+  if (g.store<uint64_t>(u32(a, 1), 1000, "resolution pointer")) *r = 0;
+}
+
+void randomGet(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
+  Guest g{e, "random_get"};
+  if (!g.check(u32(a, 0), u32(a, 1), "buffer")) return;
+  uint8_t* p = g.at(u32(a, 0));
+  size_t left = u32(a, 1);
+  while (left > 0) {
+    ssize_t n = getrandom(p, left, 0);
+    if (n <= 0) {
+      if (errno == EINTR) continue;
+      *r = kErrnoInval;
+      return;
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  *r = 0;
+}
+
+void sizesGet(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
+  Guest g{e, "args/environ_sizes_get"};
+  if (g.store<uint32_t>(u32(a, 0), 0, "count pointer") &&
+      g.store<uint32_t>(u32(a, 1), 0, "size pointer")) {
+    *r = 0;
+  }
+}
+
+void emptyGet(InstanceEnv&, const uint64_t*, uint64_t* r) { *r = 0; }
+
+void procExit(InstanceEnv& e, const uint64_t* a, uint64_t*) {
+  e.exec->exit_code = static_cast<int32_t>(u32(a, 0));
+  e.exec->requestStop(StopReason::kExit);
+}
+
+void schedYield(InstanceEnv&, const uint64_t*, uint64_t* r) { *r = 0; }
+
+void nosys(InstanceEnv&, const uint64_t*, uint64_t* r) { *r = kErrnoNosys; }
+
+constexpr std::string_view kWl = "waverless";
+constexpr std::string_view kWasi = "wasi_snapshot_preview1";
+
+const std::vector<HostImportSpec>& table() {
+  static const std::vector<HostImportSpec> t = {
+      {kWl, "kv_get", "iiiii:i", thunk<kvGet>},
+      {kWl, "kv_set", "iiii:i", thunk<kvSet>},
+      {kWl, "kv_delete", "ii:i", thunk<kvDelete>},
+      {kWl, "wait_triggered", ":i", thunk<waitTriggered>},
+      {kWl, "output_write", "ii:i", thunk<outputWrite>},
+      {kWl, "log", "iii:i", thunk<logLine>},
+      {kWl, "file_open", "iii:i", thunk<fileOpen>},
+      {kWl, "file_size", "ii:i", thunk<fileSize>},
+      {kWl, "file_read_at", "iIiii:i", thunk<fileReadAt>},
+      {kWl, "file_close", "i:i", thunk<fileClose>},
+      {kWasi, "fd_write", "iiii:i", thunk<fdWrite>},
+      {kWasi, "fd_seek", "iIii:i", thunk<fdSeek>},
+      {kWasi, "fd_close", "i:i", thunk<fdClose>},
+      {kWasi, "fd_fdstat_get", "ii:i", thunk<fdFdstatGet>},
+      {kWasi, "fd_prestat_get", "ii:i", thunk<fdPrestatGet>},
+      {kWasi, "clock_time_get", "iIi:i", thunk<clockTimeGet>},
+      {kWasi, "clock_res_get", "ii:i", thunk<clockResGet>},
+      {kWasi, "random_get", "ii:i", thunk<randomGet>},
+      {kWasi, "args_sizes_get", "ii:i", thunk<sizesGet>},
+      {kWasi, "environ_sizes_get", "ii:i", thunk<sizesGet>},
+      {kWasi, "args_get", "ii:i", thunk<emptyGet>},
+      {kWasi, "environ_get", "ii:i", thunk<emptyGet>},
+      {kWasi, "proc_exit", "i:", thunk<procExit>},
+      {kWasi, "sched_yield", ":i", thunk<schedYield>},
+      // The rest of preview1: present so ordinary programs link, ENOSYS.
+      {kWasi, "fd_advise", "iIIi:i", thunk<nosys>},
+      {kWasi, "fd_allocate", "iII:i", thunk<nosys>},
+      {kWasi, "fd_datasync", "i:i", thunk<nosys>},
+      {kWasi, "fd_fdstat_set_flags", "ii:i", thunk<nosys>},
+      {kWasi, "fd_fdstat_set_rights", "iII:i", thunk<nosys>},
+      {kWasi, "fd_filestat_get", "ii:i", thunk<nosys>},
+      {kWasi, "fd_filestat_set_size", "iI:i", thunk<nosys>},
+      {kWasi, "fd_filestat_set_times", "iIIi:i", thunk<nosys>},
+      {kWasi, "fd_pread", "iiiIi:i", thunk<nosys>},
+      {kWasi, "fd_prestat_dir_name", "iii:i", thunk<nosys>},
+      {kWasi, "fd_pwrite", "iiiIi:i", thunk<nosys>},
+      {kWasi, "fd_read", "iiii:i", thunk<nosys>},
+      {kWasi, "fd_readdir", "iiiIi:i", thunk<nosys>},
+      {kWasi, "fd_renumber", "ii:i", thunk<nosys>},
+      {kWasi, "fd_sync", "i:i", thunk<nosys>},
+      {kWasi, "fd_tell", "ii:i", thunk<nosys>},
+      {kWasi, "path_create_directory", "iii:i", thunk<nosys>},
+      {kWasi, "path_filestat_get", "iiiii:i", thunk<nosys>},
+      {kWasi, "path_filestat_set_times", "iiiiIIi:i", thunk<nosys>},
+      {kWasi, "path_link", "iiiiiii:i", thunk<nosys>},
+      {kWasi, "path_open", "iiiiiIIii:i", thunk<nosys>},
+      {kWasi, "path_readlink", "iiiiii:i", thunk<nosys>},
+      {kWasi, "path_remove_directory", "iii:i", thunk<nosys>},
+      {kWasi, "path_rename", "iiiiii:i", thunk<nosys>},
+      {kWasi, "path_symlink", "iiiii:i", thunk<nosys>},
+      {kWasi, "path_unlink_file", "iii:i", thunk<nosys>},
+      {kWasi, "poll_oneoff", "iiii:i", thunk<nosys>},
+      {kWasi, "proc_raise", "i:i", thunk<nosys>},
+      {kWasi, "sock_accept", "iii:i", thunk<nosys>},
+      {kWasi, "sock_recv", "iiiiii:i", thunk<nosys>},
+      {kWasi, "sock_send", "iiiii:i", thunk<nosys>},
+      {kWasi, "sock_shutdown", "ii:i", thunk<nosys>},
+  };
+  return t;
+}
+
+}  // namespace
+
+std::span<const HostImportSpec> hostImports() { return table(); }
+
+}  // namespace waverless::wasm
+
+namespace waverless::wasm::rt {
+const WlImportFn* hostImportTable() {
+  static const std::vector<WlImportFn> fns = [] {
+    std::vector<WlImportFn> v;
+    for (const auto& s : hostImports()) v.push_back(s.fn);
+    return v;
+  }();
+  return fns.data();
+}
+}  // namespace waverless::wasm::rt

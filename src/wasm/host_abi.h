@@ -1,0 +1,28 @@
+// The functions a guest may import: Waverless's own ABI (sdk/include/
+// waverless.h) and the WASI preview1 subset. Private to src/wasm.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "wasm/rt/module_abi.h"
+
+namespace waverless::wasm {
+
+struct HostImportSpec {
+  std::string_view module;
+  std::string_view name;
+  std::string_view signature;  // same letters as WlExport::signature
+  WlImportFn fn;
+};
+
+// Index in this span is the import id compiled into each module.
+std::span<const HostImportSpec> hostImports();
+
+}  // namespace waverless::wasm
+
+namespace waverless::wasm::rt {
+// The fn column of hostImports(), as the module ABI wants it.
+const WlImportFn* hostImportTable();
+}  // namespace waverless::wasm::rt

@@ -1,0 +1,107 @@
+// Trap boundary, signal handling and linear-memory reservations: the host half
+// of the wasm-rt.h interface that wasm2c-generated code runs against.
+//
+// Owns: per-execution trap state (ExecContext), the process's SIGSEGV/SIGBUS and
+// timeout signal handlers, and the pool of guard-page memory reservations.
+// Must not: know about apps, KV, or HTTP. It only turns faults into traps.
+#pragma once
+
+#include <atomic>
+#include <csetjmp>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "wasm/rt/module_abi.h"
+
+namespace waverless::wasm::rt {
+
+// Codes beyond wasm_rt_trap_t for ways an invocation stops early.
+enum class StopReason : int {
+  kNone = 0,
+  kTrap,       // a wasm trap; ExecContext::trap holds which
+  kTimeout,    // deadline passed while in guest code or a host call
+  kExit,       // WASI proc_exit; exit_code holds the code
+  kHostError,  // a host call rejected the guest's arguments (message set)
+};
+
+// Per-thread slot the watchdog reads to interrupt whatever runs there.
+struct ThreadSlot {
+  std::atomic<uint64_t> running_token{0};  // token of the context on the CPU
+  std::atomic<int64_t> deadline_ns{0};     // its deadline, steady clock
+  std::atomic<uint64_t> interrupt_token{0};
+  pthread_t thread{};
+};
+
+// Trap state of one execution (one invocation's fiber). Trap state follows
+// the execution context, not the thread: the current context is switched
+// together with the fiber.
+struct ExecContext {
+  sigjmp_buf jmp;
+  volatile bool in_guest = false;
+  StopReason stop = StopReason::kNone;
+  wasm_rt_trap_t trap = WASM_RT_TRAP_NONE;
+  int32_t exit_code = 0;
+  std::string message;  // for kHostError
+
+  uint64_t token = 0;  // unique per context, for the watchdog
+  ThreadSlot* slot = nullptr;
+
+  // Linear memory of the instance being called, for fault classification.
+  const uint8_t* mem_base = nullptr;
+  // Guard pages below the fiber stack; a fault there is stack exhaustion.
+  const uint8_t* stack_guard_lo = nullptr;
+  const uint8_t* stack_guard_hi = nullptr;
+
+  uint32_t memory_limit_pages = 65536;
+
+  bool interrupted() const {
+    return slot != nullptr && token != 0 &&
+           slot->interrupt_token.load(std::memory_order_relaxed) == token;
+  }
+  // Stops the execution at the next host-call return (used by host calls).
+  void requestStop(StopReason r, std::string msg = {}) {
+    if (stop == StopReason::kNone) {
+      stop = r;
+      message = std::move(msg);
+    }
+  }
+};
+
+// Installs the process signal handlers once; later calls are no-ops.
+void installSignalHandlers();
+// Gives the calling thread an alternate signal stack (needed for stack
+// overflow to be handled); idempotent per thread.
+void ensureAltStack();
+int timeoutSignal();
+
+ExecContext* current();
+void setCurrent(ExecContext* ctx);
+
+// The host function table handed to every loaded module.
+const WlHostApi* hostApi();
+
+// Calls fn inside the trap boundary of ctx (which must be current()).
+// Returns true when fn returned normally; false when it trapped or was
+// stopped, with ctx->stop describing why.
+bool guestCall(ExecContext* ctx, WlTrampoline fn, void* instance,
+               const uint64_t* args, uint64_t* results);
+// Same for instantiate()/free() style calls with one pointer argument.
+bool guestCall(ExecContext* ctx, void (*fn)(void*, void*), void* a, void* b);
+
+std::string describeStop(const ExecContext& ctx);
+
+// Size of the address-space reservation behind one linear memory: 4 GiB of
+// addressable memory plus 4 GiB of guard for the largest static offset, so
+// wasm2c's code needs no bounds checks.
+inline constexpr size_t kReservationBytes = size_t{8} << 30;
+
+// Reservations recycled instead of mmapped per instance; visible for tests.
+struct ReservationStats {
+  uint64_t mapped = 0;   // reservations currently mapped (live + free)
+  uint64_t free = 0;     // ready for reuse
+  uint64_t created = 0;  // mmap calls over the process lifetime
+};
+ReservationStats reservationStats();
+
+}  // namespace waverless::wasm::rt

@@ -1,0 +1,3 @@
+#include "waverless.h"
+static int calls;
+WL_FUNCTION(which) { ++calls; wl_output_write("version B", 9); }

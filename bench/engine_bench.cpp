@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <iterator>
 #include <vector>
@@ -95,19 +96,24 @@ int main(int argc, char** argv) {
     noop.function = "noop";
     int n = quick ? 100000 : 400000;
     std::vector<double> per;
+    // A window of 64 invocations in flight, as a busy node would have.
+    constexpr int kWindow = 64;
     for (int r = 0; r < reps; ++r) {
-      std::atomic<int> done{0};
+      std::atomic<int> submitted{0}, done{0};
       std::promise<void> all;
-      auto t0 = Clock::now();
-      for (int i = 0; i < n; ++i) {
+      std::function<void()> submit = [&] {
+        if (submitted.fetch_add(1) >= n) return;
         engine.invoke(*basic, noop, [&](InvocationResult) {
           if (++done == n) all.set_value();
+          submit();
         });
-      }
+      };
+      auto t0 = Clock::now();
+      for (int i = 0; i < kWindow; ++i) submit();
       all.get_future().wait();
       per.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / n);
     }
-    row("warm call, trivial export, pipelined (per call)", median(per), "µs", "≤ 2 µs");
+    row("warm call, trivial export, 64 in flight (per call)", median(per), "µs", "≤ 2 µs");
     std::vector<double> lat;
     for (int r = 0; r < reps; ++r) {
       int m = quick ? 5000 : 20000;

@@ -222,8 +222,8 @@ int main(int argc, char** argv) {
     while (done < n) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     long after = rssKb();
     row("RSS per idle pooled instance", double(after - before) / n, "KiB", "(info)");
-    row("RSS per suspended invocation (instance + fiber)", double(parked_rss - before) / n,
-        "KiB", "(info)");
+    row("RSS per suspended invocation (instance + fiber)", double(parked_rss - before) / n, "KiB",
+        "(info)");
   }
   engine.stop();
   std::filesystem::remove_all(cache);

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   # build
-  cmake ninja-build ccache g++ pkg-config
+  cmake ninja-build ccache g++ pkg-config clang-format
   # engine: WABT (wasm2c, libwabt), fibers, hashing, errors
   wabt libboost-context-dev libssl-dev libabsl-dev
   # guests: clang's wasm32-wasi target with wasi-libc and libc++

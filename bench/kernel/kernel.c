@@ -18,8 +18,8 @@ static const uint32_t K[64] = {
 static void sha256_block(uint32_t h[8], const uint8_t* p) {
   uint32_t w[64];
   for (int i = 0; i < 16; ++i) {
-    w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-           (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 |
+           p[4 * i + 3];
   }
   for (int i = 16; i < 64; ++i) {
     uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
@@ -30,9 +30,23 @@ static void sha256_block(uint32_t h[8], const uint8_t* p) {
   for (int i = 0; i < 64; ++i) {
     uint32_t t1 = hh + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
     uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-    hh = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+    hh = g;
+    g = f;
+    f = e;
+    e = d + t1;
+    d = c;
+    c = b;
+    b = a;
+    a = t1 + t2;
   }
-  h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+  h[0] += a;
+  h[1] += b;
+  h[2] += c;
+  h[3] += d;
+  h[4] += e;
+  h[5] += f;
+  h[6] += g;
+  h[7] += hh;
 }
 
 static void sha256(const uint8_t* data, size_t len, uint8_t out[32]) {
@@ -50,8 +64,10 @@ static void sha256(const uint8_t* data, size_t len, uint8_t out[32]) {
   sha256_block(h, tail);
   if (tl == 128) sha256_block(h, tail + 64);
   for (int k = 0; k < 8; ++k) {
-    out[4 * k] = (uint8_t)(h[k] >> 24); out[4 * k + 1] = (uint8_t)(h[k] >> 16);
-    out[4 * k + 2] = (uint8_t)(h[k] >> 8); out[4 * k + 3] = (uint8_t)h[k];
+    out[4 * k] = (uint8_t)(h[k] >> 24);
+    out[4 * k + 1] = (uint8_t)(h[k] >> 16);
+    out[4 * k + 2] = (uint8_t)(h[k] >> 8);
+    out[4 * k + 3] = (uint8_t)h[k];
   }
 }
 
@@ -62,15 +78,29 @@ static void sort_u32(uint32_t* a, long lo, long hi) {
     while (i <= j) {
       while (a[i] < p) ++i;
       while (a[j] > p) --j;
-      if (i <= j) { uint32_t t = a[i]; a[i] = a[j]; a[j] = t; ++i; --j; }
+      if (i <= j) {
+        uint32_t t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        ++i;
+        --j;
+      }
     }
-    if (j - lo < hi - i) { sort_u32(a, lo, j); lo = i; }
-    else { sort_u32(a, i, hi); hi = j; }
+    if (j - lo < hi - i) {
+      sort_u32(a, lo, j);
+      lo = i;
+    } else {
+      sort_u32(a, i, hi);
+      hi = j;
+    }
   }
   for (long i = lo + 1; i <= hi; ++i) {
     uint32_t v = a[i];
     long j = i - 1;
-    while (j >= lo && a[j] > v) { a[j + 1] = a[j]; --j; }
+    while (j >= lo && a[j] > v) {
+      a[j + 1] = a[j];
+      --j;
+    }
     a[j + 1] = v;
   }
 }
@@ -79,7 +109,9 @@ uint64_t kernel_run(uint32_t n, uint32_t rounds) {
   uint32_t* keys = (uint32_t*)malloc((size_t)n * sizeof(uint32_t));
   uint32_t x = 2463534242u;
   for (uint32_t i = 0; i < n; ++i) {
-    x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
     keys[i] = x;
   }
   if (n > 0) sort_u32(keys, 0, (long)n - 1);

@@ -42,8 +42,7 @@ typedef int32_t wl_status;
 #define WL_LOG_ERROR 3
 
 #if defined(__wasm__)
-#define WL_IMPORT(name) \
-  __attribute__((import_module("waverless"), import_name(#name)))
+#define WL_IMPORT(name) __attribute__((import_module("waverless"), import_name(#name)))
 #define WL_EXPORT(name) __attribute__((export_name(#name)))
 #else
 #define WL_IMPORT(name)
@@ -56,12 +55,10 @@ typedef int32_t wl_status;
  * WL_ERR_NOT_FOUND: no such key. WL_ERR_BUFFER_TOO_SMALL: *len = size needed;
  * the host keeps the value so the retry with a larger buffer is cheap. */
 WL_IMPORT(kv_get)
-wl_status wl_kv_get(const char* key, uint32_t key_len, void* buf, uint32_t cap,
-                    uint32_t* len);
+wl_status wl_kv_get(const char* key, uint32_t key_len, void* buf, uint32_t cap, uint32_t* len);
 /* Stores value under key. Once WL_OK returns the value is durable. */
 WL_IMPORT(kv_set)
-wl_status wl_kv_set(const char* key, uint32_t key_len, const void* value,
-                    uint32_t value_len);
+wl_status wl_kv_set(const char* key, uint32_t key_len, const void* value, uint32_t value_len);
 /* Deletes key. Deleting a missing key is WL_OK. */
 WL_IMPORT(kv_delete)
 wl_status wl_kv_delete(const char* key, uint32_t key_len);
@@ -90,8 +87,7 @@ WL_IMPORT(file_size)
 wl_status wl_file_size(int32_t fd, uint64_t* size);
 /* Reads up to cap bytes at offset; *nread = 0 at end of file. */
 WL_IMPORT(file_read_at)
-wl_status wl_file_read_at(int32_t fd, uint64_t offset, void* buf, uint32_t cap,
-                          uint32_t* nread);
+wl_status wl_file_read_at(int32_t fd, uint64_t offset, void* buf, uint32_t cap, uint32_t* nread);
 WL_IMPORT(file_close)
 wl_status wl_file_close(int32_t fd);
 
@@ -107,12 +103,12 @@ typedef struct {
 
 /* Declares a function export. Inside the body, `args` (const wl_arg*) and
  * `argc` (uint32_t) are the invocation's arguments. */
-#define WL_FUNCTION(name)                                                \
-  static void wl_user_##name(const wl_arg* args, uint32_t argc);         \
-  WL_EXPORT(name) void name(uint32_t argv, uint32_t argc) {              \
-    wl_user_##name((const wl_arg*)(uintptr_t)argv, argc);                \
-    wl_free((void*)(uintptr_t)argv);                                     \
-  }                                                                      \
+#define WL_FUNCTION(name)                                        \
+  static void wl_user_##name(const wl_arg* args, uint32_t argc); \
+  WL_EXPORT(name) void name(uint32_t argv, uint32_t argc) {      \
+    wl_user_##name((const wl_arg*)(uintptr_t)argv, argc);        \
+    wl_free((void*)(uintptr_t)argv);                             \
+  }                                                              \
   static void wl_user_##name(const wl_arg* args, uint32_t argc)
 
 #ifdef __cplusplus

@@ -11,8 +11,7 @@ namespace wl {
 
 // The value of key, or nullopt when it does not exist; *status (if given)
 // receives the raw code for other errors.
-inline std::optional<std::string> kv_get(std::string_view key,
-                                         wl_status* status = nullptr) {
+inline std::optional<std::string> kv_get(std::string_view key, wl_status* status = nullptr) {
   std::string value(256, '\0');
   uint32_t len = 0;
   wl_status s = wl_kv_get(key.data(), key.size(), value.data(), value.size(), &len);
@@ -30,19 +29,13 @@ inline wl_status kv_set(std::string_view key, std::string_view value) {
   return wl_kv_set(key.data(), key.size(), value.data(), value.size());
 }
 
-inline wl_status kv_delete(std::string_view key) {
-  return wl_kv_delete(key.data(), key.size());
-}
+inline wl_status kv_delete(std::string_view key) { return wl_kv_delete(key.data(), key.size()); }
 
 inline wl_status wait_triggered() { return wl_wait_triggered(); }
 
-inline wl_status output(std::string_view data) {
-  return wl_output_write(data.data(), data.size());
-}
+inline wl_status output(std::string_view data) { return wl_output_write(data.data(), data.size()); }
 
-inline void log(int level, std::string_view msg) {
-  wl_log(level, msg.data(), msg.size());
-}
+inline void log(int level, std::string_view msg) { wl_log(level, msg.data(), msg.size()); }
 
 // Whole contents of a file in the app's data folder, or nullopt.
 inline std::optional<std::string> read_file(std::string_view path) {

@@ -14,8 +14,8 @@
 #include "absl/strings/str_format.h"
 #include "common/process.h"
 #include "wabt/binary-reader-ir.h"
-#include "wabt/cast.h"
 #include "wabt/binary-reader.h"
+#include "wabt/cast.h"
 #include "wabt/error-formatter.h"
 #include "wabt/ir.h"
 #include "wabt/validator.h"
@@ -40,11 +40,16 @@ std::string sha256Hex(std::string_view data) {
 
 char typeLetter(wabt::Type t) {
   switch (t) {
-    case wabt::Type::I32: return 'i';
-    case wabt::Type::I64: return 'I';
-    case wabt::Type::F32: return 'f';
-    case wabt::Type::F64: return 'F';
-    default: return '?';
+    case wabt::Type::I32:
+      return 'i';
+    case wabt::Type::I64:
+      return 'I';
+    case wabt::Type::F32:
+      return 'f';
+    case wabt::Type::F64:
+      return 'F';
+    default:
+      return '?';
   }
 }
 
@@ -58,10 +63,14 @@ std::string signatureOf(const wabt::FuncSignature& sig) {
 
 const char* cType(char letter) {
   switch (letter) {
-    case 'i': return "u32";
-    case 'I': return "u64";
-    case 'f': return "f32";
-    default: return "f64";
+    case 'i':
+      return "u32";
+    case 'I':
+      return "u64";
+    case 'f':
+      return "f32";
+    default:
+      return "f64";
   }
 }
 
@@ -100,13 +109,11 @@ absl::StatusOr<ModuleShape> inspect(std::span<const uint8_t> wasm) {
                                        /*read_debug_names=*/false,
                                        /*stop_on_first_error=*/true,
                                        /*fail_on_custom_section_error=*/false);
-  if (wabt::Failed(wabt::ReadBinaryIr("module.wasm", wasm.data(), wasm.size(),
-                                      read_options, &errors, &module)) ||
-      wabt::Failed(wabt::ValidateModule(&module, &errors,
-                                        wabt::ValidateOptions(features)))) {
+  if (wabt::Failed(wabt::ReadBinaryIr("module.wasm", wasm.data(), wasm.size(), read_options,
+                                      &errors, &module)) ||
+      wabt::Failed(wabt::ValidateModule(&module, &errors, wabt::ValidateOptions(features)))) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "invalid wasm module: ",
-        wabt::FormatErrorsToString(errors, wabt::Location::Type::Binary)));
+        "invalid wasm module: ", wabt::FormatErrorsToString(errors, wabt::Location::Type::Binary)));
   }
   ModuleShape shape;
   std::set<std::string> modules;
@@ -114,10 +121,10 @@ absl::StatusOr<ModuleShape> inspect(std::span<const uint8_t> wasm) {
   for (const wabt::Import* imp : module.imports) {
     std::string what = absl::StrCat(imp->module_name, ".", imp->field_name);
     if (imp->kind() != wabt::ExternalKind::Func) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "import ", what,
-          ": only function imports are provided (the module must define its "
-          "own memory and tables)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("import ", what,
+                       ": only function imports are provided (the module must define its "
+                       "own memory and tables)"));
     }
     const auto* fimp = wabt::cast<wabt::FuncImport>(imp);
     std::string sig = signatureOf(fimp->func.decl.sig);
@@ -133,17 +140,16 @@ absl::StatusOr<ModuleShape> inspect(std::span<const uint8_t> wasm) {
           absl::StrCat("import ", what, " is not provided by the host"));
     }
     if (host[id].signature != sig) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("import ", what, " has signature (", sig,
-                       ") but the host provides (", std::string(host[id].signature), ")"));
+      return absl::InvalidArgumentError(absl::StrCat("import ", what, " has signature (", sig,
+                                                     ") but the host provides (",
+                                                     std::string(host[id].signature), ")"));
     }
     shape.imports.push_back({imp->module_name, imp->field_name, sig, id});
     modules.insert(imp->module_name);
   }
   shape.import_modules.assign(modules.begin(), modules.end());
   if (module.memories.size() != 1) {
-    return absl::InvalidArgumentError(
-        "the module must define exactly one linear memory");
+    return absl::InvalidArgumentError("the module must define exactly one linear memory");
   }
   bool memory_exported = false;
   for (const wabt::Export* exp : module.exports) {
@@ -158,8 +164,7 @@ absl::StatusOr<ModuleShape> inspect(std::span<const uint8_t> wasm) {
     shape.exports.push_back({exp->name, sig});
   }
   if (!memory_exported) {
-    return absl::InvalidArgumentError(
-        "the module must export its linear memory as \"memory\"");
+    return absl::InvalidArgumentError("the module must export its linear memory as \"memory\"");
   }
   return shape;
 }
@@ -241,9 +246,8 @@ void* wasm_rt_exception(void) { return 0; }
     auto colon = imp.signature.find(':');
     std::string params = imp.signature.substr(0, colon);
     std::string results = imp.signature.substr(colon + 1);
-    c << (results.empty() ? "void" : cType(results[0])) << " Z_"
-      << mangle(imp.module) << "Z_" << mangle(imp.name) << "(struct Z_"
-      << mangle(imp.module) << "_instance_t* env";
+    c << (results.empty() ? "void" : cType(results[0])) << " Z_" << mangle(imp.module) << "Z_"
+      << mangle(imp.name) << "(struct Z_" << mangle(imp.module) << "_instance_t* env";
     for (size_t i = 0; i < params.size(); ++i) {
       c << ", " << cType(params[i]) << " a" << i;
     }
@@ -266,19 +270,20 @@ void* wasm_rt_exception(void) { return 0; }
     auto colon = exp.signature.find(':');
     std::string params = exp.signature.substr(0, colon);
     std::string results = exp.signature.substr(colon + 1);
-    c << "static void T" << k
-      << "(void* inst, const uint64_t* a, uint64_t* r) {\n";
+    c << "static void T" << k << "(void* inst, const uint64_t* a, uint64_t* r) {\n";
     for (size_t i = 0; i < params.size(); ++i) {
-      c << "  " << cType(params[i]) << " a" << i << "; memcpy(&a" << i
-        << ", &a[" << i << "], sizeof a" << i << ");\n";
+      c << "  " << cType(params[i]) << " a" << i << "; memcpy(&a" << i << ", &a[" << i
+        << "], sizeof a" << i << ");\n";
     }
     c << "  ";
     if (!results.empty()) c << cType(results[0]) << " v = ";
     c << "Z_" << mod << "Z_" << mangle(exp.name) << "((" << inst << "*)inst";
     for (size_t i = 0; i < params.size(); ++i) c << ", a" << i;
     c << ");\n";
-    if (!results.empty()) c << "  r[0] = 0; memcpy(r, &v, sizeof v);\n";
-    else c << "  (void)r;\n";
+    if (!results.empty())
+      c << "  r[0] = 0; memcpy(r, &v, sizeof v);\n";
+    else
+      c << "  (void)r;\n";
     c << "}\n";
   }
   c << "static const WlExport EXPORTS[] = {\n";
@@ -296,22 +301,20 @@ void* wasm_rt_exception(void) { return 0; }
   c << "};\n";
   // instantiate takes one instance pointer per imported module; all of them
   // are the same env, so their order does not matter.
-  c << "static void instantiate(void* i, void* env) {\n  ((void (*)(" << inst
-    << "*";
+  c << "static void instantiate(void* i, void* env) {\n  ((void (*)(" << inst << "*";
   for (size_t i = 0; i < shape.import_modules.size(); ++i) c << ", void*";
   c << "))Z_" << mod << "_instantiate)((" << inst << "*)i";
   for (size_t i = 0; i < shape.import_modules.size(); ++i) c << ", env";
   c << ");\n}\n";
-  c << "static void free_instance(void* i) { Z_" << mod << "_free((" << inst
+  c << "static void free_instance(void* i) { Z_" << mod << "_free((" << inst << "*)i); }\n";
+  c << "static wasm_rt_memory_t* memory(void* i) { return Z_" << mod << "Z_memory((" << inst
     << "*)i); }\n";
-  c << "static wasm_rt_memory_t* memory(void* i) { return Z_" << mod
-    << "Z_memory((" << inst << "*)i); }\n";
-  c << "static const WlModuleDescriptor DESC = {WL_MODULE_ABI_VERSION, \""
-    << build_key << "\", sizeof(" << inst << "), Z_" << mod
-    << "_init_module, instantiate, free_instance, memory, "
-    << shape.exports.size() << ", EXPORTS};\n";
-  c << "__attribute__((visibility(\"default\"))) const WlModuleDescriptor* "
-    << WL_MODULE_ENTRY << "(const WlHostApi* h) { H = h; return &DESC; }\n";
+  c << "static const WlModuleDescriptor DESC = {WL_MODULE_ABI_VERSION, \"" << build_key
+    << "\", sizeof(" << inst << "), Z_" << mod
+    << "_init_module, instantiate, free_instance, memory, " << shape.exports.size()
+    << ", EXPORTS};\n";
+  c << "__attribute__((visibility(\"default\"))) const WlModuleDescriptor* " << WL_MODULE_ENTRY
+    << "(const WlHostApi* h) { H = h; return &DESC; }\n";
   return c.str();
 }
 
@@ -336,8 +339,7 @@ absl::Status run(const std::vector<std::string>& argv, std::string_view step) {
 
 }  // namespace
 
-ModuleCompiler::ModuleCompiler(CompilerOptions options)
-    : options_(std::move(options)) {}
+ModuleCompiler::ModuleCompiler(CompilerOptions options) : options_(std::move(options)) {}
 
 absl::StatusOr<std::string> ModuleCompiler::toolchainId() {
   std::lock_guard lock(mu_);
@@ -348,14 +350,12 @@ absl::StatusOr<std::string> ModuleCompiler::toolchainId() {
   if (!w2c.ok()) return w2c.status();
   std::string cc_line = cc->output.substr(0, cc->output.find('\n'));
   std::string w2c_line = w2c->output.substr(0, w2c->output.find('\n'));
-  toolchain_id_ = absl::StrCat(cc_line, "|wasm2c ", w2c_line, "|abi ",
-                               WL_MODULE_ABI_VERSION, "|O", options_.opt_level,
-                               "|", sha256Hex(kModuleAbiHeaderText));
+  toolchain_id_ = absl::StrCat(cc_line, "|wasm2c ", w2c_line, "|abi ", WL_MODULE_ABI_VERSION, "|O",
+                               options_.opt_level, "|", sha256Hex(kModuleAbiHeaderText));
   return toolchain_id_;
 }
 
-absl::StatusOr<CompiledObject> ModuleCompiler::compile(
-    std::span<const uint8_t> wasm) {
+absl::StatusOr<CompiledObject> ModuleCompiler::compile(std::span<const uint8_t> wasm) {
   auto shape = inspect(wasm);
   if (!shape.ok()) return shape.status();
   auto toolchain = toolchainId();
@@ -395,11 +395,10 @@ absl::StatusOr<CompiledObject> ModuleCompiler::compile(
   }
   std::filesystem::path tmp_so = dir / "module.so";
   if (st.ok()) {
-    st = run({options_.cc, absl::StrCat("-O", options_.opt_level), "-fPIC",
-              "-shared", "-fvisibility=hidden", "-fno-strict-aliasing",
-              "-fstack-clash-protection",
-              "-w", "-I", dir.string(), (dir / "module.c").string(),
-              (dir / "descriptor.c").string(), "-o", tmp_so.string()},
+    st = run({options_.cc, absl::StrCat("-O", options_.opt_level), "-fPIC", "-shared",
+              "-fvisibility=hidden", "-fno-strict-aliasing", "-fstack-clash-protection", "-w", "-I",
+              dir.string(), (dir / "module.c").string(), (dir / "descriptor.c").string(), "-o",
+              tmp_so.string()},
              "cc");
   }
   if (st.ok()) {
@@ -410,9 +409,8 @@ absl::StatusOr<CompiledObject> ModuleCompiler::compile(
   }
   std::filesystem::remove_all(dir, ec);
   if (!st.ok()) return st;
-  out.compile_ms = std::chrono::duration<double, std::milli>(
-                       std::chrono::steady_clock::now() - start)
-                       .count();
+  out.compile_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return out;
 }
 

@@ -23,7 +23,7 @@ struct CompiledObject {
   std::filesystem::path path;  // the shared object
   std::string build_key;       // must match the descriptor's on load
   bool from_cache = false;
-  double compile_ms = 0;       // 0 when from cache
+  double compile_ms = 0;  // 0 when from cache
   size_t wasm_bytes = 0;
 };
 

@@ -17,8 +17,7 @@ using ::testing::HasSubstr;
 using testing::readGuest;
 
 std::filesystem::path freshDir(const std::string& tag) {
-  auto d = std::filesystem::temp_directory_path() /
-           ("wl-" + tag + "-" + std::to_string(getpid()));
+  auto d = std::filesystem::temp_directory_path() / ("wl-" + tag + "-" + std::to_string(getpid()));
   std::filesystem::remove_all(d);
   std::filesystem::create_directories(d);
   return d;

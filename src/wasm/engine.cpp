@@ -25,7 +25,7 @@ struct Instance {
   InstanceEnv env;
   Clock::time_point last_used;
   std::list<Instance*>::iterator lru_pos;  // valid while idle
-  size_t bytes = 0;                         // as accounted in the budget
+  size_t bytes = 0;                        // as accounted in the budget
 };
 
 struct App::State {
@@ -64,10 +64,9 @@ struct Engine::Impl {
   std::jthread reaper;
   bool started = false;
 
-  absl::StatusOr<Instance*> acquire(Fiber& f, const std::shared_ptr<App>& app,
-                                    InvocationState& inv, bool* cold);
-  absl::StatusOr<Instance*> create(Fiber& f, App::State& app,
-                                   InvocationState& inv);
+  absl::StatusOr<Instance*> acquire(Fiber& f, const std::shared_ptr<App>& app, InvocationState& inv,
+                                    bool* cold);
+  absl::StatusOr<Instance*> create(Fiber& f, App::State& app, InvocationState& inv);
   void release(Instance* in, bool healthy);
   void destroy(Instance* in);
   std::vector<Instance*> takeIdleLocked(App::State* only, Clock::time_point older,
@@ -114,8 +113,7 @@ void App::evictIdle() {
 // Removes idle instances (of one app, or of any when only is null) that were
 // last used before `older`, oldest first; with need_bytes > 0, stops once that
 // much would be freed. Caller frees them after dropping the lock.
-std::vector<Instance*> Engine::Impl::takeIdleLocked(App::State* only,
-                                                    Clock::time_point older,
+std::vector<Instance*> Engine::Impl::takeIdleLocked(App::State* only, Clock::time_point older,
                                                     size_t need_bytes) {
   std::vector<Instance*> out;
   size_t freed = 0;
@@ -143,8 +141,7 @@ void Engine::Impl::destroy(Instance* in) {
   delete in;
 }
 
-absl::StatusOr<Instance*> Engine::Impl::acquire(Fiber& f,
-                                                const std::shared_ptr<App>& app_ptr,
+absl::StatusOr<Instance*> Engine::Impl::acquire(Fiber& f, const std::shared_ptr<App>& app_ptr,
                                                 InvocationState& inv, bool* cold) {
   App::State& app = app_ptr->state();
   for (;;) {
@@ -161,9 +158,8 @@ absl::StatusOr<Instance*> Engine::Impl::acquire(Fiber& f,
       live++;
       // Make room under the node-wide budget by evicting the least recently
       // used idle instances of any app.
-      size_t estimate = app.typical_bytes != 0
-                            ? app.typical_bytes
-                            : app.desc->instance_size + kPageBytes * 2;
+      size_t estimate =
+          app.typical_bytes != 0 ? app.typical_bytes : app.desc->instance_size + kPageBytes * 2;
       std::vector<Instance*> victims;
       if (bytes + estimate > options.memory_budget_bytes) {
         victims = takeIdleLocked(nullptr, Clock::time_point::max(),
@@ -196,15 +192,14 @@ absl::StatusOr<Instance*> Engine::Impl::acquire(Fiber& f,
       }
     });
     if (!st.ok()) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "app ", app.name, ": no instance became free before the deadline (limit ",
-          app.limits.max_instances, " concurrent instances)"));
+      return absl::DeadlineExceededError(
+          absl::StrCat("app ", app.name, ": no instance became free before the deadline (limit ",
+                       app.limits.max_instances, " concurrent instances)"));
     }
   }
 }
 
-absl::StatusOr<Instance*> Engine::Impl::create(Fiber& f, App::State& app,
-                                               InvocationState& inv) {
+absl::StatusOr<Instance*> Engine::Impl::create(Fiber& f, App::State& app, InvocationState& inv) {
   rt::ExecContext& x = f.exec();
   size_t size = (app.desc->instance_size + 63) / 64 * 64;
   void* storage = aligned_alloc(64, size);
@@ -230,8 +225,7 @@ absl::StatusOr<Instance*> Engine::Impl::create(Fiber& f, App::State& app,
     std::string why = rt::describeStop(x);
     destroy(in);  // free_instance copes with a partly built instance
     x.stop = rt::StopReason::kNone;
-    return absl::InternalError(
-        absl::StrCat("app ", app.name, ": instantiation failed: ", why));
+    return absl::InternalError(absl::StrCat("app ", app.name, ": instantiation failed: ", why));
   }
   return in;
 }
@@ -287,8 +281,8 @@ void Engine::Impl::reapLoop(std::stop_token st) {
 
 // --- invocation ------------------------------------------------------------------
 
-void Engine::Impl::run(Fiber& f, const std::shared_ptr<App>& app_ptr,
-                       InvocationRequest& req, InvocationResult& res) {
+void Engine::Impl::run(Fiber& f, const std::shared_ptr<App>& app_ptr, InvocationRequest& req,
+                       InvocationResult& res) {
   App::State& app = app_ptr->state();
   rt::ExecContext& x = f.exec();
   auto fn_it = app.exports.find(req.function);
@@ -300,14 +294,14 @@ void Engine::Impl::run(Fiber& f, const std::shared_ptr<App>& app_ptr,
   const WlExport* fn = fn_it->second;
   bool takes_args = std::strcmp(fn->signature, "ii:") == 0;
   if (!takes_args && std::strcmp(fn->signature, ":") != 0) {
-    res.status = absl::InvalidArgumentError(absl::StrCat(
-        "app ", app.name, ": export '", req.function, "' has signature (",
-        fn->signature, "); functions take (argv i32, argc i32) or nothing"));
+    res.status = absl::InvalidArgumentError(
+        absl::StrCat("app ", app.name, ": export '", req.function, "' has signature (",
+                     fn->signature, "); functions take (argv i32, argc i32) or nothing"));
     return;
   }
   if (takes_args && !req.args.empty() && app.alloc == nullptr) {
-    res.status = absl::InvalidArgumentError(absl::StrCat(
-        "app ", app.name, " does not export wl_alloc (link the Waverless SDK)"));
+    res.status = absl::InvalidArgumentError(
+        absl::StrCat("app ", app.name, " does not export wl_alloc (link the Waverless SDK)"));
     return;
   }
 
@@ -347,8 +341,8 @@ void Engine::Impl::run(Fiber& f, const std::shared_ptr<App>& app_ptr,
       wasm_rt_memory_t* mem = in->env.memory;
       if (ptr == 0 || ptr + total > mem->size) {
         release(in, false);
-        res.status = absl::ResourceExhaustedError(absl::StrCat(
-            "app ", app.name, ": wl_alloc(", total, ") returned no usable memory"));
+        res.status = absl::ResourceExhaustedError(
+            absl::StrCat("app ", app.name, ": wl_alloc(", total, ") returned no usable memory"));
         return;
       }
       uint8_t* base = mem->data + ptr;
@@ -370,12 +364,12 @@ void Engine::Impl::run(Fiber& f, const std::shared_ptr<App>& app_ptr,
   if (ok || clean_exit) {
     res.status = absl::OkStatus();
   } else {
-    std::string why = absl::StrCat("function ", req.function, " of app ", app.name,
-                                   ": ", rt::describeStop(x));
+    std::string why =
+        absl::StrCat("function ", req.function, " of app ", app.name, ": ", rt::describeStop(x));
     switch (x.stop) {
       case rt::StopReason::kTimeout:
-        res.status = absl::DeadlineExceededError(
-            absl::StrCat(why, " (", req.timeout.count(), " ms)"));
+        res.status =
+            absl::DeadlineExceededError(absl::StrCat(why, " (", req.timeout.count(), " ms)"));
         break;
       default:
         res.status = absl::InternalError(why);
@@ -390,8 +384,7 @@ void Engine::Impl::run(Fiber& f, const std::shared_ptr<App>& app_ptr,
 
 // --- Engine --------------------------------------------------------------------
 
-Engine::Engine(EngineOptions options)
-    : impl_(std::make_unique<Impl>(std::move(options))) {}
+Engine::Engine(EngineOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 
 Engine::~Engine() { stop(); }
 
@@ -412,8 +405,7 @@ void Engine::stop() {
   if (impl_->reaper.joinable()) impl_->reaper.join();
 }
 
-absl::StatusOr<std::shared_ptr<App>> Engine::load(std::string name,
-                                                  std::span<const uint8_t> wasm,
+absl::StatusOr<std::shared_ptr<App>> Engine::load(std::string name, std::span<const uint8_t> wasm,
                                                   AppLimits limits, LoadInfo* info) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto obj = impl_->compiler.compile(wasm);
@@ -473,19 +465,18 @@ absl::StatusOr<std::shared_ptr<App>> Engine::load(std::string name,
 void Engine::invoke(std::shared_ptr<App> app, InvocationRequest request,
                     absl::AnyInvocable<void(InvocationResult)> done) {
   auto deadline = Clock::now() + request.timeout;
-  impl_->executor.spawn(
-      deadline, [impl = impl_.get(), app = std::move(app), req = std::move(request),
-                 done = std::move(done)](Fiber& f) mutable {
-        auto start = Clock::now();
-        InvocationResult res;
-        impl->run(f, app, req, res);
-        res.duration = Clock::now() - start;
-        done(std::move(res));
-      });
+  impl_->executor.spawn(deadline,
+                        [impl = impl_.get(), app = std::move(app), req = std::move(request),
+                         done = std::move(done)](Fiber& f) mutable {
+                          auto start = Clock::now();
+                          InvocationResult res;
+                          impl->run(f, app, req, res);
+                          res.duration = Clock::now() - start;
+                          done(std::move(res));
+                        });
 }
 
-InvocationResult Engine::invokeSync(std::shared_ptr<App> app,
-                                    InvocationRequest request) {
+InvocationResult Engine::invokeSync(std::shared_ptr<App> app, InvocationRequest request) {
   std::promise<InvocationResult> p;
   auto fut = p.get_future();
   invoke(std::move(app), std::move(request),

@@ -34,10 +34,8 @@ class HostServices {
  public:
   virtual ~HostServices() = default;
   // nullopt: the key does not exist (distinct from an empty value).
-  virtual absl::StatusOr<std::optional<std::string>> kvGet(Fiber& fiber,
-                                                          std::string_view key) = 0;
-  virtual absl::Status kvSet(Fiber& fiber, std::string_view key,
-                             std::string_view value) = 0;
+  virtual absl::StatusOr<std::optional<std::string>> kvGet(Fiber& fiber, std::string_view key) = 0;
+  virtual absl::Status kvSet(Fiber& fiber, std::string_view key, std::string_view value) = 0;
   virtual absl::Status kvDelete(Fiber& fiber, std::string_view key) = 0;
   // Waits for every function this invocation triggered so far.
   virtual absl::Status waitTriggered(Fiber& fiber) = 0;
@@ -104,18 +102,15 @@ class Engine {
 
   // Compiles (or finds in the cache) and loads a module. Blocking and
   // thread-safe: call it from a deploy thread, never from an invocation.
-  absl::StatusOr<std::shared_ptr<App>> load(std::string name,
-                                            std::span<const uint8_t> wasm,
-                                            AppLimits limits,
-                                            LoadInfo* info = nullptr);
+  absl::StatusOr<std::shared_ptr<App>> load(std::string name, std::span<const uint8_t> wasm,
+                                            AppLimits limits, LoadInfo* info = nullptr);
 
   // Runs request on an executor fiber; done is called exactly once, from an
   // executor thread.
   void invoke(std::shared_ptr<App> app, InvocationRequest request,
               absl::AnyInvocable<void(InvocationResult)> done);
   // Convenience for callers outside the executor (tests, CLI).
-  InvocationResult invokeSync(std::shared_ptr<App> app,
-                              InvocationRequest request);
+  InvocationResult invokeSync(std::shared_ptr<App> app, InvocationRequest request);
 
   EngineStats stats();
 

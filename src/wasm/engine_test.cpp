@@ -129,13 +129,12 @@ TEST_P(TrapTest, TrapFailsOnlyThatInvocation) {
   EXPECT_EQ(ok.output, "hello world");
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllTraps, TrapTest,
-    ::testing::Values(TrapCase{"trap_oob", "out of bounds memory access"},
-                      TrapCase{"trap_unreachable", "unreachable executed"},
-                      TrapCase{"trap_div0", "integer divide by zero"},
-                      TrapCase{"trap_stack", "call stack exhausted"}),
-    [](const auto& info) { return std::string(info.param.fn); });
+INSTANTIATE_TEST_SUITE_P(AllTraps, TrapTest,
+                         ::testing::Values(TrapCase{"trap_oob", "out of bounds memory access"},
+                                           TrapCase{"trap_unreachable", "unreachable executed"},
+                                           TrapCase{"trap_div0", "integer divide by zero"},
+                                           TrapCase{"trap_stack", "call stack exhausted"}),
+                         [](const auto& info) { return std::string(info.param.fn); });
 
 TEST_F(EngineTest, InfiniteLoopStopsAtDeadlineAndThreadIsReused) {
   auto r = call("loop_forever", {}, std::chrono::milliseconds(200));
@@ -170,12 +169,11 @@ TEST_P(BadPointerTest, FailsInvocationWithClearError) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryHostCall, BadPointerTest,
-                         ::testing::Values("kv_get_key", "kv_get_buf", "kv_get_len",
-                                           "kv_set_key", "kv_set_value", "kv_delete",
-                                           "output_write", "log", "file_open_path",
-                                           "file_open_fd", "file_size", "file_read_at",
-                                           "file_read_at_len", "fd_write", "fd_write_buf",
-                                           "wrap"));
+                         ::testing::Values("kv_get_key", "kv_get_buf", "kv_get_len", "kv_set_key",
+                                           "kv_set_value", "kv_delete", "output_write", "log",
+                                           "file_open_path", "file_open_fd", "file_size",
+                                           "file_read_at", "file_read_at_len", "fd_write",
+                                           "fd_write_buf", "wrap"));
 
 TEST_F(EngineTest, ProcExitEndsInvocationWithItsCode) {
   auto bad = call("exit_code", {"3"});

@@ -100,8 +100,7 @@ struct PooledStack {
 };
 
 int64_t toNs(Clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch())
-      .count();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
 }  // namespace
 
@@ -188,8 +187,7 @@ void Executor::stop() {
   workers_.clear();
 }
 
-void Executor::spawn(Clock::time_point deadline,
-                     absl::AnyInvocable<void(Fiber&)> job) {
+void Executor::spawn(Clock::time_point deadline, absl::AnyInvocable<void(Fiber&)> job) {
   auto* task = new FiberTask();
   task->job = std::move(job);
   task->deadline = deadline;
@@ -292,8 +290,8 @@ void Executor::watchdogLoop(std::stop_token st) {
       });
     }
     for (auto& ws : expired) {
-      Resumer(ws).resume(absl::DeadlineExceededError(
-          "the invocation's deadline passed while it was waiting"));
+      Resumer(ws).resume(
+          absl::DeadlineExceededError("the invocation's deadline passed while it was waiting"));
     }
   }
 }

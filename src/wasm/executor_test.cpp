@@ -50,9 +50,8 @@ TEST(Executor, DeadlineWakesParkedFiber) {
   Executor ex({.threads = 1});
   ASSERT_TRUE(ex.start().ok());
   std::promise<absl::Status> p;
-  ex.spawn(Clock::now() + std::chrono::milliseconds(50), [&](Fiber& f) {
-    p.set_value(f.wait([](Resumer) {}));
-  });
+  ex.spawn(Clock::now() + std::chrono::milliseconds(50),
+           [&](Fiber& f) { p.set_value(f.wait([](Resumer) {})); });
   auto st = p.get_future().get();
   EXPECT_EQ(st.code(), absl::StatusCode::kDeadlineExceeded);
   ex.stop();
@@ -65,9 +64,7 @@ TEST(Executor, FiberResumesOnTheThreadThatStartedIt) {
   for (int i = 0; i < 50; ++i) {
     ex.spawn(Clock::now() + std::chrono::seconds(10), [&](Fiber& f) {
       auto before = std::this_thread::get_id();
-      (void)f.wait([](Resumer r) {
-        std::thread([r] { r.resume(absl::OkStatus()); }).detach();
-      });
+      (void)f.wait([](Resumer r) { std::thread([r] { r.resume(absl::OkStatus()); }).detach(); });
       same += before == std::this_thread::get_id();
       done++;
     });

@@ -44,10 +44,9 @@ struct Guest {
   bool check(uint64_t ptr, uint64_t len, const char* what) {
     uint64_t size = env.memory->size;
     if (ptr <= size && len <= size - ptr) return true;
-    env.exec->requestStop(
-        StopReason::kHostError,
-        absl::StrCat(call, ": ", what, " [", ptr, ", +", len,
-                     ") is outside the guest's ", size, "-byte memory"));
+    env.exec->requestStop(StopReason::kHostError,
+                          absl::StrCat(call, ": ", what, " [", ptr, ", +", len,
+                                       ") is outside the guest's ", size, "-byte memory"));
     return false;
   }
   uint8_t* at(uint64_t ptr) { return env.memory->data + ptr; }
@@ -64,15 +63,24 @@ struct Guest {
 
 int32_t statusCode(const absl::Status& s) {
   switch (s.code()) {
-    case absl::StatusCode::kOk: return WL_OK;
-    case absl::StatusCode::kNotFound: return WL_ERR_NOT_FOUND;
-    case absl::StatusCode::kPermissionDenied: return WL_ERR_PERMISSION;
-    case absl::StatusCode::kInvalidArgument: return WL_ERR_INVALID;
-    case absl::StatusCode::kResourceExhausted: return WL_ERR_TOO_LARGE;
-    case absl::StatusCode::kUnavailable: return WL_ERR_UNAVAILABLE;
-    case absl::StatusCode::kDeadlineExceeded: return WL_ERR_TIMEOUT;
-    case absl::StatusCode::kAborted: return WL_ERR_FAILED;
-    default: return WL_ERR_IO;
+    case absl::StatusCode::kOk:
+      return WL_OK;
+    case absl::StatusCode::kNotFound:
+      return WL_ERR_NOT_FOUND;
+    case absl::StatusCode::kPermissionDenied:
+      return WL_ERR_PERMISSION;
+    case absl::StatusCode::kInvalidArgument:
+      return WL_ERR_INVALID;
+    case absl::StatusCode::kResourceExhausted:
+      return WL_ERR_TOO_LARGE;
+    case absl::StatusCode::kUnavailable:
+      return WL_ERR_UNAVAILABLE;
+    case absl::StatusCode::kDeadlineExceeded:
+      return WL_ERR_TIMEOUT;
+    case absl::StatusCode::kAborted:
+      return WL_ERR_FAILED;
+    default:
+      return WL_ERR_IO;
   }
 }
 
@@ -196,8 +204,8 @@ void logLine(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
   if (!g.check(u32(a, 1), u32(a, 2), "message")) return;
   static constexpr const char* kLevels[] = {"debug", "info", "warn", "error"};
   uint32_t level = u32(a, 0) < 4 ? u32(a, 0) : 3;
-  e.inv->appendLog(absl::StrCat("[", kLevels[level], "] ",
-                                std::string(g.view(u32(a, 1), u32(a, 2))), "\n"));
+  e.inv->appendLog(
+      absl::StrCat("[", kLevels[level], "] ", std::string(g.view(u32(a, 1), u32(a, 2))), "\n"));
   *r = WL_OK;
 }
 
@@ -236,7 +244,7 @@ void fileOpen(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
   long fd = syscall(SYS_openat2, inv.dir_fd, path.c_str(), &how, sizeof how);
   if (fd < 0) {
-    *r = errno == ENOENT ? WL_ERR_NOT_FOUND
+    *r = errno == ENOENT                                         ? WL_ERR_NOT_FOUND
          : (errno == EXDEV || errno == ELOOP || errno == EACCES) ? WL_ERR_PERMISSION
                                                                  : WL_ERR_IO;
     return;
@@ -301,13 +309,13 @@ void fileClose(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
 
 // --- WASI preview1 ------------------------------------------------------------
 
-constexpr uint64_t kErrnoBadf = 8, kErrnoInval = 28, kErrnoNosys = 52,
-                   kErrnoSpipe = 70;
+constexpr uint64_t kErrnoBadf = 8, kErrnoInval = 28, kErrnoNosys = 52, kErrnoSpipe = 70;
 
 void fdWrite(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
   Guest g{e, "fd_write"};
   uint32_t fd = u32(a, 0), iovs = u32(a, 1), n = u32(a, 2);
-  if (!g.check(iovs, uint64_t{n} * 8, "iovec array") || !g.check(u32(a, 3), 4, "nwritten pointer")) return;
+  if (!g.check(iovs, uint64_t{n} * 8, "iovec array") || !g.check(u32(a, 3), 4, "nwritten pointer"))
+    return;
   if (fd != 1 && fd != 2) {
     *r = kErrnoBadf;
     return;
@@ -329,9 +337,7 @@ void fdSeek(InstanceEnv&, const uint64_t* a, uint64_t* r) {
   *r = u32(a, 0) <= 2 ? kErrnoSpipe : kErrnoBadf;
 }
 
-void fdClose(InstanceEnv&, const uint64_t* a, uint64_t* r) {
-  *r = u32(a, 0) <= 2 ? 0 : kErrnoBadf;
-}
+void fdClose(InstanceEnv&, const uint64_t* a, uint64_t* r) { *r = u32(a, 0) <= 2 ? 0 : kErrnoBadf; }
 
 void fdFdstatGet(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
   Guest g{e, "fd_fdstat_get"};
@@ -352,8 +358,7 @@ void fdPrestatGet(InstanceEnv&, const uint64_t*, uint64_t* r) { *r = kErrnoBadf;
 
 void clockTimeGet(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
   Guest g{e, "clock_time_get"};
-  static constexpr clockid_t kClocks[] = {CLOCK_REALTIME, CLOCK_MONOTONIC,
-                                          CLOCK_PROCESS_CPUTIME_ID,
+  static constexpr clockid_t kClocks[] = {CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME_ID,
                                           CLOCK_THREAD_CPUTIME_ID};
   if (u32(a, 0) > 3) {
     *r = kErrnoInval;

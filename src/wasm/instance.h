@@ -22,8 +22,8 @@ struct InvocationState {
   size_t max_log = 0;
   size_t max_value = 0;
   std::filesystem::path files_dir;
-  int dir_fd = -1;                  // files_dir, opened on first use
-  std::map<int32_t, int> files;     // guest fd -> host fd
+  int dir_fd = -1;               // files_dir, opened on first use
+  std::map<int32_t, int> files;  // guest fd -> host fd
   int32_t next_fd = 3;
   // kv_get with a too-small buffer keeps the value for the retry.
   std::string stash_key;
@@ -36,8 +36,8 @@ struct InvocationState {
 // The env pointer every import receives; one per instance, lives with it.
 struct InstanceEnv {
   wasm_rt_memory_t* memory = nullptr;
-  rt::ExecContext* exec = nullptr;   // set for each call
-  InvocationState* inv = nullptr;    // set for each call
+  rt::ExecContext* exec = nullptr;  // set for each call
+  InvocationState* inv = nullptr;   // set for each call
 };
 
 }  // namespace waverless::wasm

@@ -32,8 +32,7 @@ inline int threadCount() {
 // test calls resumeAll().
 class TestHost : public HostServices {
  public:
-  absl::StatusOr<std::optional<std::string>> kvGet(Fiber& fiber,
-                                                  std::string_view key) override {
+  absl::StatusOr<std::optional<std::string>> kvGet(Fiber& fiber, std::string_view key) override {
     if (key.starts_with("slow")) {
       std::string k(key);
       absl::Status st = fiber.wait([this, k](Resumer r) {

@@ -40,14 +40,23 @@ WL_FUNCTION(printer) {
 /* kv: set args[0]=args[1], read back, probe a missing and an empty key. */
 WL_FUNCTION(kv_roundtrip) {
   wl_status s = wl_kv_set(args[0].data, args[0].len, args[1].data, args[1].len);
-  if (s != WL_OK) { outf("set failed %ld", s); return; }
+  if (s != WL_OK) {
+    outf("set failed %ld", s);
+    return;
+  }
   char small[2];
   uint32_t len = 0;
   s = wl_kv_get(args[0].data, args[0].len, small, sizeof small, &len);
-  if (s != WL_ERR_BUFFER_TOO_SMALL && args[1].len > sizeof small) { outf("expected too small, got %ld", s); return; }
+  if (s != WL_ERR_BUFFER_TOO_SMALL && args[1].len > sizeof small) {
+    outf("expected too small, got %ld", s);
+    return;
+  }
   char* buf = malloc(len ? len : 1);
   s = wl_kv_get(args[0].data, args[0].len, buf, len, &len);
-  if (s != WL_OK) { outf("get failed %ld", s); return; }
+  if (s != WL_OK) {
+    outf("get failed %ld", s);
+    return;
+  }
   wl_output_write(buf, len);
   free(buf);
   s = wl_kv_get("missing", 7, small, sizeof small, &len);
@@ -67,7 +76,10 @@ WL_FUNCTION(slow_get) {
   char buf[64];
   uint32_t len = 0;
   wl_status s = wl_kv_get(args[0].data, args[0].len, buf, sizeof buf, &len);
-  if (s != WL_OK) { outf("err %ld", s); return; }
+  if (s != WL_OK) {
+    outf("err %ld", s);
+    return;
+  }
   wl_output_write(buf, len);
 }
 
@@ -109,29 +121,49 @@ WL_FUNCTION(bad_pointer) {
   int32_t fd;
   uint64_t size;
 #define IS(x) (n == sizeof(x) - 1 && memcmp(w, x, n) == 0)
-  if (IS("kv_get_key")) wl_kv_get(BAD, 1000, 0, 0, &len);
-  else if (IS("kv_get_buf")) { wl_kv_set("k", 1, "v", 1); wl_kv_get("k", 1, BAD, 1000, &len); }
-  else if (IS("kv_get_len")) wl_kv_get("k", 1, 0, 0, BAD);
-  else if (IS("kv_set_key")) wl_kv_set(BAD, 1000, "v", 1);
-  else if (IS("kv_set_value")) wl_kv_set("k", 1, BAD, 1000);
-  else if (IS("kv_delete")) wl_kv_delete(BAD, 1000);
-  else if (IS("output_write")) wl_output_write(BAD, 1000);
-  else if (IS("log")) wl_log(1, BAD, 1000);
-  else if (IS("file_open_path")) wl_file_open(BAD, 1000, &fd);
-  else if (IS("file_open_fd")) wl_file_open("a.txt", 5, BAD);
-  else if (IS("file_size")) { wl_file_open("a.txt", 5, &fd); wl_file_size(fd, BAD); }
-  else if (IS("file_read_at")) { wl_file_open("a.txt", 5, &fd); wl_file_read_at(fd, 0, BAD, 1000, &len); }
-  else if (IS("file_read_at_len")) { wl_file_open("a.txt", 5, &fd); wl_file_read_at(fd, 0, &size, 1, BAD); }
-  else if (IS("fd_write")) {
+  if (IS("kv_get_key"))
+    wl_kv_get(BAD, 1000, 0, 0, &len);
+  else if (IS("kv_get_buf")) {
+    wl_kv_set("k", 1, "v", 1);
+    wl_kv_get("k", 1, BAD, 1000, &len);
+  } else if (IS("kv_get_len"))
+    wl_kv_get("k", 1, 0, 0, BAD);
+  else if (IS("kv_set_key"))
+    wl_kv_set(BAD, 1000, "v", 1);
+  else if (IS("kv_set_value"))
+    wl_kv_set("k", 1, BAD, 1000);
+  else if (IS("kv_delete"))
+    wl_kv_delete(BAD, 1000);
+  else if (IS("output_write"))
+    wl_output_write(BAD, 1000);
+  else if (IS("log"))
+    wl_log(1, BAD, 1000);
+  else if (IS("file_open_path"))
+    wl_file_open(BAD, 1000, &fd);
+  else if (IS("file_open_fd"))
+    wl_file_open("a.txt", 5, BAD);
+  else if (IS("file_size")) {
+    wl_file_open("a.txt", 5, &fd);
+    wl_file_size(fd, BAD);
+  } else if (IS("file_read_at")) {
+    wl_file_open("a.txt", 5, &fd);
+    wl_file_read_at(fd, 0, BAD, 1000, &len);
+  } else if (IS("file_read_at_len")) {
+    wl_file_open("a.txt", 5, &fd);
+    wl_file_read_at(fd, 0, &size, 1, BAD);
+  } else if (IS("fd_write")) {
     __wasi_size_t nw;
     __wasi_fd_write(1, (const __wasi_ciovec_t*)BAD, 1, &nw);
   } else if (IS("fd_write_buf")) {
     __wasi_ciovec_t iov = {(const uint8_t*)BAD, 1000};
     __wasi_size_t nw;
     __wasi_fd_write(1, &iov, 1, &nw);
+  } else if (IS("wrap"))
+    wl_output_write((void*)0xFFFFFFFFu, 2);
+  else {
+    out("unknown case");
+    return;
   }
-  else if (IS("wrap")) wl_output_write((void*)0xFFFFFFFFu, 2);
-  else { out("unknown case"); return; }
   out("survived");
 }
 
@@ -139,7 +171,10 @@ WL_FUNCTION(bad_pointer) {
 WL_FUNCTION(read_file) {
   int32_t fd;
   wl_status s = wl_file_open(args[0].data, args[0].len, &fd);
-  if (s != WL_OK) { outf("status %ld", s); return; }
+  if (s != WL_OK) {
+    outf("status %ld", s);
+    return;
+  }
   uint64_t size = 0;
   wl_file_size(fd, &size);
   char* buf = malloc(size + 1);

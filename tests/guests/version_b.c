@@ -1,3 +1,6 @@
 #include "waverless.h"
 static int calls;
-WL_FUNCTION(which) { ++calls; wl_output_write("version B", 9); }
+WL_FUNCTION(which) {
+  ++calls;
+  wl_output_write("version B", 9);
+}

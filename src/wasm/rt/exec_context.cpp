@@ -41,14 +41,12 @@ bool inRange(const void* p, const uint8_t* lo, size_t len) {
   return lo != nullptr && a >= b && a - b < len;
 }
 
-void chainOrDefault(int sig, siginfo_t* info, void* uctx,
-                    const struct sigaction& prev) {
+void chainOrDefault(int sig, siginfo_t* info, void* uctx, const struct sigaction& prev) {
   if ((prev.sa_flags & SA_SIGINFO) && prev.sa_sigaction != nullptr) {
     prev.sa_sigaction(sig, info, uctx);
     return;
   }
-  if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN &&
-      prev.sa_handler != nullptr) {
+  if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN && prev.sa_handler != nullptr) {
     prev.sa_handler(sig);
     return;
   }
@@ -116,8 +114,7 @@ class ReservationPool {
     // Replacing the used range with a fresh PROT_NONE mapping drops its pages
     // and its permissions in one call; the reservation stays ours.
     if (used > 0 &&
-        mmap(base, used, PROT_NONE,
-             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
+        mmap(base, used, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
              0) == MAP_FAILED) {
       munmap(base, kReservationBytes);
       std::lock_guard lock(mu_);
@@ -173,19 +170,16 @@ void apiAllocateMemory(wasm_rt_memory_t* mem, uint32_t initial, uint32_t max) {
   if (ctx == nullptr || !ctx->in_guest) abortHostBug("wasm_rt_allocate_memory");
   uint32_t limit = max < ctx->memory_limit_pages ? max : ctx->memory_limit_pages;
   if (initial > limit) {
-    ctx->requestStop(StopReason::kHostError,
-                     absl::StrCat("module needs ", initial,
-                                  " initial memory pages; the limit is ",
-                                  limit));
+    ctx->requestStop(
+        StopReason::kHostError,
+        absl::StrCat("module needs ", initial, " initial memory pages; the limit is ", limit));
     jumpOut(ctx);
   }
   uint8_t* base = reservations().acquire();
   size_t bytes = size_t{initial} * kPageBytes;
-  if (base == nullptr ||
-      (bytes > 0 && mprotect(base, bytes, PROT_READ | PROT_WRITE) != 0)) {
+  if (base == nullptr || (bytes > 0 && mprotect(base, bytes, PROT_READ | PROT_WRITE) != 0)) {
     if (base != nullptr) reservations().release(base, bytes);
-    ctx->requestStop(StopReason::kHostError,
-                     "out of address space for a linear memory");
+    ctx->requestStop(StopReason::kHostError, "out of address space for a linear memory");
     jumpOut(ctx);
   }
   mem->data = base;
@@ -255,8 +249,7 @@ void ensureAltStack() {
   }
   // Freed never: the thread may take a signal until its very last instruction.
   static constexpr size_t kSize = 64 * 1024;
-  void* mem = mmap(nullptr, kSize, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* mem = mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) return;
   stack_t ss{};
   ss.ss_sp = mem;
@@ -267,15 +260,13 @@ void ensureAltStack() {
 
 const WlHostApi* hostApi() {
   static const WlHostApi api = {
-      apiTrap,       apiRaisePending, apiAllocateMemory,
-      apiGrowMemory, apiFreeMemory,   hostImportTable(),
+      apiTrap, apiRaisePending, apiAllocateMemory, apiGrowMemory, apiFreeMemory, hostImportTable(),
   };
   return &api;
 }
 
-__attribute__((noinline)) bool guestCall(ExecContext* ctx, WlTrampoline fn,
-                                         void* instance, const uint64_t* args,
-                                         uint64_t* results) {
+__attribute__((noinline)) bool guestCall(ExecContext* ctx, WlTrampoline fn, void* instance,
+                                         const uint64_t* args, uint64_t* results) {
   if (sigsetjmp(ctx->jmp, 0) != 0) return false;
   ctx->in_guest = true;
   fn(instance, args, results);
@@ -283,8 +274,7 @@ __attribute__((noinline)) bool guestCall(ExecContext* ctx, WlTrampoline fn,
   return true;
 }
 
-__attribute__((noinline)) bool guestCall(ExecContext* ctx,
-                                         void (*fn)(void*, void*), void* a,
+__attribute__((noinline)) bool guestCall(ExecContext* ctx, void (*fn)(void*, void*), void* a,
                                          void* b) {
   if (sigsetjmp(ctx->jmp, 0) != 0) return false;
   ctx->in_guest = true;

@@ -84,8 +84,8 @@ const WlHostApi* hostApi();
 // Calls fn inside the trap boundary of ctx (which must be current()).
 // Returns true when fn returned normally; false when it trapped or was
 // stopped, with ctx->stop describing why.
-bool guestCall(ExecContext* ctx, WlTrampoline fn, void* instance,
-               const uint64_t* args, uint64_t* results);
+bool guestCall(ExecContext* ctx, WlTrampoline fn, void* instance, const uint64_t* args,
+               uint64_t* results);
 // Same for instantiate()/free() style calls with one pointer argument.
 bool guestCall(ExecContext* ctx, void (*fn)(void*, void*), void* a, void* b);
 

@@ -42,8 +42,7 @@ typedef struct WlHostApi {
 } WlHostApi;
 
 /* An export callable through a uniform trampoline. */
-typedef void (*WlTrampoline)(void* instance, const uint64_t* args,
-                             uint64_t* results);
+typedef void (*WlTrampoline)(void* instance, const uint64_t* args, uint64_t* results);
 
 typedef struct WlExport {
   const char* name;

@@ -13,7 +13,7 @@ PACKAGES=(
   libc++-14-dev-wasm32 libc++abi-14-dev-wasm32
   # platform: storage, consensus, RPC, config
   librocksdb-dev libraft-dev libuv1-dev libgrpc++-dev libprotobuf-dev
-  protobuf-compiler protobuf-compiler-grpc libyaml-cpp-dev
+  protobuf-compiler protobuf-compiler-grpc libyaml-cpp-dev libarchive-dev libboost-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl
 )

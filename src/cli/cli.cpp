@@ -1,0 +1,240 @@
+#include "cli/cli.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "http/http_client.h"
+#include "node/node.h"
+#include "toolchain/guest_builder.h"
+
+namespace waverless::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: waverless <command> [options]
+
+  dev [--addr HOST:PORT] [--data DIR] [--apps DIR] [--fsync]
+        run a whole cluster (meta, master, worker) in this process; HTTP on PORT+1
+        (default --addr 127.0.0.1:2500, so http://127.0.0.1:2501)
+  build DIR                       compile DIR's C/C++ sources to DIR/app.wasm
+  deploy DIR [--name APP]         build if stale, then deploy DIR (app.yaml, app.wasm, files/)
+  invoke APP [FN] [--data TEXT|@FILE]
+                                  call APP's http_app function (or FN) and print the output
+  apps                            list deployed apps
+  logs APP [--limit N]            recent function output of APP
+  delete APP                      remove APP and its keys
+
+  --to URL   node to talk to (default http://127.0.0.1:2501)
+)";
+
+struct Args {
+  std::vector<std::string> positional;
+  std::vector<std::pair<std::string, std::string>> flags;
+  std::string get(const std::string& k, const std::string& def = "") const {
+    for (const auto& [f, v] : flags) {
+      if (f == k) return v;
+    }
+    return def;
+  }
+  bool has(const std::string& k) const {
+    for (const auto& [f, v] : flags) {
+      if (f == k) return true;
+    }
+    return false;
+  }
+};
+
+Args parse(int argc, char** argv, int from) {
+  Args a;
+  for (int i = from; i < argc; ++i) {
+    std::string s = argv[i];
+    if (s.starts_with("--")) {
+      auto eq = s.find('=');
+      if (eq != std::string::npos) {
+        a.flags.emplace_back(s.substr(2, eq - 2), s.substr(eq + 1));
+      } else if (s == "--fsync") {
+        a.flags.emplace_back("fsync", "1");
+      } else if (i + 1 < argc) {
+        a.flags.emplace_back(s.substr(2), argv[++i]);
+      } else {
+        a.flags.emplace_back(s.substr(2), "");
+      }
+    } else {
+      a.positional.push_back(s);
+    }
+  }
+  return a;
+}
+
+int fail(const std::string& msg) {
+  fprintf(stderr, "waverless: %s\n", msg.c_str());
+  return 1;
+}
+
+int runDev(const Args& a) {
+  std::string addr = a.get("addr", "127.0.0.1:2500");
+  auto colon = addr.rfind(':');
+  if (colon == std::string::npos) return fail("--addr wants HOST:PORT");
+  node::NodeOptions o;
+  o.http_address = addr.substr(0, colon);
+  int port = std::atoi(addr.c_str() + colon + 1);
+  if (port <= 0 || port >= 65535) return fail("--addr: bad port");
+  o.http_port = static_cast<uint16_t>(port + 1);
+  o.data_dir = a.get("data", "waverless-data");
+  o.apps_dir = a.get("apps", "");
+  o.fsync_writes = a.has("fsync");
+  // SIGINT/SIGTERM are taken by sigwait below, on this thread only; block
+  // them before any other thread exists so none of them receives them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  node::Node n(o);
+  absl::Status st = n.start();
+  if (!st.ok()) {
+    n.stop();
+    return fail(std::string(st.message()));
+  }
+  fprintf(stderr, "level=info msg=\"serving\" http=http://%s:%u data=%s\n",
+          o.http_address.c_str(), n.httpPort(), o.data_dir.c_str());
+  int sig = 0;
+  sigwait(&set, &sig);
+  fprintf(stderr, "level=info msg=\"stopping\" signal=%d\n", sig);
+  n.stop();
+  return 0;
+}
+
+int runBuild(const fs::path& dir) {
+  toolchain::BuildOptions b;
+  b.sdk_dir = toolchain::defaultSdkDir();
+  b.progress = [](const std::string& s) { fprintf(stderr, "%s\n", s.c_str()); };
+  absl::Status st = toolchain::buildApp(dir, b);
+  if (!st.ok()) return fail(std::string(st.message()));
+  fprintf(stderr, "built %s\n", (dir / "app.wasm").c_str());
+  return 0;
+}
+
+// Packs app.yaml, app.wasm and files/ into an in-memory tar.
+absl::StatusOr<std::string> pack(const fs::path& dir) {
+  std::vector<std::pair<std::string, fs::path>> entries;
+  for (const char* f : {"app.yaml", "app.wasm"}) {
+    if (!fs::exists(dir / f)) return absl::NotFoundError((dir / f).string() + " is missing");
+    entries.emplace_back(f, dir / f);
+  }
+  std::error_code ec;
+  if (fs::is_directory(dir / "files", ec)) {
+    for (const auto& e : fs::recursive_directory_iterator(dir / "files", ec)) {
+      if (e.is_regular_file()) {
+        entries.emplace_back(fs::relative(e.path(), dir).string(), e.path());
+      }
+    }
+  }
+  std::string out;
+  struct archive* a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  archive_write_open(
+      a, &out, nullptr,
+      [](struct archive*, void* o, const void* buf, size_t n) -> la_ssize_t {
+        static_cast<std::string*>(o)->append(static_cast<const char*>(buf), n);
+        return static_cast<la_ssize_t>(n);
+      },
+      nullptr);
+  for (const auto& [name, path] : entries) {
+    std::ifstream f(path, std::ios::binary);
+    std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    struct archive_entry* e = archive_entry_new();
+    archive_entry_set_pathname(e, name.c_str());
+    archive_entry_set_size(e, static_cast<la_int64_t>(data.size()));
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    archive_write_header(a, e);
+    archive_write_data(a, data.data(), data.size());
+    archive_entry_free(e);
+  }
+  archive_write_close(a);
+  archive_write_free(a);
+  return out;
+}
+
+int runDeploy(const Args& a, const std::string& to) {
+  if (a.positional.size() < 2) return fail("deploy DIR");
+  fs::path dir = fs::absolute(a.positional[1]).lexically_normal();
+  if (dir.filename().empty()) dir = dir.parent_path();
+  std::string name = a.get("name", dir.filename().string());
+  if (toolchain::needsBuild(dir)) {
+    if (int rc = runBuild(dir); rc != 0) return rc;
+  }
+  auto tar = pack(dir);
+  if (!tar.ok()) return fail(std::string(tar.status().message()));
+  fprintf(stderr, "deploying %s (%zu bytes) to %s; compiling on the node...\n", name.c_str(),
+          tar->size(), to.c_str());
+  auto r = http::fetch("POST", to + "/api/apps?name=" + name, *tar, "application/x-tar",
+                       std::chrono::minutes(10));
+  if (!r.ok()) return fail(std::string(r.status().message()));
+  if (r->status != 200) return fail("deploy failed (" + std::to_string(r->status) + "): " + r->body);
+  printf("%s\n", r->body.c_str());
+  return 0;
+}
+
+int simple(const std::string& method, const std::string& url, const std::string& body = "") {
+  auto r = http::fetch(method, url, body, "application/octet-stream");
+  if (!r.ok()) return fail(std::string(r.status().message()));
+  fwrite(r->body.data(), 1, r->body.size(), r->status == 200 ? stdout : stderr);
+  if (!r->body.empty() && r->body.back() != '\n' && r->status == 200) printf("\n");
+  return r->status == 200 ? 0 : (fprintf(stderr, "(HTTP %d)\n", r->status), 1);
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+    fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  std::string cmd = argv[1];
+  Args a = parse(argc, argv, 1);
+  std::string to = a.get("to", "http://127.0.0.1:2501");
+  if (cmd == "dev") return runDev(a);
+  if (cmd == "build") {
+    if (a.positional.size() < 2) return fail("build DIR");
+    return runBuild(a.positional[1]);
+  }
+  if (cmd == "deploy") return runDeploy(a, to);
+  if (cmd == "invoke") {
+    if (a.positional.size() < 2) return fail("invoke APP [FN] [--data TEXT|@FILE]");
+    std::string data = a.get("data");
+    if (data.starts_with("@")) {
+      std::ifstream f(data.substr(1), std::ios::binary);
+      if (!f) return fail("cannot read " + data.substr(1));
+      data.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    }
+    std::string path = "/" + a.positional[1];
+    if (a.positional.size() > 2) path += "/" + a.positional[2];
+    return simple("POST", to + path, data);
+  }
+  if (cmd == "apps") return simple("GET", to + "/api/apps");
+  if (cmd == "logs") {
+    if (a.positional.size() < 2) return fail("logs APP");
+    return simple("GET", to + "/api/apps/" + a.positional[1] + "/logs?limit=" + a.get("limit", "200"));
+  }
+  if (cmd == "delete") {
+    if (a.positional.size() < 2) return fail("delete APP");
+    return simple("DELETE", to + "/api/apps/" + a.positional[1]);
+  }
+  fputs(kUsage, stderr);
+  return 2;
+}
+
+}  // namespace waverless::cli

@@ -1,0 +1,193 @@
+#include "http/http_server.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <strings.h>
+
+#include <optional>
+#include <thread>
+
+namespace waverless::http {
+
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+std::string Request::header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (k.size() == name.size() && strncasecmp(k.data(), name.data(), k.size()) == 0) return v;
+  }
+  return "";
+}
+
+namespace {
+
+const char* reason(int status) {
+  switch (status) {
+    case 400: return "malformed request";
+    case 413: return "request body too large";
+    default: return "error";
+  }
+}
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, Handler& handler, size_t max_body)
+      : stream_(std::move(socket)), handler_(handler), max_body_(max_body) {}
+
+  void start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+  }
+
+ private:
+  void read() {
+    parser_.emplace();
+    parser_->body_limit(max_body_);
+    parser_->header_limit(64 * 1024);
+    stream_.expires_after(std::chrono::seconds(120));
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        self->onRead(ec);
+                      });
+  }
+
+  void onRead(beast::error_code ec) {
+    if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
+        ec == beast::error::timeout || ec == net::error::connection_reset ||
+        ec == net::error::operation_aborted) {
+      close();
+      return;
+    }
+    if (ec) {
+      // A request we cannot parse gets an answer, then the connection closes
+      // (its framing can no longer be trusted).
+      Response r;
+      r.status = ec == bhttp::error::body_limit ? 413 : 400;
+      r.body = std::string(reason(r.status)) + ": " + ec.message() + "\n";
+      write(std::move(r), /*keep_alive=*/false);
+      return;
+    }
+    auto msg = parser_->release();
+    Request req;
+    req.method = std::string(msg.method_string());
+    std::string target(msg.target());
+    auto q = target.find('?');
+    req.path = target.substr(0, q);
+    if (q != std::string::npos) req.query = target.substr(q + 1);
+    req.body = std::move(msg.body());
+    for (const auto& f : msg) {
+      req.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    }
+    bool keep_alive = msg.keep_alive();
+    handler_.handle(std::move(req), [self = shared_from_this(), keep_alive](Response r) mutable {
+      net::post(self->stream_.get_executor(), [self, r = std::move(r), keep_alive]() mutable {
+        self->write(std::move(r), keep_alive);
+      });
+    });
+  }
+
+  void write(Response r, bool keep_alive) {
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
+    res->version(11);
+    res->result(static_cast<unsigned>(r.status));
+    res->set(bhttp::field::server, "waverless");
+    res->set(bhttp::field::content_type, r.content_type);
+    for (auto& [k, v] : r.headers) res->set(k, v);
+    res->body() = std::move(r.body);
+    res->keep_alive(keep_alive);
+    res->prepare_payload();
+    bhttp::async_write(stream_, *res,
+                       [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
+                         if (ec || !keep_alive) {
+                           self->close();
+                           return;
+                         }
+                         self->read();
+                       });
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  Handler& handler_;
+  size_t max_body_;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  ServerOptions options;
+  Handler& handler;
+  net::io_context ioc;
+  tcp::acceptor acceptor{ioc};
+  std::vector<std::thread> threads;
+  uint16_t port = 0;
+  bool running = false;
+
+  Impl(ServerOptions o, Handler& h) : options(std::move(o)), handler(h) {}
+
+  void accept() {
+    acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
+      if (ec) {
+        if (ec == net::error::operation_aborted) return;
+      } else {
+        s.set_option(tcp::no_delay(true), ec);
+        std::make_shared<Session>(std::move(s), handler, options.max_body_bytes)->start();
+      }
+      accept();
+    });
+  }
+};
+
+HttpServer::HttpServer(ServerOptions options, Handler& handler)
+    : impl_(std::make_unique<Impl>(std::move(options), handler)) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+absl::Status HttpServer::start() {
+  beast::error_code ec;
+  auto addr = net::ip::make_address(impl_->options.address, ec);
+  if (ec) return absl::InvalidArgumentError("bad listen address " + impl_->options.address);
+  tcp::endpoint ep(addr, impl_->options.port);
+  impl_->acceptor.open(ep.protocol(), ec);
+  if (!ec) impl_->acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) impl_->acceptor.bind(ep, ec);
+  if (!ec) impl_->acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return absl::UnavailableError("cannot listen on " + impl_->options.address + ":" +
+                                  std::to_string(impl_->options.port) + ": " + ec.message());
+  }
+  impl_->port = impl_->acceptor.local_endpoint().port();
+  impl_->accept();
+  for (int i = 0; i < std::max(1, impl_->options.io_threads); ++i) {
+    impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  }
+  impl_->running = true;
+  return absl::OkStatus();
+}
+
+void HttpServer::stop() {
+  if (!impl_->running) return;
+  impl_->running = false;
+  net::post(impl_->ioc, [this] {
+    beast::error_code ec;
+    impl_->acceptor.close(ec);
+  });
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+}
+
+uint16_t HttpServer::port() const { return impl_->port; }
+
+}  // namespace waverless::http

@@ -1,0 +1,63 @@
+// HTTP/1.1 server (Boost.Beast) for the gateway: parses requests, enforces
+// the body limit (413) and well-formedness (400), and hands each request to
+// a Handler that answers asynchronously, from any thread.
+//
+// Owns: sockets and the I/O threads. Must not: route or run functions.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+
+namespace waverless::http {
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // without the query
+  std::string query;   // after '?', undecoded
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string header(std::string_view name) const;  // case-insensitive, "" if absent
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Called exactly once per request, from any thread.
+using Responder = absl::AnyInvocable<void(Response) &&>;
+
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  virtual void handle(Request request, Responder respond) = 0;
+};
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 2501;  // 0: pick a free port
+  size_t max_body_bytes = size_t{64} << 20;
+  int io_threads = 1;
+};
+
+class HttpServer {
+ public:
+  HttpServer(ServerOptions options, Handler& handler);
+  ~HttpServer();
+  absl::Status start();
+  void stop();           // idempotent
+  uint16_t port() const;  // the bound port, after start()
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace waverless::http

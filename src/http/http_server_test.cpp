@@ -1,0 +1,98 @@
+#include "http/http_server.h"
+
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "http/http_client.h"
+
+namespace waverless::http {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Echoes method, path and body; answers from a separate thread to prove a
+// response may come from anywhere.
+class EchoHandler : public Handler {
+ public:
+  void handle(Request req, Responder respond) override {
+    std::thread([req = std::move(req), respond = std::move(respond)]() mutable {
+      Response r;
+      r.body = req.method + " " + req.path + " q=" + req.query + " " + req.body;
+      std::move(respond)(std::move(r));
+    }).detach();
+  }
+};
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ServerOptions o;
+    o.port = 0;
+    o.max_body_bytes = 1024;
+    server_ = std::make_unique<HttpServer>(o, handler_);
+    ASSERT_TRUE(server_->start().ok());
+    base_ = "http://127.0.0.1:" + std::to_string(server_->port());
+  }
+  void TearDown() override { server_->stop(); }
+
+  // Sends raw bytes and returns whatever comes back before the server closes.
+  std::string raw(const std::string& bytes) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(server_->port());
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+    close(fd);
+    return out;
+  }
+
+  EchoHandler handler_;
+  std::unique_ptr<HttpServer> server_;
+  std::string base_;
+};
+
+TEST_F(HttpServerTest, AnswersAsynchronously) {
+  auto r = fetch("POST", base_ + "/app/fn?x=1", "body");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "POST /app/fn q=x=1 body");
+}
+
+TEST_F(HttpServerTest, OversizedBodyGets413) {
+  auto r = fetch("POST", base_ + "/app", std::string(2000, 'x'));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 413);
+}
+
+TEST_F(HttpServerTest, MalformedRequestGets400) {
+  std::string out = raw("THIS IS NOT HTTP\r\n\r\n");
+  EXPECT_THAT(out, HasSubstr("HTTP/1.1 400"));
+  // The server keeps serving.
+  auto r = fetch("GET", base_ + "/ok");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(HttpServerTest, KeepAliveServesSeveralRequests) {
+  std::string two =
+      "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  std::string out = raw(two);
+  EXPECT_THAT(out, HasSubstr("GET /a"));
+  EXPECT_THAT(out, HasSubstr("GET /b"));
+}
+
+}  // namespace
+}  // namespace waverless::http

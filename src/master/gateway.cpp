@@ -1,0 +1,345 @@
+#include "master/gateway.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+
+namespace waverless::master {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+http::Response text(int status, std::string body) {
+  http::Response r;
+  r.status = status;
+  r.body = std::move(body);
+  if (!r.body.empty() && r.body.back() != '\n') r.body += '\n';
+  return r;
+}
+
+http::Response json(int status, std::string body) {
+  http::Response r;
+  r.status = status;
+  r.content_type = "application/json";
+  r.body = std::move(body);
+  return r;
+}
+
+std::string jsonEscape(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out;
+}
+
+std::string queryParam(const std::string& query, const std::string& key) {
+  size_t pos = 0;
+  while (pos <= query.size()) {
+    size_t amp = query.find('&', pos);
+    if (amp == std::string::npos) amp = query.size();
+    std::string_view kv(query.data() + pos, amp - pos);
+    auto eq = kv.find('=');
+    if (kv.substr(0, eq) == key) return eq == std::string_view::npos ? "" : std::string(kv.substr(eq + 1));
+    pos = amp + 1;
+  }
+  return "";
+}
+
+std::string appJson(const meta::DeployedApp& a) {
+  std::string fns;
+  for (const auto& f : a.manifest.fns) {
+    if (!fns.empty()) fns += ',';
+    fns += "\"" + jsonEscape(f.name) + "\"";
+  }
+  std::string warnings;
+  for (const auto& w : a.manifest.warnings) {
+    if (!warnings.empty()) warnings += ',';
+    warnings += "\"" + jsonEscape(w) + "\"";
+  }
+  return absl::StrCat("{\"name\":\"", jsonEscape(a.name), "\",\"version\":\"", a.version,
+                      "\",\"wasm_bytes\":", a.wasm_bytes, ",\"compile_ms\":", a.compile_ms,
+                      ",\"from_cache\":", a.from_cache ? "true" : "false", ",\"functions\":[",
+                      fns, "],\"warnings\":[", warnings, "]}");
+}
+
+}  // namespace
+
+absl::Status extractTar(const std::string& data, const fs::path& dir) {
+  struct archive* a = archive_read_new();
+  archive_read_support_filter_all(a);
+  archive_read_support_format_tar(a);
+  archive_read_support_format_gnutar(a);
+  if (archive_read_open_memory(a, data.data(), data.size()) != ARCHIVE_OK) {
+    std::string err = archive_error_string(a) ? archive_error_string(a) : "unreadable archive";
+    archive_read_free(a);
+    return absl::InvalidArgumentError("app package: " + err);
+  }
+  absl::Status st;
+  struct archive_entry* e;
+  int rc;
+  while ((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+    std::string name = archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
+    while (name.starts_with("./")) name = name.substr(2);
+    if (name.empty()) continue;
+    fs::path rel(name);
+    bool bad = rel.is_absolute();
+    for (const auto& part : rel) bad |= part == "..";
+    auto type = archive_entry_filetype(e);
+    if (bad || (type != AE_IFREG && type != AE_IFDIR)) {
+      st = absl::InvalidArgumentError("app package: refusing entry '" + name +
+                                      "' (only plain files and folders inside the app)");
+      break;
+    }
+    fs::path out = dir / rel;
+    std::error_code ec;
+    if (type == AE_IFDIR) {
+      fs::create_directories(out, ec);
+      continue;
+    }
+    fs::create_directories(out.parent_path(), ec);
+    std::ofstream f(out, std::ios::binary | std::ios::trunc);
+    const void* buf;
+    size_t size;
+    la_int64_t offset;
+    while ((rc = archive_read_data_block(a, &buf, &size, &offset)) == ARCHIVE_OK) {
+      f.write(static_cast<const char*>(buf), static_cast<std::streamsize>(size));
+    }
+    if (rc != ARCHIVE_EOF || !f) {
+      st = absl::InvalidArgumentError("app package: truncated entry '" + name + "'");
+      break;
+    }
+  }
+  if (st.ok() && rc != ARCHIVE_EOF) {
+    st = absl::InvalidArgumentError(std::string("app package: ") +
+                                    (archive_error_string(a) ? archive_error_string(a) : "bad tar"));
+  }
+  archive_read_free(a);
+  return st;
+}
+
+Gateway::Gateway(meta::AppRegistry& registry, worker::RequestRunner& runner,
+                 worker::AppLogs& logs, metrics::Registry& metrics, fs::path scratch_dir)
+    : registry_(registry),
+      runner_(runner),
+      logs_(logs),
+      metrics_(metrics),
+      scratch_dir_(std::move(scratch_dir)) {
+  http_requests_ = &metrics_.counter("wl_http_requests_total", "HTTP requests received");
+  http_errors_ = &metrics_.counter("wl_http_errors_total", "HTTP responses with status >= 400");
+}
+
+Gateway::~Gateway() { stop(); }
+
+void Gateway::start() {
+  deployer_ = std::jthread([this](std::stop_token st) { deployLoop(st); });
+}
+
+void Gateway::stop() {
+  if (deployer_.joinable()) {
+    deployer_.request_stop();
+    deploy_cv_.notify_all();
+    deployer_.join();
+  }
+}
+
+void Gateway::deployLoop(std::stop_token st) {
+  for (;;) {
+    std::function<void()> job;
+    {
+      std::unique_lock lock(deploy_mu_);
+      deploy_cv_.wait(lock, st, [&] { return !deploy_jobs_.empty(); });
+      if (deploy_jobs_.empty()) return;
+      job = std::move(deploy_jobs_.front());
+      deploy_jobs_.pop_front();
+    }
+    job();
+  }
+}
+
+void Gateway::handle(http::Request req, http::Responder respond) {
+  http_requests_->add();
+  auto reply = [this, respond = std::move(respond)](http::Response r) mutable {
+    if (r.status >= 400) http_errors_->add();
+    std::move(respond)(std::move(r));
+  };
+  const std::string& p = req.path;
+  if (p == "/healthz") {
+    reply(serving_ ? text(200, "ok") : text(503, "starting"));
+    return;
+  }
+  if (p == "/metrics") {
+    http::Response r = text(200, metrics_.render());
+    r.content_type = "text/plain; version=0.0.4";
+    reply(std::move(r));
+    return;
+  }
+  if (p == "/api/apps" || p == "/api/apps/") {
+    if (req.method == "POST") {
+      deploy(std::move(req), std::move(reply));
+      return;
+    }
+    if (req.method != "GET") {
+      reply(text(405, "use GET or POST on /api/apps"));
+      return;
+    }
+    std::string body = "[";
+    for (const auto& a : registry_.list()) {
+      if (body.size() > 1) body += ',';
+      body += appJson(*a);
+    }
+    reply(json(200, body + "]"));
+    return;
+  }
+  if (p.starts_with("/api/apps/")) {
+    std::string rest = p.substr(10);
+    auto slash = rest.find('/');
+    std::string name = rest.substr(0, slash);
+    std::string sub = slash == std::string::npos ? "" : rest.substr(slash);
+    if (sub.empty() && req.method == "DELETE") {
+      absl::Status st = registry_.remove(name);
+      if (st.ok()) logs_.drop(name);
+      reply(st.ok() ? text(200, "deleted " + name) : text(worker::httpStatus(st), std::string(st.message())));
+      return;
+    }
+    if (sub.empty() && req.method == "GET") {
+      auto app = registry_.find(name);
+      reply(app ? json(200, appJson(*app)) : text(404, "no app named '" + name + "'"));
+      return;
+    }
+    if (sub == "/logs" && req.method == "GET") {
+      if (!registry_.find(name)) {
+        reply(text(404, "no app named '" + name + "'"));
+        return;
+      }
+      size_t limit = 200;
+      if (auto l = queryParam(req.query, "limit"); !l.empty()) limit = std::strtoul(l.c_str(), nullptr, 10);
+      std::string body;
+      for (const auto& e : logs_.recent(name, limit)) {
+        body += absl::StrCat(e.unix_ms, " req=", e.request_id, " fn=", e.fn, " | ");
+        std::string t = e.text;
+        while (!t.empty() && t.back() == '\n') t.pop_back();
+        for (size_t i = 0; i < t.size(); ++i) {
+          body += t[i];
+          if (t[i] == '\n') body += "    ";
+        }
+        body += '\n';
+      }
+      reply(text(200, body));
+      return;
+    }
+    reply(text(404, "unknown API path " + p));
+    return;
+  }
+  // /<app> or /<app>/<path>
+  if (p.size() < 2 || p[0] != '/') {
+    reply(text(404, "usage: /<app> invokes an app; /api/apps lists them"));
+    return;
+  }
+  std::string rest = p.substr(1);
+  auto slash = rest.find('/');
+  std::string name = rest.substr(0, slash);
+  std::string sub = slash == std::string::npos ? "" : rest.substr(slash);
+  invoke(name, sub, std::move(req), std::move(reply));
+}
+
+void Gateway::invoke(const std::string& name, const std::string& sub, http::Request req,
+                     http::Responder respond) {
+  auto app = registry_.find(name);
+  if (!app) {
+    std::move(respond)(text(404, "no app named '" + name + "'"));
+    return;
+  }
+  const app::FnSpec* fn = nullptr;
+  if (sub.empty() || sub == "/") {
+    fn = app->manifest.httpAppFn();
+    if (fn == nullptr) {
+      std::move(respond)(text(404, "app '" + name + "' has no http_app function"));
+      return;
+    }
+    if (req.method != "GET" && req.method != "POST") {
+      std::move(respond)(text(405, "use GET or POST on /" + name));
+      return;
+    }
+  } else {
+    fn = app->manifest.httpFn(req.method, sub);
+    if (fn == nullptr) {
+      // /<app>/<fn> also reaches a function with an explicit http trigger.
+      const app::FnSpec* named = app->manifest.find(sub.substr(1));
+      if (named != nullptr) {
+        for (const auto& e : named->events) {
+          if (e.kind == app::EventSpec::Kind::kHttp &&
+              (e.method == "ANY" || e.method == req.method)) {
+            fn = named;
+          }
+        }
+      }
+    }
+    if (fn == nullptr) {
+      std::move(respond)(text(404, "app '" + name + "' has no function for " + req.method + " " + sub));
+      return;
+    }
+  }
+  runner_.run(app, *fn, std::move(req.body),
+              [respond = std::move(respond)](worker::RequestOutcome o) mutable {
+                http::Response r;
+                r.status = o.http_status;
+                r.body = std::move(o.body);
+                if (o.http_status != 200) r.content_type = "text/plain; charset=utf-8";
+                else r.content_type = "application/octet-stream";
+                r.headers.emplace_back("X-Request-Id", o.request_id);
+                std::move(respond)(std::move(r));
+              });
+}
+
+void Gateway::deploy(http::Request req, http::Responder respond) {
+  std::string name = queryParam(req.query, "name");
+  absl::Status valid = meta::validateAppName(name);
+  if (!valid.ok()) {
+    std::move(respond)(text(400, std::string(valid.message()) + " (POST /api/apps?name=<app>)"));
+    return;
+  }
+  std::lock_guard lock(deploy_mu_);
+  deploy_jobs_.push_back([this, name, body = std::move(req.body),
+                          respond = std::make_shared<http::Responder>(std::move(respond))] {
+    fs::path dir = scratch_dir_ / absl::StrCat("upload-", name, "-", deploy_seq_.fetch_add(1));
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    fs::create_directories(dir, ec);
+    absl::Status st = extractTar(body, dir);
+    http::Response r;
+    if (st.ok()) {
+      auto app = registry_.deploy(name, dir);
+      if (app.ok()) {
+        r = json(200, appJson(**app));
+      } else {
+        r = text(worker::httpStatus(app.status()), std::string(app.status().message()));
+      }
+    } else {
+      r = text(400, std::string(st.message()));
+    }
+    fs::remove_all(dir, ec);
+    std::move (*respond)(std::move(r));
+  });
+  deploy_cv_.notify_one();
+}
+
+}  // namespace waverless::master

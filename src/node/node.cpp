@@ -1,0 +1,169 @@
+#include "node/node.h"
+
+#include <cstdio>
+#include <fstream>
+#include <sys/resource.h>
+
+#include "http/http_server.h"
+#include "kv/kv_store.h"
+#include "master/gateway.h"
+#include "meta/app_registry.h"
+#include "metrics/metrics.h"
+#include "toolchain/guest_builder.h"
+#include "wasm/engine.h"
+#include "worker/app_logs.h"
+#include "worker/request_runner.h"
+
+namespace waverless::node {
+
+namespace fs = std::filesystem;
+
+struct Node::Impl {
+  NodeOptions options;
+  metrics::Registry metrics;
+  worker::AppLogs logs;
+  std::unique_ptr<kv::KvStore> kv;
+  std::unique_ptr<wasm::Engine> engine;
+  std::unique_ptr<meta::AppRegistry> registry;
+  std::unique_ptr<worker::RequestRunner> runner;
+  std::unique_ptr<master::Gateway> gateway;
+  std::unique_ptr<http::HttpServer> server;
+  bool started = false;
+
+  void registerGauges();
+  absl::Status deployAppsDir();
+};
+
+void Node::Impl::registerGauges() {
+  metrics.gauge("wl_instances", "Live wasm instances (busy + idle)",
+                [this] { return double(engine->stats().instances_live); });
+  metrics.gauge("wl_instances_idle", "Idle pooled wasm instances",
+                [this] { return double(engine->stats().instances_idle); });
+  metrics.gauge("wl_instance_bytes", "Linear memory + instance state of all instances",
+                [this] { return double(engine->stats().instance_bytes); });
+  metrics.gauge("wl_instance_evictions", "Idle instances evicted for the memory budget",
+                [this] { return double(engine->stats().evictions); });
+  metrics.gauge("wl_fibers_parked", "Invocations waiting in a host call",
+                [this] { return double(engine->stats().executor.parked_fibers); });
+  metrics.gauge("wl_requests_inflight", "HTTP requests being executed",
+                [this] { return double(runner->inflight()); });
+  metrics.gauges("wl_kv_ops", "KV operations since start", [this] {
+    auto s = kv->stats();
+    return metrics::Registry::Samples{{{{"op", "get"}}, double(s.gets)},
+                                      {{{"op", "set"}}, double(s.sets)},
+                                      {{{"op", "delete"}}, double(s.deletes)},
+                                      {{{"op", "scan"}}, double(s.scans)}};
+  });
+  metrics.gauges("wl_kv_bytes", "KV value bytes since start", [this] {
+    auto s = kv->stats();
+    return metrics::Registry::Samples{{{{"dir", "read"}}, double(s.bytes_read)},
+                                      {{{"dir", "written"}}, double(s.bytes_written)}};
+  });
+  metrics.gauges("wl_app_compile_ms", "AOT compile time of each deployed app (0: from cache)",
+                 [this] {
+                   metrics::Registry::Samples out;
+                   for (const auto& a : registry->list()) {
+                     out.push_back({{{"app", a->name}}, a->compile_ms});
+                   }
+                   return out;
+                 });
+  metrics.gauge("wl_process_rss_bytes", "Resident memory of the node", [] {
+    std::ifstream f("/proc/self/statm");
+    long pages = 0, rss = 0;
+    f >> pages >> rss;
+    return double(rss) * 4096;
+  });
+}
+
+absl::Status Node::Impl::deployAppsDir() {
+  if (options.apps_dir.empty()) return absl::OkStatus();
+  std::error_code ec;
+  if (!fs::is_directory(options.apps_dir, ec)) {
+    return absl::NotFoundError("--apps " + options.apps_dir.string() + " is not a folder");
+  }
+  std::vector<fs::path> dirs;
+  for (const auto& e : fs::directory_iterator(options.apps_dir, ec)) {
+    if (e.is_directory() && fs::exists(e.path() / "app.yaml")) dirs.push_back(e.path());
+  }
+  std::sort(dirs.begin(), dirs.end());
+  toolchain::BuildOptions build;
+  build.sdk_dir = toolchain::defaultSdkDir();
+  build.progress = [](const std::string& s) { fprintf(stderr, "level=info msg=\"%s\"\n", s.c_str()); };
+  for (const auto& d : dirs) {
+    std::string name = d.filename().string();
+    if (toolchain::needsBuild(d)) {
+      absl::Status st = toolchain::buildApp(d, build);
+      if (!st.ok()) return st;
+    }
+    fprintf(stderr, "level=info app=%s msg=\"deploying\"\n", name.c_str());
+    auto app = registry->deploy(name, d);
+    if (!app.ok()) return app.status();
+    for (const auto& w : (*app)->manifest.warnings) {
+      fprintf(stderr, "level=warn app=%s msg=\"%s\"\n", name.c_str(), w.c_str());
+    }
+    fprintf(stderr, "level=info app=%s version=%s compile_ms=%.0f msg=\"deployed\"\n",
+            name.c_str(), (*app)->version.c_str(), (*app)->compile_ms);
+  }
+  return absl::OkStatus();
+}
+
+Node::Node(NodeOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+}
+
+Node::~Node() { stop(); }
+
+absl::Status Node::start() {
+  Impl& m = *impl_;
+  std::error_code ec;
+  fs::create_directories(m.options.data_dir, ec);
+  if (ec) return absl::InternalError(m.options.data_dir.string() + ": " + ec.message());
+
+  kv::KvOptions kvo;
+  kvo.dir = m.options.data_dir / "kv";
+  kvo.durability = m.options.fsync_writes ? kv::Durability::kPowerLoss
+                                          : kv::Durability::kProcessCrash;
+  auto kv = kv::KvStore::open(kvo);
+  if (!kv.ok()) return kv.status();
+  m.kv = std::move(*kv);
+
+  wasm::EngineOptions eo;
+  eo.cache_dir = m.options.data_dir / "module-cache";
+  eo.executor.threads = m.options.executor_threads;
+  m.engine = std::make_unique<wasm::Engine>(eo);
+  if (auto st = m.engine->start(); !st.ok()) return st;
+
+  m.registry = std::make_unique<meta::AppRegistry>(m.options.data_dir / "apps", *m.engine, *m.kv);
+  if (auto st = m.registry->loadAll(); !st.ok()) return st;
+  m.runner = std::make_unique<worker::RequestRunner>(*m.engine, *m.kv, m.metrics, m.logs);
+  m.gateway = std::make_unique<master::Gateway>(*m.registry, *m.runner, m.logs, m.metrics,
+                                                m.options.data_dir / "tmp");
+  m.gateway->start();
+  m.registerGauges();
+
+  http::ServerOptions so;
+  so.address = m.options.http_address;
+  so.port = m.options.http_port;
+  so.max_body_bytes = m.options.max_body_bytes;
+  so.io_threads = m.options.io_threads;
+  m.server = std::make_unique<http::HttpServer>(so, *m.gateway);
+  if (auto st = m.server->start(); !st.ok()) return st;
+  m.started = true;
+  if (auto st = m.deployAppsDir(); !st.ok()) return st;
+  m.gateway->setServing(true);
+  return absl::OkStatus();
+}
+
+void Node::stop() {
+  Impl& m = *impl_;
+  if (!m.started) return;
+  m.started = false;
+  m.gateway->setServing(false);
+  m.server->stop();    // no new requests
+  m.gateway->stop();   // no deploys
+  m.engine->stop();    // finishes or cancels running invocations
+}
+
+uint16_t Node::httpPort() const { return impl_->server ? impl_->server->port() : 0; }
+
+}  // namespace waverless::node

@@ -1,0 +1,39 @@
+// One Waverless node: composes the roles (meta: app registry; master: HTTP
+// gateway and routing; worker: engine, KV and request runner) in one
+// process. Several Nodes can live in one test process.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace waverless::node {
+
+struct NodeOptions {
+  std::string http_address = "127.0.0.1";
+  uint16_t http_port = 2501;  // 0: any free port
+  std::filesystem::path data_dir = "waverless-data";
+  std::filesystem::path apps_dir;  // app folders deployed at start (built if stale)
+  size_t max_body_bytes = size_t{64} << 20;
+  int executor_threads = 0;  // 0: one per core
+  int io_threads = 1;
+  bool fsync_writes = false;  // true: KV writes survive power loss, not just kill -9
+};
+
+class Node {
+ public:
+  explicit Node(NodeOptions options);
+  ~Node();
+  absl::Status start();
+  void stop();  // idempotent; reverse order of start
+  uint16_t httpPort() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace waverless::node

@@ -1,0 +1,264 @@
+#include "kv/kv_store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/iterator.h>
+#include <rocksdb/options.h>
+#include <rocksdb/slice.h>
+#include <rocksdb/write_batch.h>
+
+#include <atomic>
+#include <system_error>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+
+namespace waverless::kv {
+
+namespace {
+
+// Keys and app names in messages are untrusted bytes of up to max_key_bytes: escape and shorten.
+std::string quoted(std::string_view bytes) {
+  constexpr size_t kShown = 64;
+  std::string out =
+      absl::StrCat("\"", absl::CHexEscape(std::string(bytes.substr(0, kShown))), "\"");
+  if (bytes.size() > kShown) absl::StrAppend(&out, "... (", bytes.size(), " bytes)");
+  return out;
+}
+
+absl::Status fromRocks(const rocksdb::Status& s, std::string_view what) {
+  std::string msg = absl::StrCat("kv ", std::string(what), ": ", s.ToString());
+  // Failures of the disk or of contention may go away on retry; anything else (corruption, invalid
+  // options, unsupported operations) is a bug or damage that retrying will not fix.
+  if (s.IsIOError() || s.IsBusy() || s.IsTimedOut() || s.IsTryAgain() || s.IsIncomplete() ||
+      s.IsAborted()) {
+    return absl::UnavailableError(msg);
+  }
+  return absl::InternalError(msg);
+}
+
+// The app's namespace: 4-byte big-endian length of the app name, then the name. No encoded app
+// prefix is a prefix of another app's, because the length comes first.
+std::string appPrefix(std::string_view app) {
+  std::string out;
+  out.reserve(4 + app.size());
+  uint32_t n = static_cast<uint32_t>(app.size());
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((n >> shift) & 0xff));
+  out.append(app);
+  return out;
+}
+
+std::string storedKey(std::string_view app, std::string_view key) {
+  std::string out = appPrefix(app);
+  out.append(key);
+  return out;
+}
+
+// The smallest string greater than every string starting with `prefix`, or "" if there is none (all
+// bytes 0xff). Used as an exclusive upper bound.
+std::string prefixEnd(std::string prefix) {
+  while (!prefix.empty() && static_cast<unsigned char>(prefix.back()) == 0xff) prefix.pop_back();
+  if (!prefix.empty())
+    prefix.back() = static_cast<char>(static_cast<unsigned char>(prefix.back()) + 1);
+  return prefix;
+}
+
+rocksdb::Slice slice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+
+}  // namespace
+
+struct KvStore::Impl {
+  KvOptions options;
+  std::unique_ptr<rocksdb::DB> db;
+  rocksdb::WriteOptions write_options;
+
+  std::atomic<uint64_t> gets{0};
+  std::atomic<uint64_t> sets{0};
+  std::atomic<uint64_t> deletes{0};
+  std::atomic<uint64_t> scans{0};
+  std::atomic<uint64_t> bytes_read{0};
+  std::atomic<uint64_t> bytes_written{0};
+
+  absl::Status checkApp(std::string_view app) const {
+    if (app.empty()) return absl::InvalidArgumentError("kv: app name is empty");
+    if (app.size() > options.max_key_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat("kv: app name ", quoted(app), " is ",
+                                                     app.size(), " bytes, over the limit of ",
+                                                     options.max_key_bytes, " bytes"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status checkKey(std::string_view app, std::string_view key) const {
+    if (absl::Status s = checkApp(app); !s.ok()) return s;
+    if (key.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("kv: empty key in app ", quoted(app)));
+    }
+    if (key.size() > options.max_key_bytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("kv: key ", quoted(key), " in app ", quoted(app), " is ", key.size(),
+                       " bytes, over the limit of ", options.max_key_bytes, " bytes"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status checkValue(std::string_view app, std::string_view key,
+                          std::string_view value) const {
+    if (value.size() > options.max_value_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "kv: value for key ", quoted(key), " in app ", quoted(app), " is ", value.size(),
+          " bytes, over the limit of ", options.max_value_bytes, " bytes"));
+    }
+    return absl::OkStatus();
+  }
+};
+
+KvStore::KvStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+KvStore::~KvStore() {
+  if (impl_ && impl_->db) {
+    // Close() reports background errors; a destructor cannot act on them, and every acknowledged
+    // write is already in the WAL, so the next open() recovers regardless.
+    impl_->db->Close().PermitUncheckedError();
+  }
+}
+
+absl::StatusOr<std::unique_ptr<KvStore>> KvStore::open(KvOptions options) {
+  if (options.dir.empty()) return absl::InvalidArgumentError("kv: store directory is empty");
+  // App names are bounded by max_key_bytes; keeping them under 2^24 bytes keeps the first byte of
+  // every namespace 0, which scan() and dropApp() rely on for their upper bounds.
+  if (options.max_key_bytes == 0 || options.max_key_bytes >= (size_t{1} << 24)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("kv: max_key_bytes ", options.max_key_bytes, " must be in [1, 2^24)"));
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("kv: cannot create ", options.dir.string(), ": ", ec.message()));
+  }
+
+  rocksdb::Options db_options;
+  db_options.create_if_missing = true;
+  // Every write reaches the OS before it returns (kProcessCrash relies on this); buffering the WAL
+  // in-process would lose acknowledged writes on kill -9.
+  db_options.manual_wal_flush = false;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db_options, options.dir.string(), &raw);
+  if (!s.ok()) return fromRocks(s, absl::StrCat("open ", options.dir.string()));
+
+  auto impl = std::make_unique<Impl>();
+  impl->db.reset(raw);
+  impl->write_options.sync = options.durability == Durability::kPowerLoss;
+  impl->write_options.disableWAL = false;
+  impl->options = std::move(options);
+  return std::unique_ptr<KvStore>(new KvStore(std::move(impl)));
+}
+
+absl::StatusOr<std::optional<std::string>> KvStore::get(std::string_view app,
+                                                        std::string_view key) {
+  if (absl::Status st = impl_->checkKey(app, key); !st.ok()) return st;
+  impl_->gets.fetch_add(1, std::memory_order_relaxed);
+  std::string value;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), slice(storedKey(app, key)), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return fromRocks(s, absl::StrCat("get ", quoted(key), " in app ", quoted(app)));
+  impl_->bytes_read.fetch_add(value.size(), std::memory_order_relaxed);
+  return std::optional<std::string>(std::move(value));
+}
+
+absl::Status KvStore::set(std::string_view app, std::string_view key, std::string_view value) {
+  if (absl::Status st = impl_->checkKey(app, key); !st.ok()) return st;
+  if (absl::Status st = impl_->checkValue(app, key, value); !st.ok()) return st;
+  rocksdb::Status s =
+      impl_->db->Put(impl_->write_options, slice(storedKey(app, key)), slice(value));
+  if (!s.ok()) return fromRocks(s, absl::StrCat("set ", quoted(key), " in app ", quoted(app)));
+  impl_->sets.fetch_add(1, std::memory_order_relaxed);
+  impl_->bytes_written.fetch_add(key.size() + value.size(), std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+absl::Status KvStore::setBatch(std::string_view app,
+                               const std::vector<std::pair<std::string, std::string>>& kvs) {
+  if (absl::Status st = impl_->checkApp(app); !st.ok()) return st;
+  if (kvs.empty()) return absl::OkStatus();
+  rocksdb::WriteBatch batch;
+  uint64_t bytes = 0;
+  for (const auto& [key, value] : kvs) {
+    if (absl::Status st = impl_->checkKey(app, key); !st.ok()) return st;
+    if (absl::Status st = impl_->checkValue(app, key, value); !st.ok()) return st;
+    rocksdb::Status s = batch.Put(slice(storedKey(app, key)), slice(value));
+    if (!s.ok()) return fromRocks(s, absl::StrCat("batch set in app ", quoted(app)));
+    bytes += key.size() + value.size();
+  }
+  rocksdb::Status s = impl_->db->Write(impl_->write_options, &batch);
+  if (!s.ok()) {
+    return fromRocks(s, absl::StrCat("batch set of ", kvs.size(), " keys in app ", quoted(app)));
+  }
+  impl_->sets.fetch_add(kvs.size(), std::memory_order_relaxed);
+  impl_->bytes_written.fetch_add(bytes, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+absl::Status KvStore::del(std::string_view app, std::string_view key) {
+  if (absl::Status st = impl_->checkKey(app, key); !st.ok()) return st;
+  rocksdb::Status s = impl_->db->Delete(impl_->write_options, slice(storedKey(app, key)));
+  if (!s.ok()) return fromRocks(s, absl::StrCat("delete ", quoted(key), " in app ", quoted(app)));
+  impl_->deletes.fetch_add(1, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> KvStore::scan(
+    std::string_view app, std::string_view prefix, size_t limit) {
+  if (absl::Status st = impl_->checkApp(app); !st.ok()) return st;
+  impl_->scans.fetch_add(1, std::memory_order_relaxed);
+  std::vector<std::pair<std::string, std::string>> out;
+  if (limit == 0) return out;
+
+  std::string start = storedKey(app, prefix);
+  // The namespace begins with a 0 byte (open() bounds app names), so this bound is never empty.
+  std::string end = prefixEnd(start);
+  rocksdb::Slice upper = slice(end);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(read_options));
+  size_t strip = start.size() - prefix.size();  // the app's namespace bytes
+  uint64_t bytes = 0;
+  for (it->Seek(slice(start)); it->Valid() && out.size() < limit; it->Next()) {
+    rocksdb::Slice k = it->key();
+    rocksdb::Slice v = it->value();
+    out.emplace_back(std::string(k.data() + strip, k.size() - strip), v.ToString());
+    bytes += out.back().first.size() + v.size();
+  }
+  if (!it->status().ok()) {
+    return fromRocks(it->status(),
+                     absl::StrCat("scan of prefix ", quoted(prefix), " in app ", quoted(app)));
+  }
+  impl_->bytes_read.fetch_add(bytes, std::memory_order_relaxed);
+  return out;
+}
+
+absl::Status KvStore::dropApp(std::string_view app) {
+  if (absl::Status st = impl_->checkApp(app); !st.ok()) return st;
+  std::string begin = appPrefix(app);
+  std::string end = prefixEnd(begin);
+  rocksdb::Status s = impl_->db->DeleteRange(impl_->write_options, impl_->db->DefaultColumnFamily(),
+                                             slice(begin), slice(end));
+  if (!s.ok()) return fromRocks(s, absl::StrCat("drop app ", quoted(app)));
+  return absl::OkStatus();
+}
+
+KvStats KvStore::stats() const {
+  KvStats out;
+  out.gets = impl_->gets.load(std::memory_order_relaxed);
+  out.sets = impl_->sets.load(std::memory_order_relaxed);
+  out.deletes = impl_->deletes.load(std::memory_order_relaxed);
+  out.scans = impl_->scans.load(std::memory_order_relaxed);
+  out.bytes_read = impl_->bytes_read.load(std::memory_order_relaxed);
+  out.bytes_written = impl_->bytes_written.load(std::memory_order_relaxed);
+  return out;
+}
+
+const KvOptions& KvStore::options() const { return impl_->options; }
+
+}  // namespace waverless::kv

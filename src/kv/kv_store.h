@@ -1,0 +1,89 @@
+// The node's integrated key-value store: one RocksDB database holding the keys of every app, each
+// app in its own namespace.
+//
+// It owns durability (when a write counts as done), size limits and app isolation. It knows nothing
+// about key patterns, triggers or replication; those sit above it. RocksDB headers stay out of this
+// header (they are heavy), so the database lives behind a pimpl.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace waverless::kv {
+
+enum class Durability {
+  kProcessCrash,  // WAL written to the OS before a write returns, not fsynced: survives kill -9
+  kPowerLoss,     // WAL fsynced before a write returns: survives power loss, much slower
+};
+
+struct KvOptions {
+  std::filesystem::path dir;  // created if missing
+  Durability durability = Durability::kProcessCrash;
+  size_t max_value_bytes = size_t{16} << 20;
+  size_t max_key_bytes = 4096;  // also bounds app names
+};
+
+// Counters since open(). sets counts each pair of a setBatch(); bytes_written counts key + value
+// bytes set; bytes_read counts values returned by get() and keys + values returned by scan().
+// dropApp() is not counted as deletes.
+struct KvStats {
+  uint64_t gets = 0;
+  uint64_t sets = 0;
+  uint64_t deletes = 0;
+  uint64_t scans = 0;
+  uint64_t bytes_read = 0;
+  uint64_t bytes_written = 0;
+};
+
+// Thread-safe; never throws. App names and keys are arbitrary non-empty byte strings of at most
+// max_key_bytes. The keys of one app are invisible to every other app: the stored key is the app
+// name's length (4 bytes, big-endian), the app name, then the key, which is injective over all
+// (app, key) pairs and keeps each app's keys contiguous and in key order.
+//
+// Errors: InvalidArgument for an empty or oversized app name or key, ResourceExhausted for an
+// oversized value, Unavailable for I/O-type RocksDB failures (retry may help) and Internal for the
+// rest, always with RocksDB's message.
+class KvStore {
+ public:
+  static absl::StatusOr<std::unique_ptr<KvStore>> open(KvOptions options);
+  ~KvStore();
+  KvStore(const KvStore&) = delete;
+  KvStore& operator=(const KvStore&) = delete;
+
+  // nullopt: the key does not exist (distinct from an empty value).
+  absl::StatusOr<std::optional<std::string>> get(std::string_view app, std::string_view key);
+  absl::Status set(std::string_view app, std::string_view key, std::string_view value);
+  // All pairs or none: every pair is validated first, then written in one RocksDB WriteBatch. A key
+  // that appears twice takes its last value.
+  absl::Status setBatch(std::string_view app,
+                        const std::vector<std::pair<std::string, std::string>>& kvs);
+  // Deleting a missing key is OK.
+  absl::Status del(std::string_view app, std::string_view key);
+  // At most `limit` pairs of `app` whose keys start with `prefix` (empty: all keys), in key
+  // (bytewise) order, from one consistent snapshot. limit 0 returns nothing.
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> scan(std::string_view app,
+                                                                        std::string_view prefix,
+                                                                        size_t limit);
+  // Deletes every key of the app in one range tombstone; space is reclaimed by later compactions.
+  absl::Status dropApp(std::string_view app);
+
+  KvStats stats() const;
+  const KvOptions& options() const;
+
+ private:
+  struct Impl;
+  explicit KvStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace waverless::kv

@@ -11,20 +11,25 @@ function(waverless_guest target)
   if(G_CXX)
     set(cc ${WASM_CLANGXX})
     set(lang_flags -fno-exceptions -fno-rtti -std=c++20)
+    # wl_sdk.c is valid C++; say so, rather than have clang++ warn about it.
+    set(sdk_lang -x c++)
   else()
     set(cc ${WASM_CLANG})
     set(lang_flags -std=c11)
+    set(sdk_lang)
   endif()
   set(srcs)
   foreach(s ${G_SOURCES})
     get_filename_component(abs ${s} ABSOLUTE)
     list(APPEND srcs ${abs})
   endforeach()
+  get_filename_component(outdir ${G_OUTPUT} DIRECTORY)
+  file(MAKE_DIRECTORY ${outdir})
   add_custom_command(
     OUTPUT ${G_OUTPUT}
     COMMAND ${cc} --target=wasm32-wasi -O2 -mexec-model=reactor ${lang_flags}
             -I${WAVERLESS_SDK_DIR}/include ${G_FLAGS}
-            ${srcs} ${WAVERLESS_SDK_DIR}/src/wl_sdk.c -o ${G_OUTPUT}
+            ${srcs} ${sdk_lang} ${WAVERLESS_SDK_DIR}/src/wl_sdk.c -o ${G_OUTPUT}
     DEPENDS ${srcs} ${WAVERLESS_SDK_DIR}/src/wl_sdk.c
             ${WAVERLESS_SDK_DIR}/include/waverless.h
             ${WAVERLESS_SDK_DIR}/include/waverless.hpp

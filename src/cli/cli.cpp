@@ -24,7 +24,8 @@ namespace {
 
 constexpr const char* kUsage = R"(usage: waverless <command> [options]
 
-  dev [--addr HOST:PORT] [--data DIR] [--apps DIR] [--fsync]
+  dev [--addr HOST:PORT] [--data DIR] [--apps DIR] [--fsync] [--max-body BYTES]
+      [--cache DIR]
         run a whole cluster (meta, master, worker) in this process; HTTP on PORT+1
         (default --addr 127.0.0.1:2500, so http://127.0.0.1:2501)
   build DIR                       compile DIR's C/C++ sources to DIR/app.wasm
@@ -93,7 +94,9 @@ int runDev(const Args& a) {
   o.http_port = static_cast<uint16_t>(port + 1);
   o.data_dir = a.get("data", "waverless-data");
   o.apps_dir = a.get("apps", "");
+  o.cache_dir = a.get("cache", "");
   o.fsync_writes = a.has("fsync");
+  if (a.has("max-body")) o.max_body_bytes = std::strtoull(a.get("max-body").c_str(), nullptr, 10);
   // SIGINT/SIGTERM are taken by sigwait below, on this thread only; block
   // them before any other thread exists so none of them receives them.
   sigset_t set;
@@ -107,8 +110,8 @@ int runDev(const Args& a) {
     n.stop();
     return fail(std::string(st.message()));
   }
-  fprintf(stderr, "level=info msg=\"serving\" http=http://%s:%u data=%s\n",
-          o.http_address.c_str(), n.httpPort(), o.data_dir.c_str());
+  fprintf(stderr, "level=info msg=\"serving\" http=http://%s:%u data=%s\n", o.http_address.c_str(),
+          n.httpPort(), o.data_dir.c_str());
   int sig = 0;
   sigwait(&set, &sig);
   fprintf(stderr, "level=info msg=\"stopping\" signal=%d\n", sig);
@@ -183,7 +186,8 @@ int runDeploy(const Args& a, const std::string& to) {
   auto r = http::fetch("POST", to + "/api/apps?name=" + name, *tar, "application/x-tar",
                        std::chrono::minutes(10));
   if (!r.ok()) return fail(std::string(r.status().message()));
-  if (r->status != 200) return fail("deploy failed (" + std::to_string(r->status) + "): " + r->body);
+  if (r->status != 200)
+    return fail("deploy failed (" + std::to_string(r->status) + "): " + r->body);
   printf("%s\n", r->body.c_str());
   return 0;
 }
@@ -227,7 +231,8 @@ int run(int argc, char** argv) {
   if (cmd == "apps") return simple("GET", to + "/api/apps");
   if (cmd == "logs") {
     if (a.positional.size() < 2) return fail("logs APP");
-    return simple("GET", to + "/api/apps/" + a.positional[1] + "/logs?limit=" + a.get("limit", "200"));
+    return simple("GET",
+                  to + "/api/apps/" + a.positional[1] + "/logs?limit=" + a.get("limit", "200"));
   }
   if (cmd == "delete") {
     if (a.positional.size() < 2) return fail("delete APP");

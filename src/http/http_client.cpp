@@ -44,13 +44,17 @@ absl::StatusOr<ClientResponse> fetch(const std::string& method, const std::strin
   req.body() = body;
   req.prepare_payload();
   bhttp::write(stream, req, ec);
-  if (ec) return absl::UnavailableError("send to " + hostport + ": " + ec.message());
+  // A server may answer before reading the whole body (413): read anyway.
+  beast::error_code write_ec = ec;
 
   beast::flat_buffer buffer;
   bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(size_t{1} << 30);
   bhttp::read(stream, buffer, parser, ec);
-  if (ec) return absl::UnavailableError("read from " + hostport + ": " + ec.message());
+  if (ec) {
+    if (write_ec) return absl::UnavailableError("send to " + hostport + ": " + write_ec.message());
+    return absl::UnavailableError("read from " + hostport + ": " + ec.message());
+  }
   auto res = parser.release();
   ClientResponse out;
   out.status = static_cast<int>(res.result_int());

@@ -1,13 +1,14 @@
 #include "http/http_server.h"
 
+#include <strings.h>
+
+#include <array>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <strings.h>
-
 #include <optional>
 #include <thread>
 
@@ -29,9 +30,12 @@ namespace {
 
 const char* reason(int status) {
   switch (status) {
-    case 400: return "malformed request";
-    case 413: return "request body too large";
-    default: return "error";
+    case 400:
+      return "malformed request";
+    case 413:
+      return "request body too large";
+    default:
+      return "error";
   }
 }
 
@@ -50,16 +54,14 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(max_body_);
     parser_->header_limit(64 * 1024);
     stream_.expires_after(std::chrono::seconds(120));
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = shared_from_this()](beast::error_code ec, size_t) {
-                        self->onRead(ec);
-                      });
+    bhttp::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->onRead(ec); });
   }
 
   void onRead(beast::error_code ec) {
-    if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
-        ec == beast::error::timeout || ec == net::error::connection_reset ||
-        ec == net::error::operation_aborted) {
+    if (ec == bhttp::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
+        ec == net::error::connection_reset || ec == net::error::operation_aborted) {
       close();
       return;
     }
@@ -111,13 +113,26 @@ class Session : public std::enable_shared_from_this<Session> {
                        });
   }
 
+  // Half-closes, then reads and discards what the client is still sending
+  // (e.g. the rest of an oversized body) so that closing does not reset the
+  // connection before the client has read our answer.
   void close() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(5));
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(net::buffer(scratch_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (!ec) self->drain();
+                            });
   }
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
+  std::array<char, 16384> scratch_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   Handler& handler_;
   size_t max_body_;

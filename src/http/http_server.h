@@ -52,7 +52,7 @@ class HttpServer {
   HttpServer(ServerOptions options, Handler& handler);
   ~HttpServer();
   absl::Status start();
-  void stop();           // idempotent
+  void stop();            // idempotent
   uint16_t port() const;  // the bound port, after start()
 
  private:

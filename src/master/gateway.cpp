@@ -33,11 +33,21 @@ std::string jsonEscape(std::string_view s) {
   std::string out;
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -58,7 +68,8 @@ std::string queryParam(const std::string& query, const std::string& key) {
     if (amp == std::string::npos) amp = query.size();
     std::string_view kv(query.data() + pos, amp - pos);
     auto eq = kv.find('=');
-    if (kv.substr(0, eq) == key) return eq == std::string_view::npos ? "" : std::string(kv.substr(eq + 1));
+    if (kv.substr(0, eq) == key)
+      return eq == std::string_view::npos ? "" : std::string(kv.substr(eq + 1));
     pos = amp + 1;
   }
   return "";
@@ -77,8 +88,8 @@ std::string appJson(const meta::DeployedApp& a) {
   }
   return absl::StrCat("{\"name\":\"", jsonEscape(a.name), "\",\"version\":\"", a.version,
                       "\",\"wasm_bytes\":", a.wasm_bytes, ",\"compile_ms\":", a.compile_ms,
-                      ",\"from_cache\":", a.from_cache ? "true" : "false", ",\"functions\":[",
-                      fns, "],\"warnings\":[", warnings, "]}");
+                      ",\"from_cache\":", a.from_cache ? "true" : "false", ",\"functions\":[", fns,
+                      "],\"warnings\":[", warnings, "]}");
 }
 
 }  // namespace
@@ -129,15 +140,16 @@ absl::Status extractTar(const std::string& data, const fs::path& dir) {
     }
   }
   if (st.ok() && rc != ARCHIVE_EOF) {
-    st = absl::InvalidArgumentError(std::string("app package: ") +
-                                    (archive_error_string(a) ? archive_error_string(a) : "bad tar"));
+    st =
+        absl::InvalidArgumentError(std::string("app package: ") +
+                                   (archive_error_string(a) ? archive_error_string(a) : "bad tar"));
   }
   archive_read_free(a);
   return st;
 }
 
-Gateway::Gateway(meta::AppRegistry& registry, worker::RequestRunner& runner,
-                 worker::AppLogs& logs, metrics::Registry& metrics, fs::path scratch_dir)
+Gateway::Gateway(meta::AppRegistry& registry, worker::RequestRunner& runner, worker::AppLogs& logs,
+                 metrics::Registry& metrics, fs::path scratch_dir)
     : registry_(registry),
       runner_(runner),
       logs_(logs),
@@ -217,7 +229,8 @@ void Gateway::handle(http::Request req, http::Responder respond) {
     if (sub.empty() && req.method == "DELETE") {
       absl::Status st = registry_.remove(name);
       if (st.ok()) logs_.drop(name);
-      reply(st.ok() ? text(200, "deleted " + name) : text(worker::httpStatus(st), std::string(st.message())));
+      reply(st.ok() ? text(200, "deleted " + name)
+                    : text(worker::httpStatus(st), std::string(st.message())));
       return;
     }
     if (sub.empty() && req.method == "GET") {
@@ -231,7 +244,8 @@ void Gateway::handle(http::Request req, http::Responder respond) {
         return;
       }
       size_t limit = 200;
-      if (auto l = queryParam(req.query, "limit"); !l.empty()) limit = std::strtoul(l.c_str(), nullptr, 10);
+      if (auto l = queryParam(req.query, "limit"); !l.empty())
+        limit = std::strtoul(l.c_str(), nullptr, 10);
       std::string body;
       for (const auto& e : logs_.recent(name, limit)) {
         body += absl::StrCat(e.unix_ms, " req=", e.request_id, " fn=", e.fn, " | ");
@@ -294,7 +308,8 @@ void Gateway::invoke(const std::string& name, const std::string& sub, http::Requ
       }
     }
     if (fn == nullptr) {
-      std::move(respond)(text(404, "app '" + name + "' has no function for " + req.method + " " + sub));
+      std::move(respond)(
+          text(404, "app '" + name + "' has no function for " + req.method + " " + sub));
       return;
     }
   }
@@ -303,8 +318,10 @@ void Gateway::invoke(const std::string& name, const std::string& sub, http::Requ
                 http::Response r;
                 r.status = o.http_status;
                 r.body = std::move(o.body);
-                if (o.http_status != 200) r.content_type = "text/plain; charset=utf-8";
-                else r.content_type = "application/octet-stream";
+                if (o.http_status != 200)
+                  r.content_type = "text/plain; charset=utf-8";
+                else
+                  r.content_type = "application/octet-stream";
                 r.headers.emplace_back("X-Request-Id", o.request_id);
                 std::move(respond)(std::move(r));
               });

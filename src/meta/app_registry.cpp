@@ -69,8 +69,8 @@ absl::StatusOr<std::shared_ptr<DeployedApp>> AppRegistry::loadFolder(const std::
   if (manifest->memory_pages) limits.max_memory_pages = *manifest->memory_pages;
   if (manifest->max_instances) limits.max_instances = *manifest->max_instances;
   wasm::LoadInfo info;
-  auto bytes = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(wasm->data()),
-                                        wasm->size());
+  auto bytes =
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(wasm->data()), wasm->size());
   auto module = engine_.load(name, bytes, limits, &info);
   if (!module.ok()) return module.status();
   absl::Status exports = app::checkExports(*manifest, (*module)->exportNames());

@@ -41,8 +41,7 @@ Registry::Family& Registry::family(const std::string& name, const std::string& h
   return f;
 }
 
-Counter& Registry::counter(const std::string& name, const std::string& help,
-                           const Labels& labels) {
+Counter& Registry::counter(const std::string& name, const std::string& help, const Labels& labels) {
   std::lock_guard lock(mu_);
   auto& slot = family(name, help, "counter").counters[labelText(labels)];
   if (!slot) slot = std::make_unique<Counter>();
@@ -60,8 +59,9 @@ Histogram& Registry::histogram(const std::string& name, const std::string& help,
 void Registry::gauge(const std::string& name, const std::string& help,
                      std::function<double()> read) {
   std::lock_guard lock(mu_);
-  family(name, help, "gauge").gauges.push_back(
-      [read = std::move(read)] { return Samples{{Labels{}, read()}}; });
+  family(name, help, "gauge").gauges.push_back([read = std::move(read)] {
+    return Samples{{Labels{}, read()}};
+  });
 }
 
 void Registry::gauges(const std::string& name, const std::string& help,
@@ -103,8 +103,8 @@ std::string Registry::render() const {
       }
       cum += h->buckets_[Histogram::kBounds.size()].load(std::memory_order_relaxed);
       out += name + "_bucket" + withLe(labels, "+Inf") + " " + std::to_string(cum) + "\n";
-      out += name + "_sum" + labels + " " +
-             num(h->sum_ns_.load(std::memory_order_relaxed) / 1e9) + "\n";
+      out += name + "_sum" + labels + " " + num(h->sum_ns_.load(std::memory_order_relaxed) / 1e9) +
+             "\n";
       out += name + "_count" + labels + " " + std::to_string(h->count()) + "\n";
     }
   }

@@ -34,7 +34,7 @@ class Histogram {
  public:
   static constexpr std::array<double, 16> kBounds = {
       0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-      0.01,    0.025,   0.05,   0.1,     0.25,   0.5,   1.0,   5.0};
+      0.01,    0.025,   0.05,   0.1,     0.25,   0.5,   1.0,    5.0};
   void observe(double seconds);
   uint64_t count() const { return count_.load(std::memory_order_relaxed); }
 
@@ -49,8 +49,7 @@ class Registry {
  public:
   // Returned references stay valid for the registry's lifetime.
   Counter& counter(const std::string& name, const std::string& help, const Labels& labels = {});
-  Histogram& histogram(const std::string& name, const std::string& help,
-                       const Labels& labels = {});
+  Histogram& histogram(const std::string& name, const std::string& help, const Labels& labels = {});
   // A value read at render time (pool sizes, RSS, ...).
   void gauge(const std::string& name, const std::string& help, std::function<double()> read);
   // Several labelled values read at render time (e.g. pool size per app).

@@ -1,8 +1,9 @@
 #include "node/node.h"
 
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <fstream>
-#include <sys/resource.h>
 
 #include "http/http_server.h"
 #include "kv/kv_store.h"
@@ -88,7 +89,9 @@ absl::Status Node::Impl::deployAppsDir() {
   std::sort(dirs.begin(), dirs.end());
   toolchain::BuildOptions build;
   build.sdk_dir = toolchain::defaultSdkDir();
-  build.progress = [](const std::string& s) { fprintf(stderr, "level=info msg=\"%s\"\n", s.c_str()); };
+  build.progress = [](const std::string& s) {
+    fprintf(stderr, "level=info msg=\"%s\"\n", s.c_str());
+  };
   for (const auto& d : dirs) {
     std::string name = d.filename().string();
     if (toolchain::needsBuild(d)) {
@@ -101,8 +104,8 @@ absl::Status Node::Impl::deployAppsDir() {
     for (const auto& w : (*app)->manifest.warnings) {
       fprintf(stderr, "level=warn app=%s msg=\"%s\"\n", name.c_str(), w.c_str());
     }
-    fprintf(stderr, "level=info app=%s version=%s compile_ms=%.0f msg=\"deployed\"\n",
-            name.c_str(), (*app)->version.c_str(), (*app)->compile_ms);
+    fprintf(stderr, "level=info app=%s version=%s compile_ms=%.0f msg=\"deployed\"\n", name.c_str(),
+            (*app)->version.c_str(), (*app)->compile_ms);
   }
   return absl::OkStatus();
 }
@@ -121,14 +124,15 @@ absl::Status Node::start() {
 
   kv::KvOptions kvo;
   kvo.dir = m.options.data_dir / "kv";
-  kvo.durability = m.options.fsync_writes ? kv::Durability::kPowerLoss
-                                          : kv::Durability::kProcessCrash;
+  kvo.durability =
+      m.options.fsync_writes ? kv::Durability::kPowerLoss : kv::Durability::kProcessCrash;
   auto kv = kv::KvStore::open(kvo);
   if (!kv.ok()) return kv.status();
   m.kv = std::move(*kv);
 
   wasm::EngineOptions eo;
-  eo.cache_dir = m.options.data_dir / "module-cache";
+  eo.cache_dir =
+      m.options.cache_dir.empty() ? m.options.data_dir / "module-cache" : m.options.cache_dir;
   eo.executor.threads = m.options.executor_threads;
   m.engine = std::make_unique<wasm::Engine>(eo);
   if (auto st = m.engine->start(); !st.ok()) return st;
@@ -159,9 +163,9 @@ void Node::stop() {
   if (!m.started) return;
   m.started = false;
   m.gateway->setServing(false);
-  m.server->stop();    // no new requests
-  m.gateway->stop();   // no deploys
-  m.engine->stop();    // finishes or cancels running invocations
+  m.server->stop();   // no new requests
+  m.gateway->stop();  // no deploys
+  m.engine->stop();   // finishes or cancels running invocations
 }
 
 uint16_t Node::httpPort() const { return impl_->server ? impl_->server->port() : 0; }

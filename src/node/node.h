@@ -16,7 +16,8 @@ struct NodeOptions {
   std::string http_address = "127.0.0.1";
   uint16_t http_port = 2501;  // 0: any free port
   std::filesystem::path data_dir = "waverless-data";
-  std::filesystem::path apps_dir;  // app folders deployed at start (built if stale)
+  std::filesystem::path apps_dir;   // app folders deployed at start (built if stale)
+  std::filesystem::path cache_dir;  // compiled modules; empty: <data_dir>/module-cache
   size_t max_body_bytes = size_t{64} << 20;
   int executor_threads = 0;  // 0: one per core
   int io_threads = 1;

@@ -58,8 +58,8 @@ absl::Status buildApp(const fs::path& app_dir, const BuildOptions& options) {
   }
   argv.push_back("-I" + (options.sdk_dir / "include").string());
   for (const auto& s : srcs) argv.push_back(s.string());
-  // The SDK's C file is compiled as C even in a C++ link.
-  if (cxx) argv.insert(argv.end(), {"-x", "c"});
+  // wl_sdk.c is valid C++; say so, rather than have clang++ warn about it.
+  if (cxx) argv.insert(argv.end(), {"-x", "c++"});
   argv.push_back((options.sdk_dir / "src" / "wl_sdk.c").string());
   if (cxx) argv.insert(argv.end(), {"-x", "none"});
   auto tmp = app_dir / "app.wasm.tmp";

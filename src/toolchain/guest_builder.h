@@ -12,7 +12,7 @@
 namespace waverless::toolchain {
 
 struct BuildOptions {
-  std::filesystem::path sdk_dir;  // holds include/waverless.h and src/wl_sdk.c
+  std::filesystem::path sdk_dir;                     // holds include/waverless.h and src/wl_sdk.c
   std::function<void(const std::string&)> progress;  // may be empty
 };
 

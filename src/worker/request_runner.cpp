@@ -13,15 +13,24 @@ using Clock = std::chrono::steady_clock;
 
 int httpStatus(const absl::Status& s) {
   switch (s.code()) {
-    case absl::StatusCode::kOk: return 200;
-    case absl::StatusCode::kInvalidArgument: return 400;
-    case absl::StatusCode::kPermissionDenied: return 403;
-    case absl::StatusCode::kNotFound: return 404;
-    case absl::StatusCode::kAlreadyExists: return 409;
-    case absl::StatusCode::kResourceExhausted: return 429;
-    case absl::StatusCode::kUnavailable: return 503;
-    case absl::StatusCode::kDeadlineExceeded: return 504;
-    default: return 500;
+    case absl::StatusCode::kOk:
+      return 200;
+    case absl::StatusCode::kInvalidArgument:
+      return 400;
+    case absl::StatusCode::kPermissionDenied:
+      return 403;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kAlreadyExists:
+      return 409;
+    case absl::StatusCode::kResourceExhausted:
+      return 429;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    case absl::StatusCode::kDeadlineExceeded:
+      return 504;
+    default:
+      return 500;
   }
 }
 
@@ -128,8 +137,7 @@ RequestRunner::RequestRunner(wasm::Engine& engine, kv::KvStore& kv, metrics::Reg
 
 RequestRunner::~RequestRunner() = default;
 
-RequestRunner::FnMetrics& RequestRunner::fnMetrics(const std::string& app,
-                                                   const std::string& fn) {
+RequestRunner::FnMetrics& RequestRunner::fnMetrics(const std::string& app, const std::string& fn) {
   std::lock_guard lock(metrics_mu_);
   auto& slot = fn_metrics_[app + '\0' + fn];
   if (!slot) {

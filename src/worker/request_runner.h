@@ -36,8 +36,7 @@ int httpStatus(const absl::Status& status);
 
 class RequestRunner {
  public:
-  RequestRunner(wasm::Engine& engine, kv::KvStore& kv, metrics::Registry& metrics,
-                AppLogs& logs);
+  RequestRunner(wasm::Engine& engine, kv::KvStore& kv, metrics::Registry& metrics, AppLogs& logs);
   ~RequestRunner();
 
   // Runs fn (which the app's manifest declares) with the HTTP body.

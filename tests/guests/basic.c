@@ -153,11 +153,11 @@ WL_FUNCTION(bad_pointer) {
     wl_file_read_at(fd, 0, &size, 1, BAD);
   } else if (IS("fd_write")) {
     __wasi_size_t nw;
-    __wasi_fd_write(1, (const __wasi_ciovec_t*)BAD, 1, &nw);
+    (void)__wasi_fd_write(1, (const __wasi_ciovec_t*)BAD, 1, &nw);
   } else if (IS("fd_write_buf")) {
     __wasi_ciovec_t iov = {(const uint8_t*)BAD, 1000};
     __wasi_size_t nw;
-    __wasi_fd_write(1, &iov, 1, &nw);
+    (void)__wasi_fd_write(1, &iov, 1, &nw);
   } else if (IS("wrap"))
     wl_output_write((void*)0xFFFFFFFFu, 2);
   else {

@@ -1,0 +1,63 @@
+/* Test functions: each provokes one behaviour the platform must handle. */
+#include <stdio.h>
+#include <string.h>
+
+#include "waverless.h"
+
+static void out(const char* s) { wl_output_write(s, (uint32_t)strlen(s)); }
+
+/* Sets a key outside its kvs list, then one inside; reports both codes. */
+WL_FUNCTION(perm) {
+  char buf[64];
+  wl_status bad = wl_kv_set("forbidden_1", 11, "x", 1);
+  wl_status good = wl_kv_set("allowed_1", 9, "x", 1);
+  snprintf(buf, sizeof buf, "forbidden=%d allowed=%d", (int)bad, (int)good);
+  out(buf);
+}
+
+WL_FUNCTION(boom_entry) {
+  wl_kv_set("boom_1", 6, "10", 2);
+  out(wl_wait_triggered() == WL_ERR_FAILED ? "saw failure" : "no failure");
+}
+
+static volatile int zero = 0;
+WL_FUNCTION(boom) {
+  char v[8];
+  uint32_t len = 0;
+  wl_kv_get(args[0].data, args[0].len, v, sizeof v, &len);
+  char buf[16];
+  snprintf(buf, sizeof buf, "%d", (v[0] - '0') / zero);
+  out(buf);
+}
+
+WL_FUNCTION(spin) {
+  volatile unsigned long i = 0;
+  for (;;) ++i;
+}
+
+/* Body "key=value": stores value under store_<key>. */
+WL_FUNCTION(put) {
+  const char* eq = memchr(args[0].data, '=', args[0].len);
+  if (!eq) {
+    out("want key=value");
+    return;
+  }
+  char key[128];
+  int klen = snprintf(key, sizeof key, "store_%.*s", (int)(eq - args[0].data), args[0].data);
+  uint32_t vlen = args[0].len - (uint32_t)(eq - args[0].data) - 1;
+  out(wl_kv_set(key, (uint32_t)klen, eq + 1, vlen) == WL_OK ? "ok" : "failed");
+}
+
+/* Body "key": outputs the value of store_<key>, or "missing". */
+WL_FUNCTION(get) {
+  char key[128];
+  int klen = snprintf(key, sizeof key, "store_%.*s", (int)args[0].len, args[0].data);
+  char value[256];
+  uint32_t len = 0;
+  wl_status s = wl_kv_get(key, (uint32_t)klen, value, sizeof value, &len);
+  if (s == WL_ERR_NOT_FOUND) {
+    out("missing");
+  } else {
+    wl_output_write(value, len);
+  }
+}

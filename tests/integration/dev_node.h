@@ -1,0 +1,133 @@
+// Starts the real `waverless dev` binary as a child process and talks to it
+// only over HTTP and the CLI, as a user would.
+#pragma once
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "http/http_client.h"
+
+namespace waverless::testing {
+
+inline uint16_t freePortPair() {
+  // Two consecutive free ports: RPC address port and HTTP (= port + 1).
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    uint16_t p = ntohs(a.sin_port);
+    close(fd);
+    int fd2 = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in b = a;
+    b.sin_port = htons(p + 1);
+    bool ok = p < 65000 && bind(fd2, reinterpret_cast<sockaddr*>(&b), sizeof b) == 0;
+    close(fd2);
+    if (ok) return p;
+  }
+  return 0;
+}
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;
+};
+
+// Runs the CLI and captures stdout+stderr.
+inline CommandResult runCli(const std::vector<std::string>& args) {
+  std::string cmd = WL_BINARY;
+  for (const auto& a : args) cmd += " '" + a + "'";
+  cmd += " 2>&1";
+  CommandResult r;
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+class DevNode {
+ public:
+  DevNode(std::filesystem::path data, std::filesystem::path apps,
+          std::vector<std::string> extra = {})
+      : data_(std::move(data)), apps_(std::move(apps)), extra_(std::move(extra)) {}
+  ~DevNode() { kill(SIGKILL); }
+
+  // Starts the node and waits until /healthz answers 200.
+  bool start(std::chrono::seconds timeout = std::chrono::seconds(300)) {
+    port_ = freePortPair();
+    std::vector<std::string> args = {
+        WL_BINARY, "dev", "--addr", "127.0.0.1:" + std::to_string(port_), "--data", data_.string()};
+    if (!apps_.empty()) {
+      args.push_back("--apps");
+      args.push_back(apps_.string());
+    }
+    args.insert(args.end(), extra_.begin(), extra_.end());
+    std::string log = (data_.parent_path() / (data_.filename().string() + ".log")).string();
+    pid_ = fork();
+    if (pid_ == 0) {
+      FILE* f = freopen(log.c_str(), "a", stderr);
+      (void)f;
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+      int status;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return false;
+      }
+      auto r = http::fetch("GET", url("/healthz"), "", "text/plain", std::chrono::seconds(2));
+      if (r.ok() && r->status == 200) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+  void kill(int sig) {
+    if (pid_ <= 0) return;
+    ::kill(pid_, sig);
+    int status;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_ + 1) + path;
+  }
+  std::string base() const { return url(""); }
+
+  http::ClientResponse call(const std::string& method, const std::string& path,
+                            const std::string& body = "") const {
+    auto r =
+        http::fetch(method, url(path), body, "application/octet-stream", std::chrono::seconds(300));
+    if (!r.ok()) return {-1, std::string(r.status().message()), ""};
+    return *r;
+  }
+
+ private:
+  std::filesystem::path data_, apps_;
+  std::vector<std::string> extra_;
+  pid_t pid_ = -1;
+  uint16_t port_ = 0;
+};
+
+}  // namespace waverless::testing

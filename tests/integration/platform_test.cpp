@@ -1,0 +1,234 @@
+// End-to-end tests of a single node: the real `waverless dev` binary with
+// real RocksDB in a temp folder, driven only over HTTP and the CLI.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <random>
+
+#include "dev_node.h"
+
+namespace waverless::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+fs::path tempDir(const std::string& tag) {
+  auto d = fs::temp_directory_path() / ("wl-it-" + tag + "-" + std::to_string(getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+// Copies an app folder; the prebuilt app.wasm is copied last so it is newer
+// than the sources and the node does not rebuild it.
+void copyApp(const fs::path& src, const fs::path& wasm, const fs::path& dst) {
+  fs::create_directories(dst);
+  for (const auto& e : fs::directory_iterator(src)) {
+    if (e.path().filename() == "app.wasm") continue;
+    fs::copy(e.path(), dst / e.path().filename(), fs::copy_options::recursive);
+  }
+  fs::copy_file(wasm, dst / "app.wasm");
+}
+
+// The word_count app's definition: maximal runs of [A-Za-z0-9], lowercased;
+// JSON object sorted by key, no spaces.
+std::string nativeWordCount(const std::string& text) {
+  std::map<std::string, uint64_t> counts;
+  std::string w;
+  for (char c : text) {
+    if (std::isalnum(static_cast<unsigned char>(c))) {
+      w += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    } else if (!w.empty()) {
+      counts[w]++;
+      w.clear();
+    }
+  }
+  if (!w.empty()) counts[w]++;
+  std::string out = "{";
+  for (const auto& [k, v] : counts) {
+    if (out.size() > 1) out += ',';
+    out += "\"" + k + "\":" + std::to_string(v);
+  }
+  return out + "}";
+}
+
+std::string rotate(std::string s, int times) {
+  for (char& c : s) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>('a' + (c - 'a' + times) % 26);
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>('A' + (c - 'A' + times) % 26);
+  }
+  return s;
+}
+
+class PlatformTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = new fs::path(tempDir("platform"));
+    fs::path apps = *root_ / "apps";
+    for (const char* a : {"hello", "word_count", "longchain"}) {
+      copyApp(fs::path(WL_SOURCE_DIR) / "apps" / a,
+              fs::path(WL_BUILD_DIR) / "apps" / a / "app.wasm", apps / a);
+    }
+    copyApp(fs::path(WL_SOURCE_DIR) / "tests/apps/testkit",
+            fs::path(WL_BUILD_DIR) / "tests/apps/testkit/app.wasm", apps / "testkit");
+    node_ = new DevNode(*root_ / "data", apps,
+                        {"--cache", WL_TEST_CACHE, "--max-body", std::to_string(8 << 20)});
+    ASSERT_TRUE(node_->start()) << "node did not start; see " << (*root_ / "data.log");
+  }
+  static void TearDownTestSuite() {
+    delete node_;
+    fs::remove_all(*root_);
+    delete root_;
+  }
+  static DevNode* node_;
+  static fs::path* root_;
+};
+DevNode* PlatformTest::node_ = nullptr;
+fs::path* PlatformTest::root_ = nullptr;
+
+TEST_F(PlatformTest, HelloOverHttpAndCli) {
+  auto r = node_->call("GET", "/hello");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "hello world");
+  auto cli = runCli({"invoke", "hello", "--to", node_->base()});
+  EXPECT_EQ(cli.exit_code, 0) << cli.output;
+  EXPECT_THAT(cli.output, HasSubstr("hello world"));
+  auto apps = runCli({"apps", "--to", node_->base()});
+  EXPECT_THAT(apps.output, HasSubstr("\"name\":\"word_count\""));
+}
+
+TEST_F(PlatformTest, WordCountMatchesNativeCountOnMultiMegabyteText) {
+  std::mt19937 rng(7);
+  const char* words[] = {"alpha", "Beta", "gamma", "delta42", "EPSILON", "zeta", "eta", "theta"};
+  std::string text;
+  while (text.size() < (5u << 20)) {
+    int n = 1 + static_cast<int>(rng() % 12);
+    for (int i = 0; i < n; ++i) {
+      text += words[rng() % 8];
+      text += (rng() % 5 == 0) ? ", " : " ";
+    }
+    text += std::to_string(rng() % 1000);
+    text += "\n";
+  }
+  auto r = node_->call("POST", "/word_count", text);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, nativeWordCount(text));
+}
+
+TEST_F(PlatformTest, WordCountReadsTheAppsFilesWhenBodyIsEmpty) {
+  std::ifstream f(fs::path(WL_SOURCE_DIR) / "apps/word_count/files/input.txt", std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto r = node_->call("POST", "/word_count", "");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, nativeWordCount(text));
+}
+
+TEST_F(PlatformTest, LongChainRunsOneHundredHops) {
+  std::string data = "Hello, Waverless! zz";
+  auto r = node_->call("POST", "/longchain", data);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "{\"hops\":100,\"final\":\"" + rotate(data, 100) + "\"}");
+}
+
+TEST_F(PlatformTest, KvAccessOutsideTheDeclaredPatternsIsRefusedAndLogged) {
+  auto r = node_->call("POST", "/testkit/perm", "");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "forbidden=2 allowed=0");
+  auto logs = runCli({"logs", "testkit", "--to", node_->base()});
+  EXPECT_THAT(logs.output, HasSubstr("may not set key 'forbidden_1'"));
+}
+
+TEST_F(PlatformTest, TrapInTriggeredFunctionFailsTheRequestNamingIt) {
+  auto r = node_->call("POST", "/testkit/boom", "");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_THAT(r.body, HasSubstr("function boom"));
+  EXPECT_THAT(r.body, HasSubstr("integer divide by zero"));
+}
+
+TEST_F(PlatformTest, TimeoutGives504AndTheNodeKeepsServing) {
+  auto r = node_->call("POST", "/testkit/spin", "");
+  EXPECT_EQ(r.status, 504);
+  EXPECT_THAT(r.body, HasSubstr("timed out"));
+  EXPECT_EQ(node_->call("GET", "/hello").body, "hello world");
+}
+
+TEST_F(PlatformTest, BadRequestsGetClearErrors) {
+  EXPECT_EQ(node_->call("POST", "/hello", std::string(9 << 20, 'x')).status, 413);
+  EXPECT_EQ(node_->call("GET", "/no_such_app").status, 404);
+  EXPECT_EQ(node_->call("POST", "/testkit/no_such_fn").status, 404);
+  EXPECT_EQ(node_->call("POST", "/api/apps?name=bad", "not a tar").status, 400);
+  EXPECT_EQ(node_->call("GET", "/hello").status, 200);
+}
+
+TEST_F(PlatformTest, MalformedAppYamlIsRejectedWithItsLine) {
+  fs::path bad = *root_ / "bad_app";
+  copyApp(fs::path(WL_SOURCE_DIR) / "apps/hello", fs::path(WL_BUILD_DIR) / "apps/hello/app.wasm",
+          bad);
+  std::ofstream(bad / "app.yaml") << "fns:\n  fn2:\n    event:\n    - http_app:\n    colour: red\n";
+  auto r = runCli({"deploy", bad.string(), "--to", node_->base()});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.output, HasSubstr("app.yaml:5"));
+  EXPECT_THAT(r.output, HasSubstr("colour"));
+  // The running apps are untouched.
+  EXPECT_EQ(node_->call("GET", "/hello").body, "hello world");
+}
+
+TEST_F(PlatformTest, DeployListDeleteThroughTheCli) {
+  fs::path src = *root_ / "hello2";
+  copyApp(fs::path(WL_SOURCE_DIR) / "apps/hello", fs::path(WL_BUILD_DIR) / "apps/hello/app.wasm",
+          src);
+  auto d = runCli({"deploy", src.string(), "--to", node_->base()});
+  ASSERT_EQ(d.exit_code, 0) << d.output;
+  EXPECT_EQ(node_->call("GET", "/hello2").body, "hello world");
+  auto del = runCli({"delete", "hello2", "--to", node_->base()});
+  EXPECT_EQ(del.exit_code, 0) << del.output;
+  EXPECT_EQ(node_->call("GET", "/hello2").status, 404);
+}
+
+TEST_F(PlatformTest, MetricsArePrometheusText) {
+  node_->call("GET", "/hello");
+  auto m = node_->call("GET", "/metrics");
+  EXPECT_EQ(m.status, 200);
+  EXPECT_THAT(m.body, HasSubstr("wl_invocations_total{app=\"hello\",fn=\"fn2\",result=\"ok\"}"));
+  EXPECT_THAT(m.body, HasSubstr("wl_invocation_seconds_bucket{app=\"hello\",fn=\"fn2\",le="));
+  EXPECT_THAT(m.body, HasSubstr("wl_kv_ops{op=\"set\"}"));
+  EXPECT_THAT(m.body, HasSubstr("wl_instances_idle"));
+}
+
+// Acknowledged kv_sets survive kill -9 of the node.
+TEST(PlatformCrashTest, AcknowledgedWritesSurviveKillNine) {
+  fs::path root = tempDir("crash");
+  fs::path apps = root / "apps";
+  copyApp(fs::path(WL_SOURCE_DIR) / "tests/apps/testkit",
+          fs::path(WL_BUILD_DIR) / "tests/apps/testkit/app.wasm", apps / "testkit");
+  int acknowledged = 0;
+  {
+    DevNode node(root / "data", apps, {"--cache", WL_TEST_CACHE});
+    ASSERT_TRUE(node.start());
+    for (int i = 0; i < 300; ++i) {
+      auto r =
+          node.call("POST", "/testkit/put", "k" + std::to_string(i) + "=v" + std::to_string(i));
+      ASSERT_EQ(r.body, "ok");
+      acknowledged++;
+    }
+    node.kill(SIGKILL);
+  }
+  DevNode again(root / "data", "", {"--cache", WL_TEST_CACHE});
+  ASSERT_TRUE(again.start());
+  for (int i = 0; i < acknowledged; ++i) {
+    auto r = again.call("POST", "/testkit/get", "k" + std::to_string(i));
+    ASSERT_EQ(r.body, "v" + std::to_string(i)) << "key k" << i;
+  }
+  EXPECT_EQ(again.call("POST", "/testkit/get", "never").body, "missing");
+  again.kill(SIGTERM);
+  fs::remove_all(root);
+}
+
+}  // namespace
+}  // namespace waverless::testing

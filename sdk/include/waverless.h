@@ -68,6 +68,11 @@ wl_status wl_kv_delete(const char* key, uint32_t key_len);
 WL_IMPORT(wait_triggered)
 wl_status wl_wait_triggered(void);
 
+/* Suspends the invocation for ms milliseconds without holding a host
+ * thread. WL_ERR_TIMEOUT if the invocation's deadline comes first. */
+WL_IMPORT(sleep_ms)
+wl_status wl_sleep_ms(uint32_t ms);
+
 /* --- output and logs --- */
 
 /* Appends to the invocation's output (the HTTP response body). */

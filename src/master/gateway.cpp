@@ -238,6 +238,17 @@ void Gateway::handle(http::Request req, http::Responder respond) {
       reply(app ? json(200, appJson(*app)) : text(404, "no app named '" + name + "'"));
       return;
     }
+    if (sub == "/evict" && req.method == "POST") {
+      // Frees the app's idle instances: the next call is a cold start.
+      auto app = registry_.find(name);
+      if (!app) {
+        reply(text(404, "no app named '" + name + "'"));
+        return;
+      }
+      app->module->evictIdle();
+      reply(text(200, "evicted idle instances of " + name));
+      return;
+    }
     if (sub == "/logs" && req.method == "GET") {
       if (!registry_.find(name)) {
         reply(text(404, "no app named '" + name + "'"));

@@ -134,7 +134,7 @@ INSTANTIATE_TEST_SUITE_P(AllTraps, TrapTest,
                                            TrapCase{"trap_unreachable", "unreachable executed"},
                                            TrapCase{"trap_div0", "integer divide by zero"},
                                            TrapCase{"trap_stack", "call stack exhausted"}),
-                         [](const auto& info) { return std::string(info.param.fn); });
+                         [](const auto& p) { return std::string(p.param.fn); });
 
 TEST_F(EngineTest, InfiniteLoopStopsAtDeadlineAndThreadIsReused) {
   auto r = call("loop_forever", {}, std::chrono::milliseconds(200));
@@ -296,6 +296,32 @@ TEST_F(EngineTest, ThousandSuspendedInvocationsResumeCorrectly) {
   }
   EXPECT_EQ(done.load(), kN);
   EXPECT_EQ(wrong.load(), 0);
+}
+
+TEST_F(EngineTest, SleepParksWithoutThreadsAndWakes) {
+  constexpr int kN = 300;
+  std::atomic<int> done{0}, wrong{0};
+  for (int i = 0; i < kN; ++i) {
+    InvocationRequest req;
+    req.function = "nap";
+    req.args = {"50"};
+    engine_->invoke(*basic_, std::move(req), [&](InvocationResult r) {
+      if (!(r.status.ok() && r.output == "nap=0")) {
+        wrong++;
+        ADD_FAILURE() << r.status << " " << r.output;
+      }
+      done++;
+    });
+  }
+  EXPECT_LT(testing::threadCount(), 16);
+  for (int i = 0; i < 2000 && done < kN; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(done.load(), kN);
+  EXPECT_EQ(wrong.load(), 0);
+  // A sleep past the deadline ends the invocation as a timeout.
+  auto late = call("nap", {"5000"}, std::chrono::milliseconds(100));
+  EXPECT_EQ(late.status.code(), absl::StatusCode::kDeadlineExceeded);
 }
 
 TEST_F(EngineTest, SuspendedInvocationTimesOut) {

@@ -15,6 +15,7 @@ struct WaitState {
   FiberTask* task;
   Executor* executor;
   Clock::time_point deadline;
+  bool is_sleep = false;  // deadline is a wake-up time, not a failure
   std::atomic<bool> fired{false};
   absl::Status status;
 };
@@ -114,6 +115,21 @@ void Resumer::resume(absl::Status status) const {
 
 rt::ExecContext& Fiber::exec() { return task_->exec; }
 Clock::time_point Fiber::deadline() const { return task_->deadline; }
+
+absl::Status Fiber::sleepFor(std::chrono::nanoseconds d) {
+  auto wake = Clock::now() + d;
+  if (wake >= task_->deadline) {
+    return wait([](Resumer) {});  // ends with DeadlineExceeded
+  }
+  auto ws = std::make_shared<WaitState>();
+  ws->task = task_;
+  ws->deadline = wake;
+  ws->is_sleep = true;
+  task_->pending_wait = ws;
+  task_->pending_arm = [](Resumer) {};
+  task_->caller = std::move(task_->caller).resume();
+  return ws->status;
+}
 
 absl::Status Fiber::wait(absl::AnyInvocable<void(Resumer)> arm) {
   auto ws = std::make_shared<WaitState>();
@@ -290,8 +306,10 @@ void Executor::watchdogLoop(std::stop_token st) {
       });
     }
     for (auto& ws : expired) {
-      Resumer(ws).resume(
-          absl::DeadlineExceededError("the invocation's deadline passed while it was waiting"));
+      Resumer(ws).resume(ws->is_sleep
+                             ? absl::OkStatus()
+                             : absl::DeadlineExceededError(
+                                   "the invocation's deadline passed while it was waiting"));
     }
   }
 }

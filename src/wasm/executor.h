@@ -54,6 +54,10 @@ class Fiber {
   // to resume(), or DeadlineExceeded when the invocation's deadline passes.
   absl::Status wait(absl::AnyInvocable<void(Resumer)> arm);
 
+  // Parks this fiber for d (at the watchdog's resolution). DeadlineExceeded
+  // if the invocation's deadline comes first.
+  absl::Status sleepFor(std::chrono::nanoseconds d);
+
  private:
   friend class Executor;
   explicit Fiber(FiberTask* t) : task_(t) {}

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <vector>
 
@@ -185,6 +186,11 @@ void kvDelete(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
 void waitTriggered(InstanceEnv& e, const uint64_t*, uint64_t* r) {
   InvocationState& inv = *e.inv;
   *r = inv.host == nullptr ? WL_OK : statusCode(inv.host->waitTriggered(*inv.fiber));
+}
+
+void sleepMs(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
+  absl::Status st = e.inv->fiber->sleepFor(std::chrono::milliseconds(u32(a, 0)));
+  *r = st.ok() ? WL_OK : WL_ERR_TIMEOUT;
 }
 
 void outputWrite(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
@@ -426,6 +432,7 @@ const std::vector<HostImportSpec>& table() {
       {kWl, "kv_delete", "ii:i", thunk<kvDelete>},
       {kWl, "wait_triggered", ":i", thunk<waitTriggered>},
       {kWl, "output_write", "ii:i", thunk<outputWrite>},
+      {kWl, "sleep_ms", "i:i", thunk<sleepMs>},
       {kWl, "log", "iii:i", thunk<logLine>},
       {kWl, "file_open", "iii:i", thunk<fileOpen>},
       {kWl, "file_size", "ii:i", thunk<fileSize>},

@@ -83,6 +83,13 @@ WL_FUNCTION(slow_get) {
   wl_output_write(buf, len);
 }
 
+/* Sleeps args[0] milliseconds in a host call. */
+WL_FUNCTION(nap) {
+  char buf[16] = {0};
+  memcpy(buf, args[0].data, args[0].len < 15 ? args[0].len : 15);
+  outf("nap=%ld", wl_sleep_ms((uint32_t)atoi(buf)));
+}
+
 WL_FUNCTION(wait) { outf("wait=%ld", wl_wait_triggered()); }
 
 /* --- traps --- */

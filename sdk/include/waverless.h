@@ -63,6 +63,24 @@ wl_status wl_kv_set(const char* key, uint32_t key_len, const void* value, uint32
 WL_IMPORT(kv_delete)
 wl_status wl_kv_delete(const char* key, uint32_t key_len);
 
+/* Entries of a batch or a scan result are packed back to back as
+ *   [u32 key_len][key bytes][u32 value_len][value bytes]
+ * (little-endian lengths). wl_kv_each() below walks such a buffer. */
+
+/* Stores every pair of the packed buffer in one atomic write, then triggers
+ * functions as wl_kv_set does. WL_ERR_INVALID if the buffer is malformed;
+ * WL_ERR_PERMISSION if any key is outside the function's kvs list (nothing
+ * is written then). */
+WL_IMPORT(kv_set_batch)
+wl_status wl_kv_set_batch(const void* packed, uint32_t len);
+
+/* Up to `limit` keys of this app starting with prefix, in key order, that
+ * this function may `get`, packed into buf. WL_ERR_BUFFER_TOO_SMALL: *len =
+ * size needed (the result is kept for the retry, as with wl_kv_get). */
+WL_IMPORT(kv_scan)
+wl_status wl_kv_scan(const char* prefix, uint32_t prefix_len, uint32_t limit, void* buf,
+                     uint32_t cap, uint32_t* len);
+
 /* Blocks (without holding a host thread) until every function this
  * invocation has triggered so far has finished. WL_ERR_FAILED if one failed. */
 WL_IMPORT(wait_triggered)
@@ -99,6 +117,24 @@ wl_status wl_file_close(int32_t fd);
 /* --- exports every guest provides (the SDK's wl_sdk.c defines them) --- */
 WL_EXPORT(wl_alloc) void* wl_alloc(uint32_t size);
 WL_EXPORT(wl_free) void wl_free(void* ptr);
+
+/* Walks a packed buffer: call with *pos = 0 until it returns 0. */
+static inline int wl_kv_each(const void* packed, uint32_t len, uint32_t* pos, const char** key,
+                             uint32_t* key_len, const char** value, uint32_t* value_len) {
+  const char* p = (const char*)packed;
+  uint32_t at = *pos;
+  if (at + 4 > len) return 0;
+  __builtin_memcpy(key_len, p + at, 4);
+  if (*key_len > len - at - 4) return 0;
+  *key = p + at + 4;
+  at += 4 + *key_len;
+  if (at + 4 > len) return 0;
+  __builtin_memcpy(value_len, p + at, 4);
+  if (*value_len > len - at - 4) return 0;
+  *value = p + at + 4;
+  *pos = at + 4 + *value_len;
+  return 1;
+}
 
 /* One argument of an invocation: the HTTP body or a triggering key. */
 typedef struct {

@@ -337,6 +337,17 @@ absl::Status run(const std::vector<std::string>& argv, std::string_view step) {
   return absl::OkStatus();
 }
 
+// Compiled thunks call host imports by index: a build is valid only for the
+// exact table it was built against.
+std::string importTableId() {
+  std::string all;
+  for (const auto& s : hostImports()) {
+    absl::StrAppend(&all, std::string(s.module), ".", std::string(s.name), "(",
+                    std::string(s.signature), ");");
+  }
+  return sha256Hex(all).substr(0, 16);
+}
+
 }  // namespace
 
 ModuleCompiler::ModuleCompiler(CompilerOptions options) : options_(std::move(options)) {}
@@ -350,8 +361,9 @@ absl::StatusOr<std::string> ModuleCompiler::toolchainId() {
   if (!w2c.ok()) return w2c.status();
   std::string cc_line = cc->output.substr(0, cc->output.find('\n'));
   std::string w2c_line = w2c->output.substr(0, w2c->output.find('\n'));
-  toolchain_id_ = absl::StrCat(cc_line, "|wasm2c ", w2c_line, "|abi ", WL_MODULE_ABI_VERSION, "|O",
-                               options_.opt_level, "|", sha256Hex(kModuleAbiHeaderText));
+  toolchain_id_ =
+      absl::StrCat(cc_line, "|wasm2c ", w2c_line, "|abi ", WL_MODULE_ABI_VERSION, "|O",
+                   options_.opt_level, "|", sha256Hex(kModuleAbiHeaderText), "|", importTableId());
   return toolchain_id_;
 }
 

@@ -39,6 +39,15 @@ class HostServices {
   virtual absl::Status kvDelete(Fiber& fiber, std::string_view key) = 0;
   // Waits for every function this invocation triggered so far.
   virtual absl::Status waitTriggered(Fiber& fiber) = 0;
+  // Stores all pairs atomically (then triggers, as kvSet does).
+  virtual absl::Status kvSetBatch(Fiber&, const std::vector<std::pair<std::string, std::string>>&) {
+    return absl::UnimplementedError("batch set is not available here");
+  }
+  // The app's keys starting with prefix that this function may read.
+  virtual absl::StatusOr<std::vector<std::pair<std::string, std::string>>> kvScan(
+      Fiber&, std::string_view /*prefix*/, size_t /*limit*/) {
+    return absl::UnimplementedError("scan is not available here");
+  }
 };
 
 // Per-app limits, settable from app.yaml.

@@ -80,6 +80,8 @@ int32_t statusCode(const absl::Status& s) {
       return WL_ERR_TIMEOUT;
     case absl::StatusCode::kAborted:
       return WL_ERR_FAILED;
+    case absl::StatusCode::kUnimplemented:
+      return WL_ERR_UNAVAILABLE;
     default:
       return WL_ERR_IO;
   }
@@ -181,6 +183,98 @@ void kvDelete(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
   absl::Status s = inv.host->kvDelete(*inv.fiber, key);
   logHostDenial(e, "kv_delete", s);
   *r = statusCode(s);
+}
+
+// Parses [u32 klen][key][u32 vlen][value]...; false if malformed.
+bool unpack(std::string_view buf, std::vector<std::pair<std::string, std::string>>* out) {
+  size_t at = 0;
+  while (at < buf.size()) {
+    uint32_t kl, vl;
+    if (buf.size() - at < 4) return false;
+    memcpy(&kl, buf.data() + at, 4);
+    at += 4;
+    if (buf.size() - at < kl) return false;
+    std::string k(buf.substr(at, kl));
+    at += kl;
+    if (buf.size() - at < 4) return false;
+    memcpy(&vl, buf.data() + at, 4);
+    at += 4;
+    if (buf.size() - at < vl) return false;
+    out->emplace_back(std::move(k), std::string(buf.substr(at, vl)));
+    at += vl;
+  }
+  return true;
+}
+
+void kvSetBatch(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
+  Guest g{e, "kv_set_batch"};
+  if (!g.check(u32(a, 0), u32(a, 1), "buffer")) return;
+  InvocationState& inv = *e.inv;
+  std::vector<std::pair<std::string, std::string>> pairs;
+  if (!unpack(g.view(u32(a, 0), u32(a, 1)), &pairs)) {
+    *r = WL_ERR_INVALID;
+    return;
+  }
+  for (const auto& [k, v] : pairs) {
+    if (v.size() > inv.max_value) {
+      *r = WL_ERR_TOO_LARGE;
+      return;
+    }
+    if (inv.stash_key == k) inv.stash_value.reset();
+  }
+  if (inv.host == nullptr) {
+    *r = WL_ERR_UNAVAILABLE;
+    return;
+  }
+  absl::Status s = inv.host->kvSetBatch(*inv.fiber, pairs);
+  logHostDenial(e, "kv_set_batch", s);
+  *r = statusCode(s);
+}
+
+void kvScan(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
+  Guest g{e, "kv_scan"};
+  if (!g.check(u32(a, 0), u32(a, 1), "prefix") || !g.check(u32(a, 3), u32(a, 4), "buffer") ||
+      !g.check(u32(a, 5), 4, "length pointer")) {
+    return;
+  }
+  InvocationState& inv = *e.inv;
+  if (inv.host == nullptr) {
+    *r = WL_ERR_UNAVAILABLE;
+    return;
+  }
+  // The stash key cannot collide with a real key: keys never start with NUL
+  // followed by "scan" and a limit.
+  std::string stash = absl::StrCat(std::string(1, '\0'), "scan", u32(a, 2), ":",
+                                   std::string(g.view(u32(a, 0), u32(a, 1))));
+  if (!(inv.stash_value && inv.stash_key == stash)) {
+    auto got = inv.host->kvScan(*inv.fiber, g.view(u32(a, 0), u32(a, 1)), u32(a, 2));
+    if (!got.ok()) {
+      logHostDenial(e, "kv_scan", got.status());
+      *r = statusCode(got.status());
+      return;
+    }
+    std::string packed;
+    for (const auto& [k, v] : *got) {
+      uint32_t kl = static_cast<uint32_t>(k.size()), vl = static_cast<uint32_t>(v.size());
+      packed.append(reinterpret_cast<const char*>(&kl), 4).append(k);
+      packed.append(reinterpret_cast<const char*>(&vl), 4).append(v);
+      if (packed.size() > inv.max_value) {
+        *r = WL_ERR_TOO_LARGE;
+        return;
+      }
+    }
+    inv.stash_key = stash;
+    inv.stash_value = std::move(packed);
+  }
+  const std::string& v = *inv.stash_value;
+  g.store<uint32_t>(u32(a, 5), static_cast<uint32_t>(v.size()), "length pointer");
+  if (v.size() > u32(a, 4)) {
+    *r = WL_ERR_BUFFER_TOO_SMALL;
+    return;
+  }
+  memcpy(g.at(u32(a, 3)), v.data(), v.size());
+  inv.stash_value.reset();
+  *r = WL_OK;
 }
 
 void waitTriggered(InstanceEnv& e, const uint64_t*, uint64_t* r) {
@@ -431,6 +525,8 @@ const std::vector<HostImportSpec>& table() {
       {kWl, "kv_set", "iiii:i", thunk<kvSet>},
       {kWl, "kv_delete", "ii:i", thunk<kvDelete>},
       {kWl, "wait_triggered", ":i", thunk<waitTriggered>},
+      {kWl, "kv_set_batch", "ii:i", thunk<kvSetBatch>},
+      {kWl, "kv_scan", "iiiiii:i", thunk<kvScan>},
       {kWl, "output_write", "ii:i", thunk<outputWrite>},
       {kWl, "sleep_ms", "i:i", thunk<sleepMs>},
       {kWl, "log", "iii:i", thunk<logLine>},

@@ -74,14 +74,31 @@ class RequestRunner::Host : public wasm::HostServices {
     // runs: a triggered function always finds its key.
     absl::Status st = runner_->kv_.set(req_->app->name, key, value);
     if (!st.ok()) return st;
-    for (const auto& [fn, index] : req_->app->manifest.triggeredBy(key)) {
-      std::vector<std::string> args;
-      for (const auto& a : fn->args) {
-        args.push_back(a.kind == app::ArgSpec::Kind::kKvKey ? std::string(key) : std::string());
-      }
-      runner_->launch(req_, inv_, *fn, std::move(args));
-    }
+    trigger(key);
     return absl::OkStatus();
+  }
+
+  absl::Status kvSetBatch(wasm::Fiber&,
+                          const std::vector<std::pair<std::string, std::string>>& kvs) override {
+    for (const auto& [k, v] : kvs) {
+      if (auto st = check(app::KvOp::kSet, "set", k); !st.ok()) return st;
+    }
+    absl::Status st = runner_->kv_.setBatch(req_->app->name, kvs);
+    if (!st.ok()) return st;
+    for (const auto& [k, v] : kvs) trigger(k);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> kvScan(wasm::Fiber&,
+                                                                          std::string_view prefix,
+                                                                          size_t limit) override {
+    auto all = runner_->kv_.scan(req_->app->name, prefix, limit);
+    if (!all.ok()) return all.status();
+    // Only what this function may read: other keys are not even listed.
+    std::erase_if(*all, [&](const auto& kv) {
+      return !req_->app->manifest.allowed(*inv_->fn, app::KvOp::kGet, kv.first);
+    });
+    return all;
   }
 
   absl::Status kvDelete(wasm::Fiber&, std::string_view key) override {
@@ -108,6 +125,16 @@ class RequestRunner::Host : public wasm::HostServices {
   }
 
  private:
+  void trigger(std::string_view key) {
+    for (const auto& [fn, index] : req_->app->manifest.triggeredBy(key)) {
+      std::vector<std::string> args;
+      for (const auto& a : fn->args) {
+        args.push_back(a.kind == app::ArgSpec::Kind::kKvKey ? std::string(key) : std::string());
+      }
+      runner_->launch(req_, inv_, *fn, std::move(args));
+    }
+  }
+
   absl::Status result() const {
     return inv_->descendant_failed ? absl::AbortedError("a triggered function failed")
                                    : absl::OkStatus();

@@ -144,6 +144,12 @@ TEST_F(PlatformTest, KvAccessOutsideTheDeclaredPatternsIsRefusedAndLogged) {
   EXPECT_THAT(logs.output, HasSubstr("may not set key 'forbidden_1'"));
 }
 
+TEST_F(PlatformTest, BatchSetIsAtomicAndScanListsOnlyTheAppsKeys) {
+  auto r = node_->call("POST", "/testkit/batch", "");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "refused=2 stored=0: store_b1=one store_b2=two store_b3=");
+}
+
 TEST_F(PlatformTest, TrapInTriggeredFunctionFailsTheRequestNamingIt) {
   auto r = node_->call("POST", "/testkit/boom", "");
   EXPECT_EQ(r.status, 500);

@@ -61,3 +61,40 @@ WL_FUNCTION(get) {
     wl_output_write(value, len);
   }
 }
+
+static uint32_t pack(char* buf, uint32_t at, const char* k, const char* v) {
+  uint32_t kl = (uint32_t)strlen(k), vl = (uint32_t)strlen(v);
+  memcpy(buf + at, &kl, 4);
+  memcpy(buf + at + 4, k, kl);
+  at += 4 + kl;
+  memcpy(buf + at, &vl, 4);
+  memcpy(buf + at + 4, v, vl);
+  return at + 4 + vl;
+}
+
+/* A batch with a forbidden key writes nothing; a good batch is then listed
+ * back with a prefix scan. */
+WL_FUNCTION(batch) {
+  char buf[256], line[64];
+  uint32_t n = pack(buf, 0, "store_b1", "one");
+  n = pack(buf, n, "elsewhere_x", "no");
+  wl_status refused = wl_kv_set_batch(buf, n);
+  n = pack(buf, 0, "store_b1", "one");
+  n = pack(buf, n, "store_b2", "two");
+  n = pack(buf, n, "store_b3", "");
+  wl_status stored = wl_kv_set_batch(buf, n);
+  snprintf(line, sizeof line, "refused=%d stored=%d:", (int)refused, (int)stored);
+  out(line);
+  char result[8];
+  uint32_t len = 0;
+  wl_status s = wl_kv_scan("store_b", 7, 100, result, sizeof result, &len);
+  if (s != WL_ERR_BUFFER_TOO_SMALL) return;
+  char big[512];
+  if (wl_kv_scan("store_b", 7, 100, big, sizeof big, &len) != WL_OK) return;
+  uint32_t pos = 0, kl, vl;
+  const char *k, *v;
+  while (wl_kv_each(big, len, &pos, &k, &kl, &v, &vl)) {
+    snprintf(line, sizeof line, " %.*s=%.*s", (int)kl, k, (int)vl, v);
+    out(line);
+  }
+}

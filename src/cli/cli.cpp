@@ -1,7 +1,5 @@
 #include "cli/cli.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -13,6 +11,7 @@
 #include <vector>
 
 #include "http/http_client.h"
+#include "master/package.h"
 #include "node/node.h"
 #include "toolchain/guest_builder.h"
 
@@ -129,48 +128,6 @@ int runBuild(const fs::path& dir) {
   return 0;
 }
 
-// Packs app.yaml, app.wasm and files/ into an in-memory tar.
-absl::StatusOr<std::string> pack(const fs::path& dir) {
-  std::vector<std::pair<std::string, fs::path>> entries;
-  for (const char* f : {"app.yaml", "app.wasm"}) {
-    if (!fs::exists(dir / f)) return absl::NotFoundError((dir / f).string() + " is missing");
-    entries.emplace_back(f, dir / f);
-  }
-  std::error_code ec;
-  if (fs::is_directory(dir / "files", ec)) {
-    for (const auto& e : fs::recursive_directory_iterator(dir / "files", ec)) {
-      if (e.is_regular_file()) {
-        entries.emplace_back(fs::relative(e.path(), dir).string(), e.path());
-      }
-    }
-  }
-  std::string out;
-  struct archive* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  archive_write_open(
-      a, &out, nullptr,
-      [](struct archive*, void* o, const void* buf, size_t n) -> la_ssize_t {
-        static_cast<std::string*>(o)->append(static_cast<const char*>(buf), n);
-        return static_cast<la_ssize_t>(n);
-      },
-      nullptr);
-  for (const auto& [name, path] : entries) {
-    std::ifstream f(path, std::ios::binary);
-    std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    struct archive_entry* e = archive_entry_new();
-    archive_entry_set_pathname(e, name.c_str());
-    archive_entry_set_size(e, static_cast<la_int64_t>(data.size()));
-    archive_entry_set_filetype(e, AE_IFREG);
-    archive_entry_set_perm(e, 0644);
-    archive_write_header(a, e);
-    archive_write_data(a, data.data(), data.size());
-    archive_entry_free(e);
-  }
-  archive_write_close(a);
-  archive_write_free(a);
-  return out;
-}
-
 int runDeploy(const Args& a, const std::string& to) {
   if (a.positional.size() < 2) return fail("deploy DIR");
   fs::path dir = fs::absolute(a.positional[1]).lexically_normal();
@@ -179,7 +136,7 @@ int runDeploy(const Args& a, const std::string& to) {
   if (toolchain::needsBuild(dir)) {
     if (int rc = runBuild(dir); rc != 0) return rc;
   }
-  auto tar = pack(dir);
+  auto tar = master::packApp(dir);
   if (!tar.ok()) return fail(std::string(tar.status().message()));
   fprintf(stderr, "deploying %s (%zu bytes) to %s; compiling on the node...\n", name.c_str(),
           tar->size(), to.c_str());

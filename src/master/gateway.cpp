@@ -1,11 +1,9 @@
 #include "master/gateway.h"
 
-#include <archive.h>
-#include <archive_entry.h>
-
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "master/package.h"
 
 namespace waverless::master {
 
@@ -94,64 +92,11 @@ std::string appJson(const meta::DeployedApp& a) {
 
 }  // namespace
 
-absl::Status extractTar(const std::string& data, const fs::path& dir) {
-  struct archive* a = archive_read_new();
-  archive_read_support_filter_all(a);
-  archive_read_support_format_tar(a);
-  archive_read_support_format_gnutar(a);
-  if (archive_read_open_memory(a, data.data(), data.size()) != ARCHIVE_OK) {
-    std::string err = archive_error_string(a) ? archive_error_string(a) : "unreadable archive";
-    archive_read_free(a);
-    return absl::InvalidArgumentError("app package: " + err);
-  }
-  absl::Status st;
-  struct archive_entry* e;
-  int rc;
-  while ((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-    std::string name = archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
-    while (name.starts_with("./")) name = name.substr(2);
-    if (name.empty()) continue;
-    fs::path rel(name);
-    bool bad = rel.is_absolute();
-    for (const auto& part : rel) bad |= part == "..";
-    auto type = archive_entry_filetype(e);
-    if (bad || (type != AE_IFREG && type != AE_IFDIR)) {
-      st = absl::InvalidArgumentError("app package: refusing entry '" + name +
-                                      "' (only plain files and folders inside the app)");
-      break;
-    }
-    fs::path out = dir / rel;
-    std::error_code ec;
-    if (type == AE_IFDIR) {
-      fs::create_directories(out, ec);
-      continue;
-    }
-    fs::create_directories(out.parent_path(), ec);
-    std::ofstream f(out, std::ios::binary | std::ios::trunc);
-    const void* buf;
-    size_t size;
-    la_int64_t offset;
-    while ((rc = archive_read_data_block(a, &buf, &size, &offset)) == ARCHIVE_OK) {
-      f.write(static_cast<const char*>(buf), static_cast<std::streamsize>(size));
-    }
-    if (rc != ARCHIVE_EOF || !f) {
-      st = absl::InvalidArgumentError("app package: truncated entry '" + name + "'");
-      break;
-    }
-  }
-  if (st.ok() && rc != ARCHIVE_EOF) {
-    st =
-        absl::InvalidArgumentError(std::string("app package: ") +
-                                   (archive_error_string(a) ? archive_error_string(a) : "bad tar"));
-  }
-  archive_read_free(a);
-  return st;
-}
-
-Gateway::Gateway(meta::AppRegistry& registry, worker::RequestRunner& runner, worker::AppLogs& logs,
-                 metrics::Registry& metrics, fs::path scratch_dir)
+Gateway::Gateway(meta::AppRegistry& registry, Dispatcher& dispatcher, Deployer& deployer,
+                 worker::AppLogs& logs, metrics::Registry& metrics, fs::path scratch_dir)
     : registry_(registry),
-      runner_(runner),
+      dispatcher_(dispatcher),
+      app_deployer_(deployer),
       logs_(logs),
       metrics_(metrics),
       scratch_dir_(std::move(scratch_dir)) {
@@ -204,6 +149,10 @@ void Gateway::handle(http::Request req, http::Responder respond) {
     reply(std::move(r));
     return;
   }
+  if (p == "/api/nodes") {
+    reply(nodes_view_ ? json(200, nodes_view_()) : text(404, "not a cluster node"));
+    return;
+  }
   if (p == "/api/apps" || p == "/api/apps/") {
     if (req.method == "POST") {
       deploy(std::move(req), std::move(reply));
@@ -227,7 +176,7 @@ void Gateway::handle(http::Request req, http::Responder respond) {
     std::string name = rest.substr(0, slash);
     std::string sub = slash == std::string::npos ? "" : rest.substr(slash);
     if (sub.empty() && req.method == "DELETE") {
-      absl::Status st = registry_.remove(name);
+      absl::Status st = app_deployer_.remove(name);
       if (st.ok()) logs_.drop(name);
       reply(st.ok() ? text(200, "deleted " + name)
                     : text(worker::httpStatus(st), std::string(st.message())));
@@ -324,7 +273,7 @@ void Gateway::invoke(const std::string& name, const std::string& sub, http::Requ
       return;
     }
   }
-  runner_.run(app, *fn, std::move(req.body),
+  dispatcher_.dispatch(app, *fn, std::move(req.body),
               [respond = std::move(respond)](worker::RequestOutcome o) mutable {
                 http::Response r;
                 r.status = o.http_status;
@@ -355,7 +304,7 @@ void Gateway::deploy(http::Request req, http::Responder respond) {
     absl::Status st = extractTar(body, dir);
     http::Response r;
     if (st.ok()) {
-      auto app = registry_.deploy(name, dir);
+      auto app = app_deployer_.deploy(name, dir);
       if (app.ok()) {
         r = json(200, appJson(**app));
       } else {

@@ -19,10 +19,57 @@
 
 namespace waverless::master {
 
+// Where an HTTP request's function runs: here (single node) or on the node a
+// cluster's scheduler picks.
+class Dispatcher {
+ public:
+  virtual ~Dispatcher() = default;
+  virtual void dispatch(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
+                        std::string body, absl::AnyInvocable<void(worker::RequestOutcome)> done) = 0;
+};
+
+// How a deploy reaches the nodes: this registry only, or the whole cluster.
+class Deployer {
+ public:
+  virtual ~Deployer() = default;
+  virtual absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> deploy(
+      const std::string& name, const std::filesystem::path& dir) = 0;
+  virtual absl::Status remove(const std::string& name) = 0;
+};
+
+// The single-node versions.
+class LocalDispatcher : public Dispatcher {
+ public:
+  explicit LocalDispatcher(worker::RequestRunner& runner) : runner_(runner) {}
+  void dispatch(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
+                std::string body, absl::AnyInvocable<void(worker::RequestOutcome)> done) override {
+    runner_.run(std::move(app), fn, std::move(body), std::move(done));
+  }
+
+ private:
+  worker::RequestRunner& runner_;
+};
+
+class LocalDeployer : public Deployer {
+ public:
+  explicit LocalDeployer(meta::AppRegistry& registry) : registry_(registry) {}
+  absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> deploy(
+      const std::string& name, const std::filesystem::path& dir) override {
+    return registry_.deploy(name, dir);
+  }
+  absl::Status remove(const std::string& name) override { return registry_.remove(name); }
+
+ private:
+  meta::AppRegistry& registry_;
+};
+
 class Gateway : public http::Handler {
  public:
-  Gateway(meta::AppRegistry& registry, worker::RequestRunner& runner, worker::AppLogs& logs,
-          metrics::Registry& metrics, std::filesystem::path scratch_dir);
+  Gateway(meta::AppRegistry& registry, Dispatcher& dispatcher, Deployer& deployer,
+          worker::AppLogs& logs, metrics::Registry& metrics, std::filesystem::path scratch_dir);
+
+  // Cluster mode: GET /api/nodes answers with this (JSON).
+  void setNodesView(std::function<std::string()> view) { nodes_view_ = std::move(view); }
   ~Gateway() override;
 
   void start();
@@ -38,7 +85,9 @@ class Gateway : public http::Handler {
   void deployLoop(std::stop_token st);
 
   meta::AppRegistry& registry_;
-  worker::RequestRunner& runner_;
+  Dispatcher& dispatcher_;
+  Deployer& app_deployer_;
+  std::function<std::string()> nodes_view_;
   worker::AppLogs& logs_;
   metrics::Registry& metrics_;
   std::filesystem::path scratch_dir_;
@@ -53,9 +102,5 @@ class Gateway : public http::Handler {
   std::jthread deployer_;
   std::atomic<uint64_t> deploy_seq_{0};
 };
-
-// Extracts a tar archive (plain or gzip) into dir; refuses absolute paths,
-// "..", links and device files.
-absl::Status extractTar(const std::string& archive, const std::filesystem::path& dir);
 
 }  // namespace waverless::master

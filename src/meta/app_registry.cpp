@@ -84,6 +84,7 @@ absl::StatusOr<std::shared_ptr<DeployedApp>> AppRegistry::loadFolder(const std::
   if (fs::is_directory(dir / "files", ec)) app->files_dir = dir / "files";
   app->version = shortHash(*wasm);
   app->compile_ms = info.compile_ms;
+  app->object_path = info.object_path;
   app->from_cache = info.from_cache;
   app->wasm_bytes = wasm->size();
   return app;

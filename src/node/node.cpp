@@ -27,6 +27,8 @@ struct Node::Impl {
   std::unique_ptr<wasm::Engine> engine;
   std::unique_ptr<meta::AppRegistry> registry;
   std::unique_ptr<worker::RequestRunner> runner;
+  std::unique_ptr<master::Dispatcher> dispatcher;
+  std::unique_ptr<master::Deployer> deployer;
   std::unique_ptr<master::Gateway> gateway;
   std::unique_ptr<http::HttpServer> server;
   bool started = false;
@@ -140,8 +142,10 @@ absl::Status Node::start() {
   m.registry = std::make_unique<meta::AppRegistry>(m.options.data_dir / "apps", *m.engine, *m.kv);
   if (auto st = m.registry->loadAll(); !st.ok()) return st;
   m.runner = std::make_unique<worker::RequestRunner>(*m.engine, *m.kv, m.metrics, m.logs);
-  m.gateway = std::make_unique<master::Gateway>(*m.registry, *m.runner, m.logs, m.metrics,
-                                                m.options.data_dir / "tmp");
+  m.dispatcher = std::make_unique<master::LocalDispatcher>(*m.runner);
+  m.deployer = std::make_unique<master::LocalDeployer>(*m.registry);
+  m.gateway = std::make_unique<master::Gateway>(*m.registry, *m.dispatcher, *m.deployer, m.logs,
+                                                m.metrics, m.options.data_dir / "tmp");
   m.gateway->start();
   m.registerGauges();
 

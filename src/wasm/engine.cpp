@@ -454,6 +454,7 @@ absl::StatusOr<std::shared_ptr<App>> Engine::load(std::string name, std::span<co
     }
     if (info != nullptr) {
       info->from_cache = obj->from_cache;
+      info->object_path = obj->path;
       info->compile_ms = obj->compile_ms;
       info->wasm_bytes = obj->wasm_bytes;
     }

@@ -85,6 +85,7 @@ struct EngineOptions {
 };
 
 struct LoadInfo {
+  std::filesystem::path object_path;  // the compiled object in the cache
   bool from_cache = false;
   double compile_ms = 0;
   size_t wasm_bytes = 0;

@@ -63,16 +63,23 @@ class RequestRunner::Host : public wasm::HostServices {
   Host(RequestRunner* runner, std::shared_ptr<Request> req, Invocation* inv)
       : runner_(runner), req_(std::move(req)), inv_(inv) {}
 
-  absl::StatusOr<std::optional<std::string>> kvGet(wasm::Fiber&, std::string_view key) override {
+  absl::StatusOr<std::optional<std::string>> kvGet(wasm::Fiber& fiber,
+                                                  std::string_view key) override {
     if (auto st = check(app::KvOp::kGet, "get", key); !st.ok()) return st;
+    if (auto owner = remoteOwner(key)) return remoteKv(fiber, *owner, app::KvOp::kGet, key, {});
     return runner_->kv_.get(req_->app->name, key);
   }
 
-  absl::Status kvSet(wasm::Fiber&, std::string_view key, std::string_view value) override {
+  absl::Status kvSet(wasm::Fiber& fiber, std::string_view key, std::string_view value) override {
     if (auto st = check(app::KvOp::kSet, "set", key); !st.ok()) return st;
     // Stored (and acknowledged by RocksDB's WAL) before anything it triggers
     // runs: a triggered function always finds its key.
-    absl::Status st = runner_->kv_.set(req_->app->name, key, value);
+    absl::Status st;
+    if (auto owner = remoteOwner(key)) {
+      st = remoteKv(fiber, *owner, app::KvOp::kSet, key, value).status();
+    } else {
+      st = runner_->kv_.set(req_->app->name, key, value);
+    }
     if (!st.ok()) return st;
     trigger(key);
     return absl::OkStatus();
@@ -101,8 +108,11 @@ class RequestRunner::Host : public wasm::HostServices {
     return all;
   }
 
-  absl::Status kvDelete(wasm::Fiber&, std::string_view key) override {
+  absl::Status kvDelete(wasm::Fiber& fiber, std::string_view key) override {
     if (auto st = check(app::KvOp::kDelete, "delete", key); !st.ok()) return st;
+    if (auto owner = remoteOwner(key)) {
+      return remoteKv(fiber, *owner, app::KvOp::kDelete, key, {}).status();
+    }
     return runner_->kv_.del(req_->app->name, key);
   }
 
@@ -125,13 +135,36 @@ class RequestRunner::Host : public wasm::HostServices {
   }
 
  private:
+  std::optional<uint32_t> remoteOwner(std::string_view key) {
+    if (runner_->cluster_ == nullptr) return std::nullopt;
+    return runner_->cluster_->keyOwner(req_->app->name, key);
+  }
+
+  // A KV operation on another node; the fiber parks until the reply.
+  absl::StatusOr<std::optional<std::string>> remoteKv(wasm::Fiber& fiber, uint32_t node,
+                                                     app::KvOp op, std::string_view key,
+                                                     std::string_view value) {
+    auto result = std::make_shared<absl::StatusOr<std::optional<std::string>>>(
+        absl::UnavailableError("no reply"));
+    absl::Status st = fiber.wait([&, result](wasm::Resumer r) {
+      runner_->cluster_->kvRemote(
+          node, op, req_->app->name, std::string(key), std::string(value),
+          [result, r](absl::StatusOr<std::optional<std::string>> got) {
+            *result = std::move(got);
+            r.resume(absl::OkStatus());
+          });
+    });
+    if (!st.ok()) return st;
+    return std::move(*result);
+  }
+
   void trigger(std::string_view key) {
     for (const auto& [fn, index] : req_->app->manifest.triggeredBy(key)) {
       std::vector<std::string> args;
       for (const auto& a : fn->args) {
         args.push_back(a.kind == app::ArgSpec::Kind::kKvKey ? std::string(key) : std::string());
       }
-      runner_->launch(req_, inv_, *fn, std::move(args));
+      runner_->launch(req_, inv_, *fn, std::move(args), key);
     }
   }
 
@@ -188,21 +221,36 @@ RequestRunner::FnMetrics& RequestRunner::fnMetrics(const std::string& app, const
 
 void RequestRunner::run(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
                         std::string http_text, absl::AnyInvocable<void(RequestOutcome)> done) {
-  auto req = std::make_shared<Request>();
-  req->id = absl::StrCat("r", absl::Hex(next_id_.fetch_add(1), absl::kZeroPad8));
-  req->app = std::move(app);
-  req->start = Clock::now();
-  req->done = std::move(done);
-  inflight_++;
   std::vector<std::string> args;
   for (const auto& a : fn.args) {
     args.push_back(a.kind == app::ArgSpec::Kind::kHttpText ? http_text : std::string());
   }
+  start(std::move(app), fn, std::move(args),
+        absl::StrCat("r", absl::Hex(next_id_.fetch_add(1), absl::kZeroPad8)), std::move(done));
+}
+
+void RequestRunner::runTriggered(std::shared_ptr<const meta::DeployedApp> app,
+                                 const app::FnSpec& fn, std::vector<std::string> args,
+                                 std::string request_id,
+                                 absl::AnyInvocable<void(RequestOutcome)> done) {
+  start(std::move(app), fn, std::move(args), std::move(request_id), std::move(done));
+}
+
+void RequestRunner::start(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
+                          std::vector<std::string> args, std::string request_id,
+                          absl::AnyInvocable<void(RequestOutcome)> done) {
+  auto req = std::make_shared<Request>();
+  req->id = std::move(request_id);
+  req->app = std::move(app);
+  req->start = Clock::now();
+  req->done = std::move(done);
+  inflight_++;
   launch(req, nullptr, fn, std::move(args));
 }
 
 void RequestRunner::launch(const std::shared_ptr<Request>& req, Invocation* parent,
-                           const app::FnSpec& fn, std::vector<std::string> args) {
+                           const app::FnSpec& fn, std::vector<std::string> args,
+                           std::string_view key) {
   Invocation* inv;
   {
     std::lock_guard lock(req->mu);
@@ -210,6 +258,23 @@ void RequestRunner::launch(const std::shared_ptr<Request>& req, Invocation* pare
     inv->parent = parent;
     inv->fn = &fn;
     for (Invocation* a = parent; a != nullptr; a = a->parent) a->pending++;
+  }
+  if (cluster_ != nullptr && parent != nullptr) {
+    if (auto node = cluster_->placeTrigger(*req->app, fn, key)) {
+      // Runs there with everything it triggers; we learn only the outcome.
+      RemoteTask task{req->app->name, fn.name, std::move(args),
+                      static_cast<uint32_t>(fn.timeout.value_or(std::chrono::seconds(30)).count()),
+                      req->id};
+      auto started = Clock::now();
+      cluster_->invokeRemote(*node, std::move(task),
+                             [this, req, inv, started](absl::Status st) {
+                               wasm::InvocationResult r;
+                               r.status = std::move(st);
+                               r.duration = Clock::now() - started;
+                               onDone(req, inv, std::move(r));
+                             });
+      return;
+    }
   }
   auto host = std::make_unique<Host>(this, req, inv);
   wasm::InvocationRequest ir;
@@ -278,10 +343,12 @@ void RequestRunner::complete(const std::shared_ptr<Request>& req) {
   out.request_id = req->id;
   const absl::Status& root = req->root_result.status;
   if (!root.ok()) {
+    out.status = root;
     out.http_status = httpStatus(root);
     out.body = std::string(root.message()) + "\n";
   } else if (!req->first_failure.ok()) {
     // The entry succeeded but something it triggered did not.
+    out.status = req->first_failure;
     out.http_status = httpStatus(req->first_failure);
     out.body = std::string(req->first_failure.message()) + "\n";
   } else {

@@ -18,6 +18,7 @@
 #include "metrics/metrics.h"
 #include "wasm/engine.h"
 #include "worker/app_logs.h"
+#include "worker/cluster_hooks.h"
 
 namespace waverless::kv {
 class KvStore;
@@ -26,6 +27,7 @@ class KvStore;
 namespace waverless::worker {
 
 struct RequestOutcome {
+  absl::Status status;  // of the entry function, or of the first failed trigger
   int http_status = 200;
   std::string body;
   std::string request_id;
@@ -43,6 +45,15 @@ class RequestRunner {
   void run(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
            std::string http_text, absl::AnyInvocable<void(RequestOutcome)> done);
 
+  // Runs fn with args on this node as part of a request owned by another
+  // node; done when fn and everything it triggered have finished.
+  void runTriggered(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
+                    std::vector<std::string> args, std::string request_id,
+                    absl::AnyInvocable<void(RequestOutcome)> done);
+
+  // Cluster mode: set once before serving; null on a single node.
+  void setCluster(ClusterHooks* cluster) { cluster_ = cluster; }
+
   uint64_t inflight() const { return inflight_.load(); }
 
   struct Request;
@@ -57,8 +68,11 @@ class RequestRunner {
     metrics::Histogram* latency;
   };
   FnMetrics& fnMetrics(const std::string& app, const std::string& fn);
+  void start(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
+             std::vector<std::string> args, std::string request_id,
+             absl::AnyInvocable<void(RequestOutcome)> done);
   void launch(const std::shared_ptr<Request>& req, Invocation* parent, const app::FnSpec& fn,
-              std::vector<std::string> args);
+              std::vector<std::string> args, std::string_view key = {});
   void onDone(const std::shared_ptr<Request>& req, Invocation* inv, wasm::InvocationResult r);
   void complete(const std::shared_ptr<Request>& req);
 
@@ -66,6 +80,7 @@ class RequestRunner {
   kv::KvStore& kv_;
   metrics::Registry& metrics_;
   AppLogs& logs_;
+  ClusterHooks* cluster_ = nullptr;
   std::atomic<uint64_t> next_id_{1};
   std::atomic<uint64_t> inflight_{0};
   metrics::Counter* permission_denials_;

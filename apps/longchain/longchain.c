@@ -20,14 +20,14 @@ enum { kHops = 100, kTokenLen = 16, kKeyCap = 64 };
 static void logError(const char* msg) { wl_log(WL_LOG_ERROR, msg, (uint32_t)strlen(msg)); }
 static void output(const char* s) { wl_output_write(s, (uint32_t)strlen(s)); }
 
-/* Logs the failure and makes it the response body (step's output is read
- * by nobody, but writing it is harmless). key may be NULL. */
+/* Logs the failure and fails the invocation with it (the request then
+ * answers with this text and a status derived from s). key may be NULL. */
 static void fail(const char* what, const char* key, wl_status s) {
   char msg[200];
   snprintf(msg, sizeof msg, "longchain: %s%s%s (status %d)", what, key ? ": " : "", key ? key : "",
            (int)s);
   logError(msg);
-  output(msg);
+  wl_fail(s, msg, (uint32_t)strlen(msg));
 }
 
 /* Keys are shared by all concurrent requests of the app, so each request

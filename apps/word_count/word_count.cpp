@@ -32,7 +32,7 @@ constexpr std::string_view kInputFile = "input.txt";  // the host roots paths at
 void fail(std::string_view what, wl_status s) {
   std::string msg = "word_count: " + std::string(what) + " (status " + std::to_string(s) + ")";
   wl::log(WL_LOG_ERROR, msg);
-  wl::output(msg);
+  wl_fail(s, msg.data(), static_cast<uint32_t>(msg.size()));
 }
 
 // Keys are shared by all concurrent requests of the app, so each request

@@ -86,6 +86,14 @@ wl_status wl_kv_scan(const char* prefix, uint32_t prefix_len, uint32_t limit, vo
 WL_IMPORT(wait_triggered)
 wl_status wl_wait_triggered(void);
 
+/* Ends the invocation as failed with msg; does not return. The request
+ * answers with the function's name and msg, and an HTTP status from code:
+ * WL_ERR_INVALID 400, WL_ERR_PERMISSION 403, WL_ERR_NOT_FOUND 404,
+ * WL_ERR_TOO_LARGE 429, WL_ERR_UNAVAILABLE 503, WL_ERR_TIMEOUT 504, else 500.
+ * A function that fails this way also fails wl_wait_triggered in its caller. */
+WL_IMPORT(fail)
+__attribute__((noreturn)) void wl_fail(wl_status code, const char* msg, uint32_t len);
+
 /* Suspends the invocation for ms milliseconds without holding a host
  * thread. WL_ERR_TIMEOUT if the invocation's deadline comes first. */
 WL_IMPORT(sleep_ms)

@@ -27,6 +27,8 @@ constexpr const char* kUsage = R"(usage: waverless <command> [options]
       [--cache DIR]
         run a whole cluster (meta, master, worker) in this process; HTTP on PORT+1
         (default --addr 127.0.0.1:2500, so http://127.0.0.1:2501)
+  node --config cluster.yaml --id N [--data DIR] [--apps DIR] [--cache DIR]
+        run node N of a cluster: RPC on its addr, HTTP on port+1
   build DIR                       compile DIR's C/C++ sources to DIR/app.wasm
   deploy DIR [--name APP]         build if stale, then deploy DIR (app.yaml, app.wasm, files/)
   invoke APP [FN] [--data TEXT|@FILE]
@@ -118,6 +120,35 @@ int runDev(const Args& a) {
   return 0;
 }
 
+// One node of a cluster described by cluster.yaml.
+int runNode(const Args& a) {
+  node::NodeOptions o;
+  o.cluster_config = a.get("config");
+  if (o.cluster_config.empty() || !a.has("id")) return fail("node --config cluster.yaml --id N");
+  o.node_id = static_cast<uint32_t>(std::atoi(a.get("id").c_str()));
+  o.data_dir = a.get("data", "waverless-data-" + a.get("id"));
+  o.apps_dir = a.get("apps", "");
+  o.cache_dir = a.get("cache", "");
+  o.fsync_writes = a.has("fsync");
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  node::Node n(o);
+  absl::Status st = n.start();
+  if (!st.ok()) {
+    n.stop();
+    return fail(std::string(st.message()));
+  }
+  fprintf(stderr, "level=info msg=\"serving\" node=%u http_port=%u data=%s\n", o.node_id,
+          n.httpPort(), o.data_dir.c_str());
+  int sig = 0;
+  sigwait(&set, &sig);
+  n.stop();
+  return 0;
+}
+
 int runBuild(const fs::path& dir) {
   toolchain::BuildOptions b;
   b.sdk_dir = toolchain::defaultSdkDir();
@@ -168,6 +199,7 @@ int run(int argc, char** argv) {
   Args a = parse(argc, argv, 1);
   std::string to = a.get("to", "http://127.0.0.1:2501");
   if (cmd == "dev") return runDev(a);
+  if (cmd == "node") return runNode(a);
   if (cmd == "build") {
     if (a.positional.size() < 2) return fail("build DIR");
     return runBuild(a.positional[1]);

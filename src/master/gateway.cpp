@@ -274,17 +274,17 @@ void Gateway::invoke(const std::string& name, const std::string& sub, http::Requ
     }
   }
   dispatcher_.dispatch(app, *fn, std::move(req.body),
-              [respond = std::move(respond)](worker::RequestOutcome o) mutable {
-                http::Response r;
-                r.status = o.http_status;
-                r.body = std::move(o.body);
-                if (o.http_status != 200)
-                  r.content_type = "text/plain; charset=utf-8";
-                else
-                  r.content_type = "application/octet-stream";
-                r.headers.emplace_back("X-Request-Id", o.request_id);
-                std::move(respond)(std::move(r));
-              });
+                       [respond = std::move(respond)](worker::RequestOutcome o) mutable {
+                         http::Response r;
+                         r.status = o.http_status;
+                         r.body = std::move(o.body);
+                         if (o.http_status != 200)
+                           r.content_type = "text/plain; charset=utf-8";
+                         else
+                           r.content_type = "application/octet-stream";
+                         r.headers.emplace_back("X-Request-Id", o.request_id);
+                         std::move(respond)(std::move(r));
+                       });
 }
 
 void Gateway::deploy(http::Request req, http::Responder respond) {

@@ -25,7 +25,8 @@ class Dispatcher {
  public:
   virtual ~Dispatcher() = default;
   virtual void dispatch(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
-                        std::string body, absl::AnyInvocable<void(worker::RequestOutcome)> done) = 0;
+                        std::string body,
+                        absl::AnyInvocable<void(worker::RequestOutcome)> done) = 0;
 };
 
 // How a deploy reaches the nodes: this registry only, or the whole cluster.

@@ -28,9 +28,9 @@ struct DeployedApp {
   std::string name;
   app::AppManifest manifest;
   std::shared_ptr<wasm::App> module;
-  std::filesystem::path dir;        // <data>/apps/<name>
-  std::filesystem::path files_dir;  // dir/files, empty when the app has none
-  std::string version;              // sha256 prefix of app.wasm
+  std::filesystem::path dir;          // <data>/apps/<name>
+  std::filesystem::path files_dir;    // dir/files, empty when the app has none
+  std::string version;                // sha256 prefix of app.wasm
   std::filesystem::path object_path;  // compiled module in the engine cache
   double compile_ms = 0;
   bool from_cache = false;

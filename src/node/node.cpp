@@ -4,7 +4,10 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 
+#include "cluster/cluster.h"
+#include "cluster/cluster_config.h"
 #include "http/http_server.h"
 #include "kv/kv_store.h"
 #include "master/gateway.h"
@@ -29,9 +32,11 @@ struct Node::Impl {
   std::unique_ptr<worker::RequestRunner> runner;
   std::unique_ptr<master::Dispatcher> dispatcher;
   std::unique_ptr<master::Deployer> deployer;
+  std::unique_ptr<cluster::Cluster> cluster;
   std::unique_ptr<master::Gateway> gateway;
   std::unique_ptr<http::HttpServer> server;
   bool started = false;
+  master::Deployer* deployer_for_apps = nullptr;
 
   void registerGauges();
   absl::Status deployAppsDir();
@@ -101,7 +106,7 @@ absl::Status Node::Impl::deployAppsDir() {
       if (!st.ok()) return st;
     }
     fprintf(stderr, "level=info app=%s msg=\"deploying\"\n", name.c_str());
-    auto app = registry->deploy(name, d);
+    auto app = deployer_for_apps->deploy(name, d);
     if (!app.ok()) return app.status();
     for (const auto& w : (*app)->manifest.warnings) {
       fprintf(stderr, "level=warn app=%s msg=\"%s\"\n", name.c_str(), w.c_str());
@@ -142,16 +147,47 @@ absl::Status Node::start() {
   m.registry = std::make_unique<meta::AppRegistry>(m.options.data_dir / "apps", *m.engine, *m.kv);
   if (auto st = m.registry->loadAll(); !st.ok()) return st;
   m.runner = std::make_unique<worker::RequestRunner>(*m.engine, *m.kv, m.metrics, m.logs);
-  m.dispatcher = std::make_unique<master::LocalDispatcher>(*m.runner);
-  m.deployer = std::make_unique<master::LocalDeployer>(*m.registry);
-  m.gateway = std::make_unique<master::Gateway>(*m.registry, *m.dispatcher, *m.deployer, m.logs,
-                                                m.metrics, m.options.data_dir / "tmp");
-  m.gateway->start();
-  m.registerGauges();
-
+  master::Dispatcher* dispatcher;
+  master::Deployer* deployer;
   http::ServerOptions so;
   so.address = m.options.http_address;
   so.port = m.options.http_port;
+  if (!m.options.cluster_config.empty()) {
+    std::ifstream f(m.options.cluster_config);
+    if (!f) return absl::NotFoundError("cannot read " + m.options.cluster_config.string());
+    std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    auto cfg = cluster::parseClusterConfig(text, m.options.cluster_config.filename().string());
+    if (!cfg.ok()) return cfg.status();
+    const cluster::NodeConfig* self = cfg->find(m.options.node_id);
+    if (self == nullptr) {
+      return absl::InvalidArgumentError("--id " + std::to_string(m.options.node_id) +
+                                        " is not in " + m.options.cluster_config.string());
+    }
+    auto http = self->httpBind();
+    so.address = http.substr(0, http.rfind(':'));
+    so.port = static_cast<uint16_t>(std::atoi(http.c_str() + http.rfind(':') + 1));
+    fs::create_directories(m.options.data_dir / "tmp", ec);
+    m.cluster = std::make_unique<cluster::Cluster>(
+        std::move(*cfg), m.options.node_id,
+        cluster::ClusterDeps{*m.registry, *m.runner, *m.kv, *m.engine, m.metrics,
+                             m.options.data_dir / "tmp", eo.cache_dir});
+    m.runner->setCluster(m.cluster.get());
+    if (auto st = m.cluster->start(); !st.ok()) return st;
+    dispatcher = m.cluster.get();
+    deployer = m.cluster.get();
+  } else {
+    m.dispatcher = std::make_unique<master::LocalDispatcher>(*m.runner);
+    m.deployer = std::make_unique<master::LocalDeployer>(*m.registry);
+    dispatcher = m.dispatcher.get();
+    deployer = m.deployer.get();
+  }
+  m.deployer_for_apps = deployer;
+  m.gateway = std::make_unique<master::Gateway>(*m.registry, *dispatcher, *deployer, m.logs,
+                                                m.metrics, m.options.data_dir / "tmp");
+  if (m.cluster) m.gateway->setNodesView([c = m.cluster.get()] { return c->nodesJson(); });
+  m.gateway->start();
+  m.registerGauges();
+
   so.max_body_bytes = m.options.max_body_bytes;
   so.io_threads = m.options.io_threads;
   m.server = std::make_unique<http::HttpServer>(so, *m.gateway);
@@ -169,7 +205,8 @@ void Node::stop() {
   m.gateway->setServing(false);
   m.server->stop();   // no new requests
   m.gateway->stop();  // no deploys
-  m.engine->stop();   // finishes or cancels running invocations
+  if (m.cluster) m.cluster->stop();
+  m.engine->stop();  // finishes or cancels running invocations
 }
 
 uint16_t Node::httpPort() const { return impl_->server ? impl_->server->port() : 0; }

@@ -22,6 +22,10 @@ struct NodeOptions {
   int executor_threads = 0;  // 0: one per core
   int io_threads = 1;
   bool fsync_writes = false;  // true: KV writes survive power loss, not just kill -9
+  // Cluster mode: cluster.yaml and this node's id in it. The node's HTTP and
+  // RPC addresses then come from the file (http_* above are ignored).
+  std::filesystem::path cluster_config;
+  uint32_t node_id = 0;
 };
 
 class Node {

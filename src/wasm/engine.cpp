@@ -16,7 +16,27 @@ namespace waverless::wasm {
 
 namespace {
 constexpr size_t kPageBytes = 65536;
+
+// wl_fail's WL_ERR_* code -> the status the platform maps to HTTP.
+absl::StatusCode failCode(int32_t wl) {
+  switch (wl) {
+    case 1:
+      return absl::StatusCode::kNotFound;
+    case 2:
+      return absl::StatusCode::kPermissionDenied;
+    case 3:
+      return absl::StatusCode::kInvalidArgument;
+    case 4:
+      return absl::StatusCode::kResourceExhausted;
+    case 7:
+      return absl::StatusCode::kUnavailable;
+    case 8:
+      return absl::StatusCode::kDeadlineExceeded;
+    default:
+      return absl::StatusCode::kInternal;
+  }
 }
+}  // namespace
 
 // One live instance of an app: serves one invocation at a time.
 struct Instance {
@@ -370,6 +390,9 @@ void Engine::Impl::run(Fiber& f, const std::shared_ptr<App>& app_ptr, Invocation
       case rt::StopReason::kTimeout:
         res.status =
             absl::DeadlineExceededError(absl::StrCat(why, " (", req.timeout.count(), " ms)"));
+        break;
+      case rt::StopReason::kFailed:
+        res.status = absl::Status(failCode(x.fail_code), why);
         break;
       default:
         res.status = absl::InternalError(why);

@@ -287,6 +287,14 @@ void sleepMs(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
   *r = st.ok() ? WL_OK : WL_ERR_TIMEOUT;
 }
 
+void failCall(InstanceEnv& e, const uint64_t* a, uint64_t*) {
+  Guest g{e, "fail"};
+  if (!g.check(u32(a, 1), u32(a, 2), "message")) return;
+  e.exec->fail_code = static_cast<int32_t>(u32(a, 0));
+  e.exec->requestStop(StopReason::kFailed,
+                      absl::StrCat("failed: ", std::string(g.view(u32(a, 1), u32(a, 2)))));
+}
+
 void outputWrite(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
   Guest g{e, "output_write"};
   if (!g.check(u32(a, 0), u32(a, 1), "data")) return;
@@ -581,6 +589,9 @@ const std::vector<HostImportSpec>& table() {
       {kWasi, "sock_recv", "iiiiii:i", thunk<nosys>},
       {kWasi, "sock_send", "iiiii:i", thunk<nosys>},
       {kWasi, "sock_shutdown", "ii:i", thunk<nosys>},
+      // Appended, never inserted: ids are compiled into modules (the cache
+      // key covers this table anyway).
+      {kWl, "fail", "iii:", thunk<failCall>},
   };
   return t;
 }

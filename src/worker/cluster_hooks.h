@@ -31,17 +31,17 @@ class ClusterHooks {
  public:
   virtual ~ClusterHooks() = default;
   // The node that must run fn, triggered by a set of key; nullopt: here.
-  virtual std::optional<uint32_t> placeTrigger(const meta::DeployedApp& app,
-                                               const app::FnSpec& fn, std::string_view key) = 0;
+  virtual std::optional<uint32_t> placeTrigger(const meta::DeployedApp& app, const app::FnSpec& fn,
+                                               std::string_view key) = 0;
   // The node that stores app's key; nullopt: this node.
   virtual std::optional<uint32_t> keyOwner(std::string_view app, std::string_view key) = 0;
   // Runs task (and everything it triggers) on node; done gets its status.
   virtual void invokeRemote(uint32_t node, RemoteTask task,
                             absl::AnyInvocable<void(absl::Status)> done) = 0;
   // KV on the owning node. For get, nullopt = missing.
-  virtual void kvRemote(uint32_t node, app::KvOp op, std::string app, std::string key,
-                        std::string value,
-                        absl::AnyInvocable<void(absl::StatusOr<std::optional<std::string>>)> done) = 0;
+  virtual void kvRemote(
+      uint32_t node, app::KvOp op, std::string app, std::string key, std::string value,
+      absl::AnyInvocable<void(absl::StatusOr<std::optional<std::string>>)> done) = 0;
 };
 
 }  // namespace waverless::worker

@@ -64,7 +64,7 @@ class RequestRunner::Host : public wasm::HostServices {
       : runner_(runner), req_(std::move(req)), inv_(inv) {}
 
   absl::StatusOr<std::optional<std::string>> kvGet(wasm::Fiber& fiber,
-                                                  std::string_view key) override {
+                                                   std::string_view key) override {
     if (auto st = check(app::KvOp::kGet, "get", key); !st.ok()) return st;
     if (auto owner = remoteOwner(key)) return remoteKv(fiber, *owner, app::KvOp::kGet, key, {});
     return runner_->kv_.get(req_->app->name, key);
@@ -142,17 +142,16 @@ class RequestRunner::Host : public wasm::HostServices {
 
   // A KV operation on another node; the fiber parks until the reply.
   absl::StatusOr<std::optional<std::string>> remoteKv(wasm::Fiber& fiber, uint32_t node,
-                                                     app::KvOp op, std::string_view key,
-                                                     std::string_view value) {
+                                                      app::KvOp op, std::string_view key,
+                                                      std::string_view value) {
     auto result = std::make_shared<absl::StatusOr<std::optional<std::string>>>(
         absl::UnavailableError("no reply"));
     absl::Status st = fiber.wait([&, result](wasm::Resumer r) {
-      runner_->cluster_->kvRemote(
-          node, op, req_->app->name, std::string(key), std::string(value),
-          [result, r](absl::StatusOr<std::optional<std::string>> got) {
-            *result = std::move(got);
-            r.resume(absl::OkStatus());
-          });
+      runner_->cluster_->kvRemote(node, op, req_->app->name, std::string(key), std::string(value),
+                                  [result, r](absl::StatusOr<std::optional<std::string>> got) {
+                                    *result = std::move(got);
+                                    r.resume(absl::OkStatus());
+                                  });
     });
     if (!st.ok()) return st;
     return std::move(*result);
@@ -266,13 +265,12 @@ void RequestRunner::launch(const std::shared_ptr<Request>& req, Invocation* pare
                       static_cast<uint32_t>(fn.timeout.value_or(std::chrono::seconds(30)).count()),
                       req->id};
       auto started = Clock::now();
-      cluster_->invokeRemote(*node, std::move(task),
-                             [this, req, inv, started](absl::Status st) {
-                               wasm::InvocationResult r;
-                               r.status = std::move(st);
-                               r.duration = Clock::now() - started;
-                               onDone(req, inv, std::move(r));
-                             });
+      cluster_->invokeRemote(*node, std::move(task), [this, req, inv, started](absl::Status st) {
+        wasm::InvocationResult r;
+        r.status = std::move(st);
+        r.duration = Clock::now() - started;
+        onDone(req, inv, std::move(r));
+      });
       return;
     }
   }

@@ -157,6 +157,12 @@ TEST_F(PlatformTest, TrapInTriggeredFunctionFailsTheRequestNamingIt) {
   EXPECT_THAT(r.body, HasSubstr("integer divide by zero"));
 }
 
+TEST_F(PlatformTest, GuestFailureMapsToItsHttpStatus) {
+  auto r = node_->call("POST", "/testkit/refuse", "");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("function refuse of app testkit: failed: bad input"));
+}
+
 TEST_F(PlatformTest, TimeoutGives504AndTheNodeKeepsServing) {
   auto r = node_->call("POST", "/testkit/spin", "");
   EXPECT_EQ(r.status, 504);

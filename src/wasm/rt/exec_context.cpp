@@ -292,6 +292,7 @@ std::string describeStop(const ExecContext& ctx) {
     case StopReason::kExit:
       return absl::StrCat("exited with code ", ctx.exit_code);
     case StopReason::kHostError:
+    case StopReason::kFailed:
       return ctx.message;
     case StopReason::kTrap:
       break;

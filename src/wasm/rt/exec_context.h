@@ -23,6 +23,7 @@ enum class StopReason : int {
   kTimeout,    // deadline passed while in guest code or a host call
   kExit,       // WASI proc_exit; exit_code holds the code
   kHostError,  // a host call rejected the guest's arguments (message set)
+  kFailed,     // the guest called wl_fail (message and fail_code set)
 };
 
 // Per-thread slot the watchdog reads to interrupt whatever runs there.
@@ -42,7 +43,8 @@ struct ExecContext {
   StopReason stop = StopReason::kNone;
   wasm_rt_trap_t trap = WASM_RT_TRAP_NONE;
   int32_t exit_code = 0;
-  std::string message;  // for kHostError
+  int32_t fail_code = 0;  // WL_ERR_* given to wl_fail
+  std::string message;    // for kHostError
 
   uint64_t token = 0;  // unique per context, for the watchdog
   ThreadSlot* slot = nullptr;

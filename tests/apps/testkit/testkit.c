@@ -98,3 +98,6 @@ WL_FUNCTION(batch) {
     out(line);
   }
 }
+
+/* Fails the invocation on purpose: the request answers 400 with the text. */
+WL_FUNCTION(refuse) { wl_fail(WL_ERR_INVALID, "bad input", 9); }

@@ -1,0 +1,677 @@
+#include "cluster/cluster.h"
+
+#include <sys/resource.h>
+
+#include <fstream>
+#include <future>
+#include <iterator>
+
+#include "absl/strings/str_cat.h"
+#include "kv/kv_store.h"
+#include "master/package.h"
+#include "meta/app_registry.h"
+#include "sched/scheduler.h"
+#include "wasm/engine.h"
+#include "worker/request_runner.h"
+
+namespace waverless::cluster {
+
+namespace fs = std::filesystem;
+namespace pb = net::pb;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace {
+
+absl::Status statusOf(int32_t code, const std::string& message) {
+  return absl::Status(static_cast<absl::StatusCode>(code), message);
+}
+
+std::string readFile(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+absl::Status writeFileAtomically(const fs::path& p, const std::string& data) {
+  fs::path tmp = p;
+  tmp += ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f.write(data.data(), static_cast<std::streamsize>(data.size()));
+    if (!f) return absl::InternalError("cannot write " + tmp.string());
+  }
+  std::error_code ec;
+  fs::rename(tmp, p, ec);
+  if (ec) return absl::InternalError("rename " + p.string() + ": " + ec.message());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Cluster::Cluster(ClusterConfig config, uint32_t self, ClusterDeps deps, ClusterTiming timing)
+    : config_(std::move(config)), deps_(std::move(deps)), timing_(timing), rng_(self * 7919u) {
+  self_ = config_.find(self);
+  for (const auto& n : config_.nodes) {
+    if (n.worker) all_workers_.push_back({sched::NodeId{n.id}, n.weight, true, 0});
+    members_[n.id] = Member{&n};
+  }
+}
+
+Cluster::~Cluster() { stop(); }
+
+absl::Status Cluster::start() {
+  if (self_ == nullptr) return absl::InvalidArgumentError("this node's id is not in the cluster");
+  for (const auto& n : config_.nodes) {
+    if (n.id != self_->id) peers_[n.id] = std::make_unique<net::PeerClient>(n.addr);
+  }
+  server_ = std::make_unique<net::RpcServer>(self_->bind, *this);
+  if (auto st = server_->start(); !st.ok()) return st;
+  {
+    std::lock_guard lock(mu_);
+    Member& me = members_[self_->id];
+    me.alive = true;
+    me.last_seen = Clock::now();
+  }
+  // Cluster-wide metrics on every node, per node label (the master's view is
+  // the authoritative one).
+  deps_.metrics.gauges("wl_node_up", "1 when the node is in the live cluster view", [this] {
+    metrics::Registry::Samples out;
+    std::lock_guard lock(mu_);
+    for (const auto& [id, m] : members_)
+      out.push_back({{{"node", std::to_string(id)}}, m.alive ? 1.0 : 0.0});
+    return out;
+  });
+  deps_.metrics.gauges("wl_node_running", "Invocations running on each node", [this] {
+    metrics::Registry::Samples out;
+    std::lock_guard lock(mu_);
+    for (const auto& [id, m] : members_) {
+      out.push_back({{{"node", std::to_string(id)}}, double(m.state.running())});
+    }
+    return out;
+  });
+  deps_.metrics.gauges("wl_node_rss_bytes", "Resident memory of each node", [this] {
+    metrics::Registry::Samples out;
+    std::lock_guard lock(mu_);
+    for (const auto& [id, m] : members_) {
+      out.push_back({{{"node", std::to_string(id)}}, double(m.state.rss_bytes())});
+    }
+    return out;
+  });
+  deps_.metrics.gauges(
+      "wl_net_bytes", "Bytes sent to / received from each peer on the stream", [this] {
+        metrics::Registry::Samples out;
+        for (const auto& [id, p] : peers_) {
+          auto s = p->stats();
+          out.push_back({{{"peer", std::to_string(id)}, {"dir", "sent"}}, double(s.bytes_sent)});
+          out.push_back(
+              {{{"peer", std::to_string(id)}, {"dir", "received"}}, double(s.bytes_received)});
+        }
+        return out;
+      });
+  if (isMaster()) {
+    detector_ = std::jthread([this](std::stop_token st) { detectorLoop(st); });
+  } else {
+    heartbeat_ = std::jthread([this](std::stop_token st) { heartbeatLoop(st); });
+  }
+  started_ = true;
+  return absl::OkStatus();
+}
+
+void Cluster::stop() {
+  if (!started_) return;
+  started_ = false;
+  if (heartbeat_.joinable()) {
+    heartbeat_.request_stop();
+    heartbeat_.join();
+  }
+  if (detector_.joinable()) {
+    detector_.request_stop();
+    detector_.join();
+  }
+  for (auto& [id, p] : peers_) p->shutdown();
+  if (server_) server_->stop();
+}
+
+net::PeerClient* Cluster::peer(uint32_t id) {
+  auto it = peers_.find(id);
+  return it == peers_.end() ? nullptr : it->second.get();
+}
+
+// --- membership -----------------------------------------------------------------
+
+pb::WorkerState Cluster::localState() {
+  pb::WorkerState s;
+  s.set_id(self_->id);
+  s.set_weight(self_->weight);
+  s.set_alive(true);
+  uint64_t running = deps_.runner.inflight();
+  s.set_running(running);
+  s.set_load(double(running) / self_->weight);
+  auto es = deps_.engine.stats();
+  s.set_instances(es.instances_live);
+  std::ifstream statm("/proc/self/statm");
+  long pages = 0, rss = 0;
+  statm >> pages >> rss;
+  s.set_rss_bytes(static_cast<uint64_t>(rss) * 4096);
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  s.set_cpu_seconds(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+                    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+  return s;
+}
+
+void Cluster::heartbeatLoop(std::stop_token st) {
+  const NodeConfig* master = config_.master();
+  net::PeerClient* m = peer(master->id);
+  while (!st.stop_requested()) {
+    pb::HeartbeatRequest req;
+    *req.mutable_state() = localState();
+    for (const auto& a : deps_.registry.list()) (*req.mutable_app_versions())[a->name] = a->version;
+    auto reply = m->heartbeat(req, timing_.heartbeat * 3);
+    if (reply.ok()) {
+      {
+        std::lock_guard lock(mu_);
+        for (const auto& w : reply->workers()) {
+          auto it = members_.find(w.id());
+          if (it == members_.end()) continue;
+          it->second.alive = w.alive();
+          it->second.state = w;
+        }
+        members_[master->id].alive = true;
+      }
+      syncApps(*reply);
+    }
+    std::this_thread::sleep_for(timing_.heartbeat);
+  }
+}
+
+void Cluster::detectorLoop(std::stop_token st) {
+  while (!st.stop_requested()) {
+    std::this_thread::sleep_for(milliseconds(100));
+    auto now = Clock::now();
+    std::lock_guard lock(mu_);
+    for (auto& [id, m] : members_) {
+      if (id == self_->id) {
+        m.state = localState();
+        m.last_seen = now;
+        m.alive = true;
+        continue;
+      }
+      bool was = m.alive;
+      m.alive = m.last_seen != Clock::time_point{} && now - m.last_seen < timing_.dead_after;
+      m.state.set_alive(m.alive);
+      if (was && !m.alive) {
+        fprintf(stderr, "level=warn node=%u msg=\"no heartbeat for %lld ms: out of scheduling\"\n",
+                id, static_cast<long long>(timing_.dead_after.count()));
+      }
+    }
+  }
+}
+
+pb::HeartbeatReply Cluster::heartbeat(const pb::HeartbeatRequest& req) {
+  pb::HeartbeatReply reply;
+  {
+    std::lock_guard lock(mu_);
+    auto it = members_.find(req.state().id());
+    if (it != members_.end()) {
+      if (!it->second.alive) {
+        fprintf(stderr, "level=info node=%u msg=\"joined\"\n", req.state().id());
+      }
+      it->second.state = req.state();
+      it->second.last_seen = Clock::now();
+      it->second.alive = true;
+    }
+    for (const auto& [id, m] : members_) {
+      if (!m.config->worker) continue;
+      pb::WorkerState s = m.state;
+      s.set_id(id);
+      s.set_weight(m.config->weight);
+      s.set_alive(m.alive);
+      *reply.add_workers() = s;
+    }
+  }
+  for (const auto& a : deps_.registry.list()) (*reply.mutable_app_versions())[a->name] = a->version;
+  return reply;
+}
+
+std::vector<sched::WorkerInfo> Cluster::aliveWorkers() {
+  std::vector<sched::WorkerInfo> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [id, m] : members_) {
+    if (!m.config->worker) continue;
+    out.push_back({sched::NodeId{id}, m.config->weight, m.alive, m.state.load()});
+  }
+  return out;
+}
+
+std::string Cluster::nodesJson() {
+  std::string out = "[";
+  auto now = Clock::now();
+  std::lock_guard lock(mu_);
+  for (const auto& [id, m] : members_) {
+    if (out.size() > 1) out += ',';
+    std::string roles;
+    for (auto [on, name] :
+         {std::pair{m.config->meta, "meta"}, std::pair{m.config->master, "master"},
+          std::pair{m.config->worker, "worker"}}) {
+      if (!on) continue;
+      if (!roles.empty()) roles += ',';
+      roles += absl::StrCat("\"", name, "\"");
+    }
+    long long ago = m.last_seen == Clock::time_point{}
+                        ? -1
+                        : std::chrono::duration_cast<milliseconds>(now - m.last_seen).count();
+    absl::StrAppend(&out, "{\"id\":", id, ",\"addr\":\"", m.config->addr, "\",\"roles\":[", roles,
+                    "],\"alive\":", m.alive ? "true" : "false", ",\"load\":", m.state.load(),
+                    ",\"running\":", m.state.running(), ",\"instances\":", m.state.instances(),
+                    ",\"rss_bytes\":", m.state.rss_bytes(),
+                    ",\"cpu_seconds\":", m.state.cpu_seconds(), ",\"last_seen_ms_ago\":", ago, "}");
+  }
+  return out + "]";
+}
+
+// --- placement --------------------------------------------------------------------
+
+sched::Policy Cluster::policyFor(const meta::DeployedApp& app) const {
+  auto p = sched::parsePolicy(app.manifest.scheduler.value_or(config_.scheduler));
+  return p.ok() ? *p : sched::Policy::kDataAware;
+}
+
+std::optional<uint32_t> Cluster::keyOwner(std::string_view app, std::string_view key) {
+  // Over the configured workers, alive or not: a key's home does not move
+  // when a node fails (its keys are unavailable until it is back) and every
+  // node computes the same owner without asking anyone.
+  sched::NodeId owner =
+      sched::straw2Pick(absl::StrCat(std::string(app), "/", std::string(key)), all_workers_);
+  if (owner.value == self_->id) return std::nullopt;
+  return owner.value;
+}
+
+std::optional<uint32_t> Cluster::placeTrigger(const meta::DeployedApp& app, const app::FnSpec& fn,
+                                              std::string_view key) {
+  auto workers = aliveWorkers();
+  sched::PlacementRequest req;
+  req.app = app.name;
+  req.function = fn.name;
+  req.key = key;
+  auto owner = keyOwner(app.name, key);
+  req.data_node = sched::NodeId{owner.value_or(self_->id)};
+  if (self_->worker) req.local = sched::NodeId{self_->id};
+  {
+    std::lock_guard lock(mu_);
+    req.random = rng_();
+  }
+  auto node = sched::makeScheduler(policyFor(app))->place(req, workers);
+  if (!node.ok() || node->value == self_->id) return std::nullopt;
+  return node->value;
+}
+
+// --- remote calls ------------------------------------------------------------------
+
+void Cluster::invokeRemote(uint32_t node, worker::RemoteTask task,
+                           absl::AnyInvocable<void(absl::Status)> done) {
+  net::PeerClient* p = peer(node);
+  if (p == nullptr) {
+    done(absl::InternalError(absl::StrCat("no peer ", node)));
+    return;
+  }
+  pb::Envelope e;
+  auto* t = e.mutable_invoke();
+  t->set_app(task.app);
+  t->set_function(task.function);
+  for (auto& a : task.args) t->add_args(std::move(a));
+  t->set_timeout_ms(task.timeout_ms);
+  t->set_request_id(task.request_id);
+  std::string fn = task.function;
+  p->call(std::move(e), milliseconds(task.timeout_ms) + std::chrono::seconds(5),
+          [done = std::move(done), node, fn](absl::StatusOr<pb::Envelope> r) mutable {
+            if (!r.ok()) {
+              done(absl::UnavailableError(
+                  absl::StrCat("function ", fn, " on node ", node, ": ", r.status().message())));
+              return;
+            }
+            done(statusOf(r->done().code(), r->done().message()));
+          });
+}
+
+void Cluster::kvRemote(uint32_t node, app::KvOp op, std::string app, std::string key,
+                       std::string value,
+                       absl::AnyInvocable<void(absl::StatusOr<std::optional<std::string>>)> done) {
+  net::PeerClient* p = peer(node);
+  pb::Envelope e;
+  auto* kv = e.mutable_kv();
+  kv->set_op(op == app::KvOp::kGet   ? pb::KvRequest::GET
+             : op == app::KvOp::kSet ? pb::KvRequest::SET
+                                     : pb::KvRequest::DELETE);
+  kv->set_app(std::move(app));
+  kv->set_key(std::move(key));
+  kv->set_value(std::move(value));
+  p->call(std::move(e), std::chrono::seconds(10),
+          [done = std::move(done), node](absl::StatusOr<pb::Envelope> r) mutable {
+            if (!r.ok()) {
+              done(absl::UnavailableError(
+                  absl::StrCat("key owner node ", node, " unreachable: ", r.status().message())));
+              return;
+            }
+            const auto& kr = r->kv_reply();
+            if (kr.code() != 0) {
+              done(statusOf(kr.code(), kr.message()));
+            } else if (!kr.found()) {
+              done(std::optional<std::string>());
+            } else {
+              done(std::optional<std::string>(kr.value()));
+            }
+          });
+}
+
+void Cluster::onEnvelope(pb::Envelope req, net::Reply reply) {
+  uint64_t id = req.id();
+  if (req.has_kv()) {
+    const auto& kv = req.kv();
+    pb::Envelope out;
+    out.set_id(id);
+    auto* kr = out.mutable_kv_reply();
+    absl::Status st;
+    if (kv.op() == pb::KvRequest::GET) {
+      auto got = deps_.kv.get(kv.app(), kv.key());
+      st = got.status();
+      if (got.ok() && got->has_value()) {
+        kr->set_found(true);
+        kr->set_value(std::move(**got));
+      }
+    } else if (kv.op() == pb::KvRequest::SET) {
+      st = deps_.kv.set(kv.app(), kv.key(), kv.value());
+    } else {
+      st = deps_.kv.del(kv.app(), kv.key());
+    }
+    kr->set_code(static_cast<int32_t>(st.code()));
+    kr->set_message(std::string(st.message()));
+    reply(std::move(out));
+    return;
+  }
+  if (!req.has_invoke()) return;
+  const auto& task = req.invoke();
+  auto fail = [&](absl::Status st) {
+    pb::Envelope out;
+    out.set_id(id);
+    out.mutable_done()->set_code(static_cast<int32_t>(st.code()));
+    out.mutable_done()->set_message(std::string(st.message()));
+    out.mutable_done()->set_http_status(worker::httpStatus(st));
+    reply(std::move(out));
+  };
+  auto app = deps_.registry.find(task.app());
+  if (!app) {
+    fail(absl::NotFoundError(absl::StrCat("no app named '", task.app(), "' on node ", self_->id)));
+    return;
+  }
+  const app::FnSpec* fn = app->manifest.find(task.function());
+  if (fn == nullptr) {
+    fail(absl::NotFoundError(
+        absl::StrCat("app ", task.app(), " has no function ", task.function())));
+    return;
+  }
+  auto respond = [id, reply = std::move(reply)](worker::RequestOutcome o) mutable {
+    pb::Envelope out;
+    out.set_id(id);
+    auto* d = out.mutable_done();
+    d->set_code(static_cast<int32_t>(o.status.code()));
+    d->set_message(std::string(o.status.message()));
+    d->set_http_status(o.http_status);
+    d->set_output(std::move(o.body));
+    d->set_request_id(o.request_id);
+    reply(std::move(out));
+  };
+  if (task.entry()) {
+    deps_.runner.run(app, *fn, task.http_text(), std::move(respond));
+  } else {
+    std::vector<std::string> args(task.args().begin(), task.args().end());
+    deps_.runner.runTriggered(app, *fn, std::move(args), task.request_id(), std::move(respond));
+  }
+}
+
+// --- HTTP dispatch ------------------------------------------------------------------
+
+void Cluster::dispatch(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
+                       std::string body, absl::AnyInvocable<void(worker::RequestOutcome)> done) {
+  dispatchTo(std::move(app), &fn, std::move(body), {}, std::move(done));
+}
+
+void Cluster::dispatchTo(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec* fn,
+                         std::string body, std::vector<uint32_t> excluded,
+                         absl::AnyInvocable<void(worker::RequestOutcome)> done) {
+  auto workers = aliveWorkers();
+  for (auto& w : workers) {
+    if (std::find(excluded.begin(), excluded.end(), w.id.value) != excluded.end()) w.alive = false;
+  }
+  sched::PlacementRequest req;
+  req.app = app->name;
+  req.function = fn->name;
+  if (self_->worker) req.local = sched::NodeId{self_->id};
+  {
+    std::lock_guard lock(mu_);
+    req.random = rng_();
+  }
+  auto node = sched::makeScheduler(policyFor(*app))->place(req, workers);
+  if (!node.ok()) {
+    worker::RequestOutcome o;
+    o.status = absl::UnavailableError("no live worker can run " + app->name + ": " +
+                                      std::string(node.status().message()));
+    o.http_status = 503;
+    o.body = std::string(o.status.message()) + "\n";
+    done(std::move(o));
+    return;
+  }
+  if (node->value == self_->id) {
+    deps_.runner.run(std::move(app), *fn, std::move(body), std::move(done));
+    return;
+  }
+  pb::Envelope e;
+  auto* t = e.mutable_invoke();
+  t->set_app(app->name);
+  t->set_function(fn->name);
+  t->set_entry(true);
+  t->set_http_text(body);
+  auto timeout = fn->timeout.value_or(std::chrono::seconds(30));
+  t->set_timeout_ms(static_cast<uint32_t>(timeout.count()));
+  uint32_t target = node->value;
+  peer(target)->call(std::move(e), timeout + std::chrono::seconds(5),
+                     [this, app, fn, body = std::move(body), excluded = std::move(excluded), target,
+                      done = std::move(done)](absl::StatusOr<pb::Envelope> r) mutable {
+                       if (r.ok()) {
+                         worker::RequestOutcome o;
+                         o.status = statusOf(r->done().code(), r->done().message());
+                         o.http_status = r->done().http_status();
+                         o.body = std::move(*r->mutable_done()->mutable_output());
+                         o.request_id = r->done().request_id();
+                         done(std::move(o));
+                         return;
+                       }
+                       // The node was lost mid-request. Only an idempotent function may run
+                       // again elsewhere: anything else may have had effects already.
+                       excluded.push_back(target);
+                       if (fn->idempotent && excluded.size() < 3) {
+                         dispatchTo(app, fn, std::move(body), std::move(excluded), std::move(done));
+                         return;
+                       }
+                       worker::RequestOutcome o;
+                       o.status = absl::UnavailableError(
+                           absl::StrCat("node ", target, " failed while running ", app->name, "/",
+                                        fn->name, ": ", r.status().message()));
+                       o.http_status = 503;
+                       o.body = std::string(o.status.message()) + "\n";
+                       done(std::move(o));
+                     });
+}
+
+// --- deploy once --------------------------------------------------------------------
+
+absl::StatusOr<pb::AppPackage> Cluster::packageOf(const meta::DeployedApp& app) {
+  pb::AppPackage p;
+  p.set_name(app.name);
+  p.set_version(app.version);
+  p.set_app_yaml(readFile(app.dir / "app.yaml"));
+  p.set_app_wasm(readFile(app.dir / "app.wasm"));
+  if (!app.files_dir.empty()) {
+    auto tar = master::packTree(app.files_dir);
+    if (!tar.ok()) return tar.status();
+    p.set_files_tar(std::move(*tar));
+  }
+  if (!app.object_path.empty()) {
+    p.set_compiled_object(readFile(app.object_path));
+    p.set_object_name(app.object_path.filename().string());
+  }
+  return p;
+}
+
+absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> Cluster::installPackage(
+    const pb::AppPackage& pkg) {
+  std::lock_guard lock(install_mu_);
+  // The compiled object goes into our cache under its content key, so the
+  // registry's load finds it instead of compiling again. Same machine type
+  // and toolchain give the same key; otherwise this node compiles.
+  if (!pkg.compiled_object().empty() && !pkg.object_name().empty() &&
+      pkg.object_name().find('/') == std::string::npos) {
+    std::error_code ec;
+    fs::create_directories(deps_.cache_dir, ec);
+    fs::path obj = deps_.cache_dir / pkg.object_name();
+    if (!fs::exists(obj, ec)) {
+      if (auto st = writeFileAtomically(obj, pkg.compiled_object()); !st.ok()) return st;
+    }
+  }
+  fs::path dir = deps_.scratch_dir / absl::StrCat("install-", pkg.name(), "-", install_seq_++);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  fs::create_directories(dir / "files", ec);
+  absl::Status st = writeFileAtomically(dir / "app.yaml", pkg.app_yaml());
+  if (st.ok()) st = writeFileAtomically(dir / "app.wasm", pkg.app_wasm());
+  if (st.ok() && !pkg.files_tar().empty()) st = master::extractTar(pkg.files_tar(), dir / "files");
+  if (!st.ok()) {
+    fs::remove_all(dir, ec);
+    return st;
+  }
+  if (pkg.files_tar().empty()) fs::remove_all(dir / "files", ec);
+  auto app = deps_.registry.deploy(pkg.name(), dir);
+  fs::remove_all(dir, ec);
+  return app;
+}
+
+void Cluster::distribute(const std::string& name) {
+  auto app = deps_.registry.find(name);
+  if (!app) return;
+  auto pkg = packageOf(*app);
+  if (!pkg.ok()) return;
+  std::vector<std::future<void>> pushes;
+  for (const auto& n : config_.nodes) {
+    if (n.id == self_->id || !n.worker) continue;
+    net::PeerClient* p = peer(n.id);
+    pushes.push_back(std::async(std::launch::async, [p, &pkg, id = n.id, &name] {
+      absl::Status st = p->installApp(*pkg, std::chrono::minutes(5));
+      if (!st.ok()) {
+        // It gets the app from its next heartbeat once it is reachable.
+        fprintf(stderr, "level=warn node=%u app=%s msg=\"install deferred: %s\"\n", id,
+                name.c_str(), std::string(st.message()).c_str());
+      }
+    }));
+  }
+  for (auto& f : pushes) f.wait();
+}
+
+absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> Cluster::deploy(const std::string& name,
+                                                                         const fs::path& dir) {
+  if (isMaster()) {
+    auto app = deps_.registry.deploy(name, dir);  // validates and compiles, once
+    if (!app.ok()) return app;
+    distribute(name);
+    return app;
+  }
+  // Not the master: hand the package to it; it compiles and ships it to
+  // every worker, this one included, before answering.
+  pb::AppPackage pkg;
+  pkg.set_name(name);
+  pkg.set_app_yaml(readFile(dir / "app.yaml"));
+  pkg.set_app_wasm(readFile(dir / "app.wasm"));
+  std::error_code ec;
+  if (fs::is_directory(dir / "files", ec)) {
+    auto tar = master::packTree(dir / "files");
+    if (!tar.ok()) return tar.status();
+    pkg.set_files_tar(std::move(*tar));
+  }
+  absl::Status st = peer(config_.master()->id)->installApp(pkg, std::chrono::minutes(10));
+  if (!st.ok()) return st;
+  auto app = deps_.registry.find(name);
+  if (!app) return absl::UnavailableError("deployed on the master but not yet installed here");
+  return app;
+}
+
+pb::Ack Cluster::installApp(const pb::AppPackage& pkg) {
+  pb::Ack ack;
+  absl::Status st;
+  if (isMaster() && pkg.compiled_object().empty()) {
+    // A deploy forwarded by another node.
+    fs::path dir = deps_.scratch_dir / absl::StrCat("forwarded-", pkg.name(), "-", install_seq_++);
+    std::error_code ec;
+    fs::create_directories(dir / "files", ec);
+    st = writeFileAtomically(dir / "app.yaml", pkg.app_yaml());
+    if (st.ok()) st = writeFileAtomically(dir / "app.wasm", pkg.app_wasm());
+    if (st.ok() && !pkg.files_tar().empty())
+      st = master::extractTar(pkg.files_tar(), dir / "files");
+    if (pkg.files_tar().empty()) fs::remove_all(dir / "files", ec);
+    if (st.ok()) st = deploy(pkg.name(), dir).status();
+    fs::remove_all(dir, ec);
+  } else {
+    st = installPackage(pkg).status();
+  }
+  ack.set_code(static_cast<int32_t>(st.code()));
+  ack.set_message(std::string(st.message()));
+  return ack;
+}
+
+absl::StatusOr<pb::AppPackage> Cluster::fetchApp(const std::string& name) {
+  auto app = deps_.registry.find(name);
+  if (!app) return absl::NotFoundError("no app named '" + name + "'");
+  return packageOf(*app);
+}
+
+void Cluster::syncApps(const pb::HeartbeatReply& reply) {
+  // A worker that was down during a deploy, or joined later, catches up.
+  for (const auto& [name, version] : reply.app_versions()) {
+    auto have = deps_.registry.find(name);
+    if (have && have->version == version) continue;
+    auto pkg = peer(config_.master()->id)->fetchApp(name, std::chrono::minutes(2));
+    if (!pkg.ok()) continue;
+    auto app = installPackage(*pkg);
+    if (!app.ok()) {
+      fprintf(stderr, "level=warn app=%s msg=\"sync failed: %s\"\n", name.c_str(),
+              std::string(app.status().message()).c_str());
+    }
+  }
+  for (const auto& a : deps_.registry.list()) {
+    if (!reply.app_versions().contains(a->name)) (void)deps_.registry.remove(a->name);
+  }
+}
+
+absl::Status Cluster::remove(const std::string& name) {
+  if (!isMaster()) {
+    auto st = peer(config_.master()->id)->removeApp(name, std::chrono::seconds(30));
+    (void)deps_.registry.remove(name);
+    return st;
+  }
+  absl::Status st = deps_.registry.remove(name);
+  if (!st.ok()) return st;
+  for (const auto& n : config_.nodes) {
+    if (n.id != self_->id && n.worker) (void)peer(n.id)->removeApp(name, std::chrono::seconds(10));
+  }
+  return absl::OkStatus();
+}
+
+pb::Ack Cluster::removeApp(const std::string& name) {
+  absl::Status st = isMaster() ? remove(name) : deps_.registry.remove(name);
+  pb::Ack ack;
+  if (!st.ok() && st.code() != absl::StatusCode::kNotFound) {
+    ack.set_code(static_cast<int32_t>(st.code()));
+    ack.set_message(std::string(st.message()));
+  }
+  return ack;
+}
+
+}  // namespace waverless::cluster

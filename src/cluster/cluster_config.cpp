@@ -1,0 +1,136 @@
+#include "cluster/cluster_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "sched/scheduler.h"
+
+namespace waverless::cluster {
+
+namespace {
+
+std::pair<std::string, uint16_t> splitHostPort(const std::string& hp) {
+  auto c = hp.rfind(':');
+  if (c == std::string::npos) return {hp, 0};
+  int port = std::atoi(hp.c_str() + c + 1);
+  return {hp.substr(0, c), static_cast<uint16_t>(port > 0 && port < 65535 ? port : 0)};
+}
+
+}  // namespace
+
+std::string NodeConfig::host() const { return splitHostPort(addr).first; }
+uint16_t NodeConfig::port() const { return splitHostPort(addr).second; }
+std::string NodeConfig::httpBind() const {
+  auto [h, p] = splitHostPort(bind);
+  return absl::StrCat(h, ":", p + 1);
+}
+std::string NodeConfig::httpAddr() const { return absl::StrCat(host(), ":", port() + 1); }
+
+const NodeConfig* ClusterConfig::find(uint32_t id) const {
+  for (const auto& n : nodes) {
+    if (n.id == id) return &n;
+  }
+  return nullptr;
+}
+
+const NodeConfig* ClusterConfig::master() const {
+  for (const auto& n : nodes) {
+    if (n.master) return &n;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<ClusterConfig> parseClusterConfig(std::string_view yaml, std::string_view file) {
+  const std::string f(file);
+  auto err = [&](int line, const std::string& msg) {
+    return absl::InvalidArgumentError(absl::StrCat(f, ":", line + 1, ": ", msg));
+  };
+  ClusterConfig cfg;
+  try {
+    YAML::Node root = YAML::Load(std::string(yaml));
+    if (!root.IsMap()) return err(0, "expected a map with `nodes:`");
+    for (const auto& kv : root) {
+      std::string k = kv.first.as<std::string>();
+      if (k != "nodes" && k != "scheduler") {
+        return err(kv.first.Mark().line, "unknown field '" + k + "' (nodes, scheduler)");
+      }
+    }
+    if (root["scheduler"]) {
+      cfg.scheduler = root["scheduler"].as<std::string>();
+      if (!sched::parsePolicy(cfg.scheduler).ok()) {
+        return err(root["scheduler"].Mark().line,
+                   "scheduler: '" + cfg.scheduler +
+                       "' is not one of random, hash, straw2, least-loaded, data-aware");
+      }
+    }
+    YAML::Node nodes = root["nodes"];
+    if (!nodes || !nodes.IsMap() || nodes.size() == 0) return err(0, "nodes: missing or empty");
+    std::set<std::string> addrs;
+    for (const auto& kv : nodes) {
+      int line = kv.first.Mark().line;
+      NodeConfig n;
+      long id = -1;
+      try {
+        id = kv.first.as<long>();
+      } catch (const YAML::Exception&) {
+      }
+      if (id <= 0 || id > 65535) return err(line, "node ids are integers 1..65535");
+      n.id = static_cast<uint32_t>(id);
+      const YAML::Node& v = kv.second;
+      if (!v.IsMap()) return err(line, absl::StrCat("nodes.", id, ": expected {addr, spec}"));
+      for (const auto& f2 : v) {
+        std::string k = f2.first.as<std::string>();
+        if (k != "addr" && k != "spec" && k != "weight" && k != "bind") {
+          return err(f2.first.Mark().line, absl::StrCat("nodes.", id, ": unknown field '", k,
+                                                        "' (addr, spec, weight, bind)"));
+        }
+      }
+      if (!v["addr"]) return err(line, absl::StrCat("nodes.", id, ".addr: missing"));
+      n.addr = v["addr"].as<std::string>();
+      if (splitHostPort(n.addr).second == 0 || splitHostPort(n.addr).second == 65534) {
+        return err(v["addr"].Mark().line, absl::StrCat("nodes.", id, ".addr: want host:port"));
+      }
+      n.bind = v["bind"] ? v["bind"].as<std::string>() : n.addr;
+      if (!addrs.insert(n.addr).second) {
+        return err(v["addr"].Mark().line, absl::StrCat("nodes.", id, ".addr: used twice"));
+      }
+      if (v["weight"]) {
+        n.weight = v["weight"].as<double>();
+        if (!(n.weight > 0)) return err(v["weight"].Mark().line, "weight must be > 0");
+      }
+      if (!v["spec"] || !v["spec"].IsSequence()) {
+        return err(line, absl::StrCat("nodes.", id, ".spec: want a list of meta, master, worker"));
+      }
+      for (const auto& s : v["spec"]) {
+        std::string role = s.as<std::string>();
+        if (role == "meta")
+          n.meta = true;
+        else if (role == "master")
+          n.master = true;
+        else if (role == "worker")
+          n.worker = true;
+        else
+          return err(s.Mark().line, "unknown role '" + role + "' (meta, master, worker)");
+      }
+      if (cfg.find(n.id) != nullptr) return err(line, absl::StrCat("node ", id, " listed twice"));
+      cfg.nodes.push_back(std::move(n));
+    }
+  } catch (const YAML::Exception& e) {
+    return err(e.mark.line, std::string("yaml: ") + e.msg);
+  }
+  std::sort(cfg.nodes.begin(), cfg.nodes.end(),
+            [](const NodeConfig& a, const NodeConfig& b) { return a.id < b.id; });
+  int masters = 0, workers = 0;
+  for (const auto& n : cfg.nodes) {
+    masters += n.master;
+    workers += n.worker;
+  }
+  if (masters != 1) return err(0, "exactly one node must have the master role");
+  if (workers == 0) return err(0, "at least one node must have the worker role");
+  return cfg;
+}
+
+}  // namespace waverless::cluster

@@ -1,0 +1,45 @@
+// cluster.yaml: the nodes of a cluster, their addresses and roles.
+//
+//   scheduler: data-aware          # optional: random|hash|straw2|least-loaded|data-aware
+//   nodes:
+//     1: {addr: 127.0.0.1:2500, spec: [meta, master]}
+//     2: {addr: 127.0.0.1:2600, spec: [meta, worker], weight: 2, bind: 0.0.0.0:2600}
+//
+// `addr` is what other nodes dial (advertised); `bind` (default: addr) is
+// where the node listens. HTTP is on the same host at port + 1.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace waverless::cluster {
+
+struct NodeConfig {
+  uint32_t id = 0;
+  std::string addr;  // host:port for RPC, advertised
+  std::string bind;  // host:port to listen on for RPC
+  bool meta = false, master = false, worker = false;
+  double weight = 1.0;
+
+  std::string host() const;
+  uint16_t port() const;
+  std::string httpBind() const;  // bind host, port + 1
+  std::string httpAddr() const;  // addr host, port + 1
+};
+
+struct ClusterConfig {
+  std::string scheduler = "data-aware";
+  std::vector<NodeConfig> nodes;  // sorted by id
+
+  const NodeConfig* find(uint32_t id) const;
+  const NodeConfig* master() const;  // the first node with the master role
+};
+
+absl::StatusOr<ClusterConfig> parseClusterConfig(std::string_view yaml,
+                                                 std::string_view file = "cluster.yaml");
+
+}  // namespace waverless::cluster

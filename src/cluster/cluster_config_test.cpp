@@ -1,0 +1,53 @@
+#include "cluster/cluster_config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace waverless::cluster {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(ClusterConfig, ParsesTheOriginalFormat) {
+  auto c = parseClusterConfig(R"(
+nodes:
+  1: {addr: 127.0.0.1:2500, spec: [meta, master]}
+  2: {addr: 127.0.0.1:2600, spec: [meta, worker]}
+  3: {addr: 127.0.0.1:2700, spec: [meta, worker], weight: 2, bind: 0.0.0.0:2700}
+)");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->nodes.size(), 3u);
+  EXPECT_EQ(c->master()->id, 1u);
+  EXPECT_EQ(c->scheduler, "data-aware");
+  const NodeConfig* n3 = c->find(3);
+  EXPECT_TRUE(n3->worker);
+  EXPECT_FALSE(n3->master);
+  EXPECT_EQ(n3->weight, 2);
+  EXPECT_EQ(n3->httpBind(), "0.0.0.0:2701");
+  EXPECT_EQ(n3->httpAddr(), "127.0.0.1:2701");
+  EXPECT_EQ(c->find(2)->bind, "127.0.0.1:2600");
+}
+
+TEST(ClusterConfig, RejectsMistakesWithTheirLine) {
+  auto bad_role = parseClusterConfig("nodes:\n  1: {addr: a:1, spec: [master, chef]}\n");
+  EXPECT_THAT(std::string(bad_role.status().message()), HasSubstr("cluster.yaml:2"));
+  EXPECT_THAT(std::string(bad_role.status().message()), HasSubstr("chef"));
+  auto no_worker = parseClusterConfig("nodes:\n  1: {addr: a:1, spec: [master]}\n");
+  EXPECT_THAT(std::string(no_worker.status().message()), HasSubstr("worker"));
+  auto two_masters = parseClusterConfig(
+      "nodes:\n  1: {addr: a:1, spec: [master, worker]}\n  2: {addr: a:2, spec: [master]}\n");
+  EXPECT_THAT(std::string(two_masters.status().message()), HasSubstr("exactly one"));
+  auto unknown =
+      parseClusterConfig("nodes:\n  1: {addr: a:1, spec: [master, worker], colour: red}\n");
+  EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("colour"));
+  auto bad_sched =
+      parseClusterConfig("scheduler: fastest\nnodes:\n  1: {addr: a:1, spec: [master, worker]}\n");
+  EXPECT_THAT(std::string(bad_sched.status().message()), HasSubstr("fastest"));
+  auto dup = parseClusterConfig(
+      "nodes:\n  1: {addr: a:1, spec: [master, worker]}\n  2: {addr: a:1, spec: [worker]}\n");
+  EXPECT_THAT(std::string(dup.status().message()), HasSubstr("used twice"));
+  EXPECT_FALSE(parseClusterConfig("nodes: [").ok());
+}
+
+}  // namespace
+}  // namespace waverless::cluster

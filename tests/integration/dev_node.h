@@ -131,3 +131,69 @@ class DevNode {
 };
 
 }  // namespace waverless::testing
+
+namespace waverless::testing {
+
+// One `waverless node` of a cluster, as a child process.
+class ClusterNodeProcess {
+ public:
+  ClusterNodeProcess(std::vector<std::string> args, uint16_t http_port, std::string log)
+      : args_(std::move(args)), http_port_(http_port), log_(std::move(log)) {}
+  ~ClusterNodeProcess() { kill(SIGKILL); }
+
+  bool start(std::chrono::seconds timeout = std::chrono::seconds(300)) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      FILE* f = freopen(log_.c_str(), "a", stderr);
+      (void)f;
+      std::vector<char*> argv;
+      argv.push_back(const_cast<char*>(WL_BINARY));
+      for (auto& a : args_) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+      int status;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return false;
+      }
+      auto r = http::fetch("GET", url("/healthz"), "", "text/plain", std::chrono::seconds(2));
+      if (r.ok() && r->status == 200) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+  void kill(int sig) {
+    if (pid_ <= 0) return;
+    ::kill(pid_, sig);
+    int status;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+  void signal(int sig) const {
+    if (pid_ > 0) ::kill(pid_, sig);
+  }
+
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(http_port_) + path;
+  }
+  http::ClientResponse call(const std::string& method, const std::string& path,
+                            const std::string& body = "",
+                            std::chrono::milliseconds timeout = std::chrono::seconds(120)) const {
+    auto r = http::fetch(method, url(path), body, "application/octet-stream", timeout);
+    if (!r.ok()) return {-1, std::string(r.status().message()), ""};
+    return *r;
+  }
+
+ private:
+  std::vector<std::string> args_;
+  uint16_t http_port_;
+  std::string log_;
+  pid_t pid_ = -1;
+};
+
+}  // namespace waverless::testing

@@ -10,6 +10,7 @@
 #include <map>
 #include <random>
 
+#include "app_fixtures.h"
 #include "dev_node.h"
 
 namespace waverless::testing {
@@ -17,54 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
-
-fs::path tempDir(const std::string& tag) {
-  auto d = fs::temp_directory_path() / ("wl-it-" + tag + "-" + std::to_string(getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-// Copies an app folder; the prebuilt app.wasm is copied last so it is newer
-// than the sources and the node does not rebuild it.
-void copyApp(const fs::path& src, const fs::path& wasm, const fs::path& dst) {
-  fs::create_directories(dst);
-  for (const auto& e : fs::directory_iterator(src)) {
-    if (e.path().filename() == "app.wasm") continue;
-    fs::copy(e.path(), dst / e.path().filename(), fs::copy_options::recursive);
-  }
-  fs::copy_file(wasm, dst / "app.wasm");
-}
-
-// The word_count app's definition: maximal runs of [A-Za-z0-9], lowercased;
-// JSON object sorted by key, no spaces.
-std::string nativeWordCount(const std::string& text) {
-  std::map<std::string, uint64_t> counts;
-  std::string w;
-  for (char c : text) {
-    if (std::isalnum(static_cast<unsigned char>(c))) {
-      w += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    } else if (!w.empty()) {
-      counts[w]++;
-      w.clear();
-    }
-  }
-  if (!w.empty()) counts[w]++;
-  std::string out = "{";
-  for (const auto& [k, v] : counts) {
-    if (out.size() > 1) out += ',';
-    out += "\"" + k + "\":" + std::to_string(v);
-  }
-  return out + "}";
-}
-
-std::string rotate(std::string s, int times) {
-  for (char& c : s) {
-    if (c >= 'a' && c <= 'z') c = static_cast<char>('a' + (c - 'a' + times) % 26);
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>('A' + (c - 'A' + times) % 26);
-  }
-  return s;
-}
 
 class PlatformTest : public ::testing::Test {
  protected:

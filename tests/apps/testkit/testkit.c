@@ -45,7 +45,9 @@ WL_FUNCTION(put) {
   char key[128];
   int klen = snprintf(key, sizeof key, "store_%.*s", (int)(eq - args[0].data), args[0].data);
   uint32_t vlen = args[0].len - (uint32_t)(eq - args[0].data) - 1;
-  out(wl_kv_set(key, (uint32_t)klen, eq + 1, vlen) == WL_OK ? "ok" : "failed");
+  wl_status st = wl_kv_set(key, (uint32_t)klen, eq + 1, vlen);
+  if (st != WL_OK) wl_fail(st, "set failed", 10);
+  out("ok");
 }
 
 /* Body "key": outputs the value of store_<key>, or "missing". */
@@ -57,6 +59,8 @@ WL_FUNCTION(get) {
   wl_status s = wl_kv_get(key, (uint32_t)klen, value, sizeof value, &len);
   if (s == WL_ERR_NOT_FOUND) {
     out("missing");
+  } else if (s != WL_OK) {
+    wl_fail(s, "get failed", 10);
   } else {
     wl_output_write(value, len);
   }

@@ -1,0 +1,228 @@
+// A 3-node cluster of separate `waverless node` processes on loopback:
+// node 1 is the master, nodes 2 and 3 are workers. Driven over HTTP/CLI only.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <fstream>
+#include <thread>
+
+#include "app_fixtures.h"
+#include "dev_node.h"
+
+namespace waverless::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using Clock = std::chrono::steady_clock;
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = new fs::path(tempDir("cluster"));
+    fs::path apps = *root_ / "apps";
+    for (const char* a : {"hello", "word_count", "longchain"}) {
+      copyApp(fs::path(WL_SOURCE_DIR) / "apps" / a,
+              fs::path(WL_BUILD_DIR) / "apps" / a / "app.wasm", apps / a);
+    }
+    copyApp(fs::path(WL_SOURCE_DIR) / "tests/apps/testkit",
+            fs::path(WL_BUILD_DIR) / "tests/apps/testkit/app.wasm", apps / "testkit");
+    uint16_t ports[3];
+    for (auto& p : ports) {
+      do {
+        p = freePortPair();
+      } while ((&p != ports && (p == ports[0] || p == ports[0] + 1 || p + 1 == ports[0])) ||
+               (&p == ports + 2 && (p == ports[1] || p == ports[1] + 1 || p + 1 == ports[1])));
+    }
+    {
+      std::ofstream c(*root_ / "cluster.yaml");
+      c << "nodes:\n"
+        << "  1: {addr: 127.0.0.1:" << ports[0] << ", spec: [meta, master]}\n"
+        << "  2: {addr: 127.0.0.1:" << ports[1] << ", spec: [meta, worker]}\n"
+        << "  3: {addr: 127.0.0.1:" << ports[2] << ", spec: [meta, worker]}\n";
+    }
+    for (int i = 0; i < 3; ++i) {
+      std::vector<std::string> args = {"node",
+                                       "--config",
+                                       (*root_ / "cluster.yaml").string(),
+                                       "--id",
+                                       std::to_string(i + 1),
+                                       "--data",
+                                       (*root_ / ("data" + std::to_string(i + 1))).string(),
+                                       "--cache",
+                                       WL_TEST_CACHE};
+      if (i == 0) args.insert(args.end(), {"--apps", apps.string()});
+      nodes_[i] =
+          new ClusterNodeProcess(args, static_cast<uint16_t>(ports[i] + 1),
+                                 (*root_ / ("node" + std::to_string(i + 1) + ".log")).string());
+    }
+    ASSERT_TRUE(nodes_[1]->start());
+    ASSERT_TRUE(nodes_[2]->start());
+    ASSERT_TRUE(nodes_[0]->start()) << "see " << (*root_ / "node1.log");
+    // The master has deployed; wait until both workers installed the apps.
+    for (int w : {1, 2}) {
+      bool ok = false;
+      for (int i = 0; i < 300 && !ok; ++i) {
+        ok = nodes_[w]->call("GET", "/api/apps").body.find("\"testkit\"") != std::string::npos;
+        if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      ASSERT_TRUE(ok) << "worker " << w + 1 << " did not get the apps";
+    }
+    // Both workers in the master's view, and that view back at the workers.
+    for (int i = 0; i < 100 && !(aliveInView(2) && aliveInView(3)); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  }
+  static void TearDownTestSuite() {
+    for (auto*& n : nodes_) {
+      delete n;
+      n = nullptr;
+    }
+    fs::remove_all(*root_);
+    delete root_;
+  }
+
+  static bool aliveInView(int id) {
+    auto r = nodes_[0]->call("GET", "/api/nodes");
+    std::string needle = "\"id\":" + std::to_string(id) + ",";
+    auto at = r.body.find(needle);
+    if (at == std::string::npos) return false;
+    return r.body.substr(at, r.body.find('}', at) - at).find("\"alive\":true") != std::string::npos;
+  }
+
+  static ClusterNodeProcess* nodes_[3];
+  static fs::path* root_;
+};
+ClusterNodeProcess* ClusterTest::nodes_[3] = {};
+fs::path* ClusterTest::root_ = nullptr;
+
+TEST_F(ClusterTest, NodesApiListsTheClusterWithRoles) {
+  auto r = nodes_[0]->call("GET", "/api/nodes");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr("\"id\":1,"));
+  EXPECT_THAT(r.body, HasSubstr("\"roles\":[\"meta\",\"worker\"]"));
+  EXPECT_TRUE(aliveInView(2)) << r.body;
+  EXPECT_TRUE(aliveInView(3)) << r.body;
+  auto m = nodes_[0]->call("GET", "/metrics");
+  EXPECT_THAT(m.body, HasSubstr("wl_node_up{node=\"2\"} 1"));
+}
+
+TEST_F(ClusterTest, DeployedOnceCompiledOnceEverywhere) {
+  for (int w : {1, 2}) {
+    auto apps = nodes_[w]->call("GET", "/api/apps");
+    EXPECT_THAT(apps.body, HasSubstr("\"name\":\"word_count\""));
+    // Workers load the master's compiled object: no compile on them.
+    EXPECT_THAT(apps.body, ::testing::Not(HasSubstr("\"from_cache\":false")));
+  }
+}
+
+TEST_F(ClusterTest, WordCountAcrossNodesMatchesNativeCount) {
+  std::string text = generateText(12u << 20, 11);
+  auto r = nodes_[0]->call("POST", "/word_count", text);
+  ASSERT_EQ(r.status, 200) << r.body.substr(0, 300);
+  EXPECT_EQ(r.body, nativeWordCount(text));
+  // Slices were counted on both workers (12 slices; keys spread by owner).
+  for (int w : {1, 2}) {
+    auto m = nodes_[w]->call("GET", "/metrics");
+    EXPECT_THAT(m.body, HasSubstr("wl_invocations_total{app=\"word_count\",fn=\"count_slice\","
+                                  "result=\"ok\"}"))
+        << "worker " << w + 1;
+  }
+}
+
+TEST_F(ClusterTest, LongChainAcrossNodesFromAnyEntryPoint) {
+  std::string data = "Cross-node chain, zZ!";
+  for (int n : {0, 1, 2}) {
+    auto r = nodes_[n]->call("POST", "/longchain", data);
+    ASSERT_EQ(r.status, 200) << "entry node " << n + 1 << ": " << r.body;
+    EXPECT_EQ(r.body, "{\"hops\":100,\"final\":\"" + rotate(data, 100) + "\"}");
+  }
+}
+
+TEST_F(ClusterTest, DeployThroughAWorkerReachesEveryNode) {
+  fs::path src = *root_ / "hello_w";
+  copyApp(fs::path(WL_SOURCE_DIR) / "apps/hello", fs::path(WL_BUILD_DIR) / "apps/hello/app.wasm",
+          src);
+  auto d = runCli({"deploy", src.string(), "--to", nodes_[1]->url("")});
+  ASSERT_EQ(d.exit_code, 0) << d.output;
+  for (int n : {0, 1, 2}) {
+    bool ok = false;
+    for (int i = 0; i < 50 && !ok; ++i) {
+      ok = nodes_[n]->call("GET", "/api/apps/hello_w").status == 200;
+      if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_TRUE(ok) << "node " << n + 1;
+  }
+  EXPECT_EQ(nodes_[0]->call("GET", "/hello_w").body, "hello world");
+}
+
+// Runs last in this file (gtest keeps declaration order): it kills a worker.
+TEST_F(ClusterTest, WorkerKilledUnderLoadLeavesAndRejoins) {
+  // Acknowledged writes, spread over both workers by the key-owner rule.
+  constexpr int kKeys = 60;
+  for (int i = 0; i < kKeys; ++i) {
+    auto r =
+        nodes_[0]->call("POST", "/testkit/put", "k" + std::to_string(i) + "=v" + std::to_string(i));
+    ASSERT_EQ(r.body, "ok") << r.body;
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::thread load([&] {
+    while (!stop) {
+      auto r = nodes_[0]->call("GET", "/hello", "", std::chrono::seconds(10));
+      (r.status == 200 ? ok : failed)++;
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto killed_at = Clock::now();
+  nodes_[2]->kill(SIGKILL);
+  while (aliveInView(3) && Clock::now() - killed_at < std::chrono::seconds(10)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  auto detected = Clock::now() - killed_at;
+  EXPECT_LT(detected, std::chrono::seconds(3)) << "node 3 still alive in /api/nodes";
+  // Once out of scheduling, traffic flows on the other worker.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  int ok_before = ok;
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  stop = true;
+  load.join();
+  EXPECT_GT(ok - ok_before, 5) << "traffic did not continue after the worker died";
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(nodes_[0]->call("GET", "/hello").status, 200);
+
+  // Keys on the surviving worker are intact; keys owned by the dead one are
+  // unavailable (503), never missing or wrong.
+  int readable = 0;
+  for (int i = 0; i < kKeys; ++i) {
+    auto r = nodes_[0]->call("POST", "/testkit/get", "k" + std::to_string(i));
+    if (r.status == 200) {
+      EXPECT_EQ(r.body, "v" + std::to_string(i));
+      readable++;
+    } else {
+      EXPECT_EQ(r.status, 503) << r.body;
+    }
+  }
+  EXPECT_GT(readable, 0);
+
+  // Back after a restart: rejoins, and every acknowledged key is there.
+  ASSERT_TRUE(nodes_[2]->start());
+  for (int i = 0; i < 100 && !aliveInView(3); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(aliveInView(3));
+  // Peers reconnect with a backoff of at most 1 s.
+  for (int i = 0; i < kKeys; ++i) {
+    for (int t = 0; t < 30; ++t) {
+      if (nodes_[0]->call("POST", "/testkit/get", "k" + std::to_string(i)).status == 200) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  for (int i = 0; i < kKeys; ++i) {
+    auto r = nodes_[0]->call("POST", "/testkit/get", "k" + std::to_string(i));
+    EXPECT_EQ(r.body, "v" + std::to_string(i)) << "key k" << i << " status " << r.status;
+  }
+}
+
+}  // namespace
+}  // namespace waverless::testing

@@ -91,7 +91,8 @@ absl::StatusOr<ClusterConfig> parseClusterConfig(std::string_view yaml, std::str
       if (!v["addr"]) return err(line, absl::StrCat("nodes.", id, ".addr: missing"));
       n.addr = v["addr"].as<std::string>();
       if (splitHostPort(n.addr).second == 0 || splitHostPort(n.addr).second == 65534) {
-        return err(v["addr"].Mark().line, absl::StrCat("nodes.", id, ".addr: want host:port"));
+        return err(v["addr"].Mark().line,
+                   absl::StrCat("nodes.", id, ".addr: want host:port, not '", n.addr, "'"));
       }
       n.bind = v["bind"] ? v["bind"].as<std::string>() : n.addr;
       if (!addrs.insert(n.addr).second) {

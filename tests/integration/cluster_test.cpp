@@ -28,11 +28,13 @@ class ClusterTest : public ::testing::Test {
     copyApp(fs::path(WL_SOURCE_DIR) / "tests/apps/testkit",
             fs::path(WL_BUILD_DIR) / "tests/apps/testkit/app.wasm", apps / "testkit");
     uint16_t ports[3];
-    for (auto& p : ports) {
+    for (int i = 0; i < 3; ++i) {
+      bool clash;
       do {
-        p = freePortPair();
-      } while ((&p != ports && (p == ports[0] || p == ports[0] + 1 || p + 1 == ports[0])) ||
-               (&p == ports + 2 && (p == ports[1] || p == ports[1] + 1 || p + 1 == ports[1])));
+        ports[i] = freePortPair();
+        clash = false;
+        for (int j = 0; j < i; ++j) clash |= ports[i] == ports[j];
+      } while (clash);
     }
     {
       std::ofstream c(*root_ / "cluster.yaml");

@@ -10,6 +10,9 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,24 +21,26 @@
 
 namespace waverless::testing {
 
+// Two consecutive free ports: RPC address port and HTTP (= port + 1). Picked
+// below the kernel's ephemeral range (32768+), where the many client
+// connections of the tests leave TIME_WAIT entries that would collide.
 inline uint16_t freePortPair() {
-  // Two consecutive free ports: RPC address port and HTTP (= port + 1).
-  for (int attempt = 0; attempt < 50; ++attempt) {
+  static std::mt19937 rng(static_cast<unsigned>(getpid()) * 7919u);
+  auto bindable = [](uint16_t port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    uint16_t p = ntohs(a.sin_port);
+    a.sin_port = htons(port);
+    bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
     close(fd);
-    int fd2 = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in b = a;
-    b.sin_port = htons(p + 1);
-    bool ok = p < 65000 && bind(fd2, reinterpret_cast<sockaddr*>(&b), sizeof b) == 0;
-    close(fd2);
-    if (ok) return p;
+    return ok;
+  };
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    uint16_t p = static_cast<uint16_t>(20000 + 2 * (rng() % 6000));
+    if (bindable(p) && bindable(p + 1)) return p;
   }
   return 0;
 }
@@ -93,6 +98,10 @@ class DevNode {
       int status;
       if (waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
+        std::ifstream f(log);
+        std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        fprintf(stderr, "node exited; its log:\n%s\n",
+                text.substr(text.size() > 2000 ? text.size() - 2000 : 0).c_str());
         return false;
       }
       auto r = http::fetch("GET", url("/healthz"), "", "text/plain", std::chrono::seconds(2));
@@ -158,6 +167,10 @@ class ClusterNodeProcess {
       int status;
       if (waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
+        std::ifstream f(log_);
+        std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        fprintf(stderr, "node exited; its log:\n%s\n",
+                text.substr(text.size() > 2000 ? text.size() - 2000 : 0).c_str());
         return false;
       }
       auto r = http::fetch("GET", url("/healthz"), "", "text/plain", std::chrono::seconds(2));

@@ -54,9 +54,37 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(max_body_);
     parser_->header_limit(64 * 1024);
     stream_.expires_after(std::chrono::seconds(120));
-    bhttp::async_read(
+    // Header first: a client that sent "Expect: 100-continue" (curl does for
+    // bodies over 1 KiB) waits for our go-ahead before sending the body.
+    bhttp::async_read_header(
         stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->onRead(ec); });
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->onHeader(ec); });
+  }
+
+  void onHeader(beast::error_code ec) {
+    if (ec) {
+      onRead(ec);
+      return;
+    }
+    const auto& h = parser_->get();
+    auto readBody = [self = shared_from_this()] {
+      bhttp::async_read(self->stream_, self->buffer_, *self->parser_,
+                        [self](beast::error_code e, size_t) { self->onRead(e); });
+    };
+    if (beast::iequals(h[bhttp::field::expect], "100-continue")) {
+      auto cont =
+          std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, 11);
+      bhttp::async_write(stream_, *cont,
+                         [self = shared_from_this(), cont, readBody](beast::error_code e, size_t) {
+                           if (e) {
+                             self->close();
+                             return;
+                           }
+                           readBody();
+                         });
+      return;
+    }
+    readBody();
   }
 
   void onRead(beast::error_code ec) {

@@ -85,6 +85,28 @@ TEST_F(HttpServerTest, MalformedRequestGets400) {
   EXPECT_EQ(r->status, 200);
 }
 
+TEST_F(HttpServerTest, ExpectContinueGetsTheGoAheadBeforeTheBody) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(server_->port());
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  std::string head =
+      "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n"
+      "Connection: close\r\n\r\n";
+  ASSERT_EQ(write(fd, head.data(), head.size()), static_cast<ssize_t>(head.size()));
+  char buf[4096];
+  ssize_t n = read(fd, buf, sizeof buf);  // before we send any body
+  ASSERT_GT(n, 0);
+  EXPECT_THAT(std::string(buf, static_cast<size_t>(n)), HasSubstr("100 Continue"));
+  ASSERT_EQ(write(fd, "body", 4), 4);
+  std::string out;
+  while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  close(fd);
+  EXPECT_THAT(out, HasSubstr("POST /x q= body"));
+}
+
 TEST_F(HttpServerTest, KeepAliveServesSeveralRequests) {
   std::string two =
       "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"

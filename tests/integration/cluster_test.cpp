@@ -159,6 +159,43 @@ TEST_F(ClusterTest, DeployThroughAWorkerReachesEveryNode) {
   EXPECT_EQ(nodes_[0]->call("GET", "/hello_w").body, "hello world");
 }
 
+// Which worker is running a request right now (by its in-flight gauge).
+int busyWorker(ClusterNodeProcess* const* nodes) {
+  for (int w : {1, 2}) {
+    auto m = nodes[w]->call("GET", "/metrics");
+    if (m.body.find("wl_requests_inflight 1") != std::string::npos) return w;
+  }
+  return -1;
+}
+
+TEST_F(ClusterTest, LostWorkerRetriesIdempotentFunctionsOnly) {
+  for (const char* fn : {"nap_retry", "nap_once"}) {
+    http::ClientResponse result;
+    std::thread req([&] { result = nodes_[0]->call("POST", std::string("/testkit/") + fn); });
+    int w = -1;
+    for (int i = 0; i < 100 && w < 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      w = busyWorker(nodes_);
+    }
+    ASSERT_GE(w, 1) << fn << " never started";
+    nodes_[w]->kill(SIGKILL);
+    req.join();
+    if (std::string(fn) == "nap_retry") {
+      EXPECT_EQ(result.status, 200) << result.body;
+      EXPECT_EQ(result.body, "rested");
+    } else {
+      EXPECT_EQ(result.status, 503) << result.body;
+      EXPECT_THAT(result.body, HasSubstr("failed while running testkit/nap_once"));
+    }
+    ASSERT_TRUE(nodes_[w]->start());
+    for (int i = 0; i < 100 && !aliveInView(w + 1); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_TRUE(aliveInView(w + 1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  }
+}
+
 // Runs last in this file (gtest keeps declaration order): it kills a worker.
 TEST_F(ClusterTest, WorkerKilledUnderLoadLeavesAndRejoins) {
   // Acknowledged writes, spread over both workers by the key-owner rule.

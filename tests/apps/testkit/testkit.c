@@ -105,3 +105,14 @@ WL_FUNCTION(batch) {
 
 /* Fails the invocation on purpose: the request answers 400 with the text. */
 WL_FUNCTION(refuse) { wl_fail(WL_ERR_INVALID, "bad input", 9); }
+
+/* Rest 1.5 s in a host call: long enough to lose the node under it. The
+ * first is marked idempotent in app.yaml, so it may be retried elsewhere. */
+WL_FUNCTION(nap_retry) {
+  wl_sleep_ms(1500);
+  out("rested");
+}
+WL_FUNCTION(nap_once) {
+  wl_sleep_ms(1500);
+  out("rested");
+}

@@ -84,6 +84,31 @@ int fail(const std::string& msg) {
   return 1;
 }
 
+// Runs a node until SIGINT/SIGTERM.
+int serve(const node::NodeOptions& o) {
+  // The signals are taken by sigwait below, on this thread only; block them
+  // before any other thread exists so none of them receives them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  node::Node n(o);
+  absl::Status st = n.start();
+  if (!st.ok()) {
+    n.stop();
+    return fail(std::string(st.message()));
+  }
+  fprintf(stderr, "level=info msg=\"serving\" node=%u http=%s:%u data=%s\n", o.node_id,
+          o.cluster_config.empty() ? o.http_address.c_str() : "*", n.httpPort(),
+          o.data_dir.c_str());
+  int sig = 0;
+  sigwait(&set, &sig);
+  fprintf(stderr, "level=info msg=\"stopping\" signal=%d\n", sig);
+  n.stop();
+  return 0;
+}
+
 int runDev(const Args& a) {
   std::string addr = a.get("addr", "127.0.0.1:2500");
   auto colon = addr.rfind(':');
@@ -98,26 +123,7 @@ int runDev(const Args& a) {
   o.cache_dir = a.get("cache", "");
   o.fsync_writes = a.has("fsync");
   if (a.has("max-body")) o.max_body_bytes = std::strtoull(a.get("max-body").c_str(), nullptr, 10);
-  // SIGINT/SIGTERM are taken by sigwait below, on this thread only; block
-  // them before any other thread exists so none of them receives them.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  node::Node n(o);
-  absl::Status st = n.start();
-  if (!st.ok()) {
-    n.stop();
-    return fail(std::string(st.message()));
-  }
-  fprintf(stderr, "level=info msg=\"serving\" http=http://%s:%u data=%s\n", o.http_address.c_str(),
-          n.httpPort(), o.data_dir.c_str());
-  int sig = 0;
-  sigwait(&set, &sig);
-  fprintf(stderr, "level=info msg=\"stopping\" signal=%d\n", sig);
-  n.stop();
-  return 0;
+  return serve(o);
 }
 
 // One node of a cluster described by cluster.yaml.
@@ -130,23 +136,7 @@ int runNode(const Args& a) {
   o.apps_dir = a.get("apps", "");
   o.cache_dir = a.get("cache", "");
   o.fsync_writes = a.has("fsync");
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  node::Node n(o);
-  absl::Status st = n.start();
-  if (!st.ok()) {
-    n.stop();
-    return fail(std::string(st.message()));
-  }
-  fprintf(stderr, "level=info msg=\"serving\" node=%u http_port=%u data=%s\n", o.node_id,
-          n.httpPort(), o.data_dir.c_str());
-  int sig = 0;
-  sigwait(&set, &sig);
-  n.stop();
-  return 0;
+  return serve(o);
 }
 
 int runBuild(const fs::path& dir) {

@@ -62,6 +62,16 @@ inline std::string rotate(std::string s, int times) {
   return s;
 }
 
+// The demo apps and the testkit app, with their prebuilt app.wasm, under dir.
+inline void copyTestApps(const fs::path& dir) {
+  for (const char* a : {"hello", "word_count", "longchain"}) {
+    copyApp(fs::path(WL_SOURCE_DIR) / "apps" / a, fs::path(WL_BUILD_DIR) / "apps" / a / "app.wasm",
+            dir / a);
+  }
+  copyApp(fs::path(WL_SOURCE_DIR) / "tests/apps/testkit",
+          fs::path(WL_BUILD_DIR) / "tests/apps/testkit/app.wasm", dir / "testkit");
+}
+
 // A multi-MB text of words, digits and punctuation over many lines.
 inline std::string generateText(size_t bytes, unsigned seed) {
   std::mt19937 rng(seed);

@@ -21,12 +21,7 @@ class ClusterTest : public ::testing::Test {
   static void SetUpTestSuite() {
     root_ = new fs::path(tempDir("cluster"));
     fs::path apps = *root_ / "apps";
-    for (const char* a : {"hello", "word_count", "longchain"}) {
-      copyApp(fs::path(WL_SOURCE_DIR) / "apps" / a,
-              fs::path(WL_BUILD_DIR) / "apps" / a / "app.wasm", apps / a);
-    }
-    copyApp(fs::path(WL_SOURCE_DIR) / "tests/apps/testkit",
-            fs::path(WL_BUILD_DIR) / "tests/apps/testkit/app.wasm", apps / "testkit");
+    copyTestApps(apps);
     uint16_t ports[3];
     for (int i = 0; i < 3; ++i) {
       bool clash;
@@ -54,9 +49,8 @@ class ClusterTest : public ::testing::Test {
                                        "--cache",
                                        WL_TEST_CACHE};
       if (i == 0) args.insert(args.end(), {"--apps", apps.string()});
-      nodes_[i] =
-          new ClusterNodeProcess(args, static_cast<uint16_t>(ports[i] + 1),
-                                 (*root_ / ("node" + std::to_string(i + 1) + ".log")).string());
+      nodes_[i] = new NodeProcess(args, static_cast<uint16_t>(ports[i] + 1),
+                                  (*root_ / ("node" + std::to_string(i + 1) + ".log")).string());
     }
     ASSERT_TRUE(nodes_[1]->start());
     ASSERT_TRUE(nodes_[2]->start());
@@ -93,10 +87,10 @@ class ClusterTest : public ::testing::Test {
     return r.body.substr(at, r.body.find('}', at) - at).find("\"alive\":true") != std::string::npos;
   }
 
-  static ClusterNodeProcess* nodes_[3];
+  static NodeProcess* nodes_[3];
   static fs::path* root_;
 };
-ClusterNodeProcess* ClusterTest::nodes_[3] = {};
+NodeProcess* ClusterTest::nodes_[3] = {};
 fs::path* ClusterTest::root_ = nullptr;
 
 TEST_F(ClusterTest, NodesApiListsTheClusterWithRoles) {
@@ -160,7 +154,7 @@ TEST_F(ClusterTest, DeployThroughAWorkerReachesEveryNode) {
 }
 
 // Which worker is running a request right now (by its in-flight gauge).
-int busyWorker(ClusterNodeProcess* const* nodes) {
+int busyWorker(NodeProcess* const* nodes) {
   for (int w : {1, 2}) {
     auto m = nodes[w]->call("GET", "/metrics");
     if (m.body.find("wl_requests_inflight 1") != std::string::npos) return w;

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -65,90 +66,13 @@ inline CommandResult runCli(const std::vector<std::string>& args) {
   return r;
 }
 
-class DevNode {
+// A `waverless` node (dev or cluster node) as a child process, driven over
+// HTTP like a user would.
+class NodeProcess {
  public:
-  DevNode(std::filesystem::path data, std::filesystem::path apps,
-          std::vector<std::string> extra = {})
-      : data_(std::move(data)), apps_(std::move(apps)), extra_(std::move(extra)) {}
-  ~DevNode() { kill(SIGKILL); }
-
-  // Starts the node and waits until /healthz answers 200.
-  bool start(std::chrono::seconds timeout = std::chrono::seconds(300)) {
-    port_ = freePortPair();
-    std::vector<std::string> args = {
-        WL_BINARY, "dev", "--addr", "127.0.0.1:" + std::to_string(port_), "--data", data_.string()};
-    if (!apps_.empty()) {
-      args.push_back("--apps");
-      args.push_back(apps_.string());
-    }
-    args.insert(args.end(), extra_.begin(), extra_.end());
-    std::string log = (data_.parent_path() / (data_.filename().string() + ".log")).string();
-    pid_ = fork();
-    if (pid_ == 0) {
-      FILE* f = freopen(log.c_str(), "a", stderr);
-      (void)f;
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-      int status;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        std::ifstream f(log);
-        std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-        fprintf(stderr, "node exited; its log:\n%s\n",
-                text.substr(text.size() > 2000 ? text.size() - 2000 : 0).c_str());
-        return false;
-      }
-      auto r = http::fetch("GET", url("/healthz"), "", "text/plain", std::chrono::seconds(2));
-      if (r.ok() && r->status == 200) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
-  }
-
-  void kill(int sig) {
-    if (pid_ <= 0) return;
-    ::kill(pid_, sig);
-    int status;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-
-  std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_ + 1) + path;
-  }
-  std::string base() const { return url(""); }
-
-  http::ClientResponse call(const std::string& method, const std::string& path,
-                            const std::string& body = "") const {
-    auto r =
-        http::fetch(method, url(path), body, "application/octet-stream", std::chrono::seconds(300));
-    if (!r.ok()) return {-1, std::string(r.status().message()), ""};
-    return *r;
-  }
-
- private:
-  std::filesystem::path data_, apps_;
-  std::vector<std::string> extra_;
-  pid_t pid_ = -1;
-  uint16_t port_ = 0;
-};
-
-}  // namespace waverless::testing
-
-namespace waverless::testing {
-
-// One `waverless node` of a cluster, as a child process.
-class ClusterNodeProcess {
- public:
-  ClusterNodeProcess(std::vector<std::string> args, uint16_t http_port, std::string log)
+  NodeProcess(std::vector<std::string> args, uint16_t http_port, std::string log)
       : args_(std::move(args)), http_port_(http_port), log_(std::move(log)) {}
-  ~ClusterNodeProcess() { kill(SIGKILL); }
+  ~NodeProcess() { kill(SIGKILL); }
 
   bool start(std::chrono::seconds timeout = std::chrono::seconds(300)) {
     pid_ = fork();
@@ -207,6 +131,41 @@ class ClusterNodeProcess {
   uint16_t http_port_;
   std::string log_;
   pid_t pid_ = -1;
+};
+
+// `waverless dev` on a fresh pair of ports.
+class DevNode {
+ public:
+  DevNode(std::filesystem::path data, std::filesystem::path apps,
+          std::vector<std::string> extra = {})
+      : data_(std::move(data)), apps_(std::move(apps)), extra_(std::move(extra)) {}
+
+  // Starts the node (again, after a kill) and waits until /healthz is 200.
+  bool start(std::chrono::seconds timeout = std::chrono::seconds(300)) {
+    uint16_t port = freePortPair();
+    std::vector<std::string> args = {"dev", "--addr", "127.0.0.1:" + std::to_string(port), "--data",
+                                     data_.string()};
+    if (!apps_.empty()) args.insert(args.end(), {"--apps", apps_.string()});
+    args.insert(args.end(), extra_.begin(), extra_.end());
+    process_ = std::make_unique<NodeProcess>(
+        args, static_cast<uint16_t>(port + 1),
+        (data_.parent_path() / (data_.filename().string() + ".log")).string());
+    return process_->start(timeout);
+  }
+  void kill(int sig) {
+    if (process_) process_->kill(sig);
+  }
+  std::string url(const std::string& path) const { return process_->url(path); }
+  std::string base() const { return url(""); }
+  http::ClientResponse call(const std::string& method, const std::string& path,
+                            const std::string& body = "") const {
+    return process_->call(method, path, body, std::chrono::seconds(300));
+  }
+
+ private:
+  std::filesystem::path data_, apps_;
+  std::vector<std::string> extra_;
+  std::unique_ptr<NodeProcess> process_;
 };
 
 }  // namespace waverless::testing

@@ -24,12 +24,7 @@ class PlatformTest : public ::testing::Test {
   static void SetUpTestSuite() {
     root_ = new fs::path(tempDir("platform"));
     fs::path apps = *root_ / "apps";
-    for (const char* a : {"hello", "word_count", "longchain"}) {
-      copyApp(fs::path(WL_SOURCE_DIR) / "apps" / a,
-              fs::path(WL_BUILD_DIR) / "apps" / a / "app.wasm", apps / a);
-    }
-    copyApp(fs::path(WL_SOURCE_DIR) / "tests/apps/testkit",
-            fs::path(WL_BUILD_DIR) / "tests/apps/testkit/app.wasm", apps / "testkit");
+    copyTestApps(apps);
     node_ = new DevNode(*root_ / "data", apps,
                         {"--cache", WL_TEST_CACHE, "--max-body", std::to_string(8 << 20)});
     ASSERT_TRUE(node_->start()) << "node did not start; see " << (*root_ / "data.log");
@@ -57,18 +52,7 @@ TEST_F(PlatformTest, HelloOverHttpAndCli) {
 }
 
 TEST_F(PlatformTest, WordCountMatchesNativeCountOnMultiMegabyteText) {
-  std::mt19937 rng(7);
-  const char* words[] = {"alpha", "Beta", "gamma", "delta42", "EPSILON", "zeta", "eta", "theta"};
-  std::string text;
-  while (text.size() < (5u << 20)) {
-    int n = 1 + static_cast<int>(rng() % 12);
-    for (int i = 0; i < n; ++i) {
-      text += words[rng() % 8];
-      text += (rng() % 5 == 0) ? ", " : " ";
-    }
-    text += std::to_string(rng() % 1000);
-    text += "\n";
-  }
+  std::string text = generateText(5u << 20, 7);
   auto r = node_->call("POST", "/word_count", text);
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body, nativeWordCount(text));

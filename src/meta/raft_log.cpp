@@ -1,0 +1,797 @@
+#include "meta/raft_log.h"
+
+// libraft 0.15's headers have no extern "C" guards of their own.
+extern "C" {
+#include <raft.h>
+#include <raft/uv.h>
+}
+#include <pthread.h>
+#include <uv.h>
+
+#include <algorithm>
+#include <cassert>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <future>
+#include <limits>
+#include <mutex>
+#include <set>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace waverless::meta {
+
+namespace {
+
+// ---- Encoding -------------------------------------------------------------------------------
+// Command entry: [u8 op][u32 key length][key] and, for a put, [u32 value length][value], then
+// zero bytes up to a multiple of 8. libraft 0.15 lays out the entries of a batch at 8-byte-aligned
+// offsets but sends the payloads unpadded: an entry whose length is not a multiple of 8 shifts
+// every later entry of the same AppendEntries, and the follower applies garbage. Snapshot: [u32
+// magic][u32 format][u64 count] then count x ([u32 len][key][u32 len][value]). Integers are
+// little-endian, written byte by byte so the format does not depend on the host.
+
+// The request structs share their names with raft's functions, which hide them in C++.
+using RaftApply = struct raft_apply;
+using RaftBarrier = struct raft_barrier;
+
+enum class Op : uint8_t { kPut = 1, kErase = 2 };
+constexpr uint32_t kSnapshotMagic = 0x4d524c57;  // "WLRM"
+constexpr uint32_t kSnapshotFormat = 1;
+
+void appendUint(std::string& out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+void appendBytes(std::string& out, const std::string& s) {
+  appendUint(out, s.size(), 4);
+  out += s;
+}
+
+class Reader {
+ public:
+  Reader(const void* data, size_t len) : p_(static_cast<const unsigned char*>(data)), left_(len) {}
+
+  bool uint(int bytes, uint64_t& v) {
+    if (left_ < static_cast<size_t>(bytes)) return false;
+    v = 0;
+    for (int i = 0; i < bytes; ++i) v |= static_cast<uint64_t>(p_[i]) << (8 * i);
+    p_ += bytes;
+    left_ -= bytes;
+    return true;
+  }
+  bool bytes(std::string& s) {
+    uint64_t n;
+    if (!uint(4, n) || left_ < n) return false;
+    s.assign(reinterpret_cast<const char*>(p_), n);
+    p_ += n;
+    left_ -= n;
+    return true;
+  }
+  bool done() const { return left_ == 0; }
+  // What is left is the zero padding to a multiple of 8 bytes.
+  bool paddingOnly() const {
+    if (left_ >= 8) return false;
+    for (size_t i = 0; i < left_; ++i) {
+      if (p_[i] != 0) return false;
+    }
+    return true;
+  }
+
+ private:
+  const unsigned char* p_;
+  size_t left_;
+};
+
+struct Change {
+  std::string key;
+  std::optional<std::string> value;  // nullopt = erase
+};
+
+std::string encodeChange(const std::string& key, const std::optional<std::string>& value) {
+  std::string out;
+  out.reserve(1 + 4 + key.size() + (value ? 4 + value->size() : 0) + 7);
+  out.push_back(static_cast<char>(value ? Op::kPut : Op::kErase));
+  appendBytes(out, key);
+  if (value) appendBytes(out, *value);
+  out.resize((out.size() + 7) / 8 * 8, '\0');
+  return out;
+}
+
+std::optional<Change> decodeChange(const raft_buffer& buf) {
+  Reader r(buf.base, buf.len);
+  uint64_t op;
+  Change c;
+  if (!r.uint(1, op) || !r.bytes(c.key)) return std::nullopt;
+  if (op == static_cast<uint64_t>(Op::kPut)) {
+    c.value.emplace();
+    if (!r.bytes(*c.value)) return std::nullopt;
+  } else if (op != static_cast<uint64_t>(Op::kErase)) {
+    return std::nullopt;
+  }
+  if (!r.paddingOnly()) return std::nullopt;
+  return c;
+}
+
+std::string encodeMap(const std::map<std::string, std::string>& m) {
+  size_t size = 16;
+  for (const auto& [k, v] : m) size += 8 + k.size() + v.size();
+  std::string out;
+  out.reserve(size);
+  appendUint(out, kSnapshotMagic, 4);
+  appendUint(out, kSnapshotFormat, 4);
+  appendUint(out, m.size(), 8);
+  for (const auto& [k, v] : m) {
+    appendBytes(out, k);
+    appendBytes(out, v);
+  }
+  return out;
+}
+
+std::optional<std::map<std::string, std::string>> decodeMap(const raft_buffer& buf) {
+  Reader r(buf.base, buf.len);
+  uint64_t magic, format, count;
+  if (!r.uint(4, magic) || magic != kSnapshotMagic || !r.uint(4, format) ||
+      format != kSnapshotFormat || !r.uint(8, count)) {
+    return std::nullopt;
+  }
+  std::map<std::string, std::string> m;
+  for (uint64_t i = 0; i < count; ++i) {
+    std::string k, v;
+    if (!r.bytes(k) || !r.bytes(v)) return std::nullopt;
+    m.insert_or_assign(std::move(k), std::move(v));
+  }
+  if (!r.done()) return std::nullopt;
+  return m;
+}
+
+// ---- Errors ---------------------------------------------------------------------------------
+
+absl::Status fromRaft(int rv, const std::string& what, const char* errmsg) {
+  std::string msg = absl::StrCat("raft ", what, ": ", raft_strerror(rv));
+  if (errmsg != nullptr && errmsg[0] != '\0') absl::StrAppend(&msg, " (", errmsg, ")");
+  switch (rv) {
+    case RAFT_NOTLEADER:
+      return absl::FailedPreconditionError(msg);
+    case RAFT_LEADERSHIPLOST:
+    case RAFT_SHUTDOWN:
+    case RAFT_IOERR:  // like kv: a disk or socket failure may go away on retry
+    case RAFT_NOCONNECTION:
+    case RAFT_BUSY:
+    case RAFT_CANCELED:
+      return absl::UnavailableError(msg);
+    case RAFT_NOMEM:
+    case RAFT_NOSPACE:
+    case RAFT_TOOMANY:
+      return absl::ResourceExhaustedError(msg);
+    case RAFT_TOOBIG:
+    case RAFT_NAMETOOLONG:
+    case RAFT_INVALID:
+    case RAFT_BADID:
+    case RAFT_DUPLICATEID:
+    case RAFT_DUPLICATEADDRESS:
+      return absl::InvalidArgumentError(msg);
+    case RAFT_NOTFOUND:
+      return absl::NotFoundError(msg);
+    case RAFT_UNAUTHORIZED:
+      return absl::PermissionDeniedError(msg);
+    default:
+      return absl::InternalError(msg);
+  }
+}
+
+absl::Status validate(const RaftLogOptions& o) {
+  if (o.id == 0) return absl::InvalidArgumentError("raft log: node id must be > 0");
+  if (o.dir.empty()) return absl::InvalidArgumentError("raft log: dir must be set");
+  constexpr auto kMaxMs = std::chrono::milliseconds(std::numeric_limits<unsigned>::max());
+  if (o.heartbeat_timeout.count() <= 0 || o.election_timeout <= o.heartbeat_timeout ||
+      o.election_timeout > kMaxMs || o.install_snapshot_timeout.count() <= 0 ||
+      o.install_snapshot_timeout > kMaxMs) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "raft log: need 0 < heartbeat_timeout (", o.heartbeat_timeout.count(),
+        "ms) < election_timeout (", o.election_timeout.count(),
+        "ms) and install_snapshot_timeout (", o.install_snapshot_timeout.count(), "ms) > 0"));
+  }
+  bool self = false;
+  for (const RaftPeer& p : o.peers) {
+    if (p.id == 0 || p.address.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("raft log: peer ", p.id, " at \"", p.address,
+                                                     "\" needs an id > 0 and an address"));
+    }
+    if (p.id == o.id) {
+      if (p.address != o.address) {
+        return absl::InvalidArgumentError(absl::StrCat("raft log: peers list node ", o.id, " at ",
+                                                       p.address, " but address is ", o.address));
+      }
+      self = true;
+    }
+  }
+  if (!self) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("raft log: peers must include this node (id ", o.id, ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// ---- The loop thread ------------------------------------------------------------------------
+
+class RaftLog::Impl {
+ public:
+  explicit Impl(RaftLogOptions o) : options_(std::move(o)) {}
+
+  absl::Status start();
+  void stop();
+  absl::Status propose(std::string command, std::chrono::milliseconds deadline);
+
+  std::optional<std::string> get(const std::string& key) const {
+    std::lock_guard lock(map_mu_);
+    auto it = map_.find(key);
+    if (it == map_.end()) return std::nullopt;
+    return it->second;
+  }
+  std::map<std::string, std::string> snapshot() const {
+    std::lock_guard lock(map_mu_);
+    return map_;
+  }
+  bool isLeader() const {
+    std::lock_guard lock(view_mu_);
+    return is_leader_;
+  }
+  std::optional<RaftPeer> leader() const {
+    std::lock_guard lock(view_mu_);
+    return leader_;
+  }
+  void onApply(ApplyCallback cb) { on_apply_ = std::move(cb); }
+
+ private:
+  // One start()..stop() run: the uv loop, the raft instance and its I/O. Apart from `thread`
+  // (joined by stop()), members are touched only by the loop thread: raft_* and uv_* (but
+  // uv_async_send) are never called from elsewhere.
+  struct Node;
+  // A raft_apply in flight; completes the proposer's promise from raft's callback.
+  struct PendingApply {
+    RaftApply req;
+    Node* node;
+    std::shared_ptr<std::promise<absl::Status>> done;
+  };
+  // Work handed to the loop thread; called with nullptr when the loop stopped before running it.
+  using Task = std::function<void(Node*)>;
+
+  struct Node {
+    Impl* owner;
+    uv_loop_t loop;
+    uv_async_t wake;   // "tasks queued or stop requested"
+    uv_timer_t watch;  // republishes leadership for isLeader()/leader()
+    raft_uv_transport transport;
+    raft_io io;
+    raft_fsm fsm;
+    struct raft raft_;
+    std::thread::id loop_thread;  // set first thing on the loop thread
+    bool loop_ready = false, handles_ready = false, transport_ready = false, io_ready = false,
+         raft_ready = false, closing = false, was_leader = false;
+    std::set<PendingApply*> applies;
+    std::set<RaftBarrier*> barriers;
+    // Stopped by stop() through `wake`, not its stop token: uv_run cannot poll a token.
+    std::jthread thread;
+  };
+
+  void run(Node* n, std::promise<absl::Status>& started);
+  absl::Status init(Node* n);
+  static const char* lastError(Node* n);
+  void beginClose(Node* n);
+  void finish(Node* n);
+  void drain(Node* n);
+  void publish(Node* n);
+  void submit(Node* n, const std::string& command,
+              const std::shared_ptr<std::promise<absl::Status>>& done);
+  absl::Status notLeader(Node* n);
+  bool post(Task task);
+  void applyChange(Change c);
+  void restore(std::map<std::string, std::string> next);
+
+  // C callbacks: noexcept, so a C++ exception terminates instead of unwinding through libraft.
+  static void onWake(uv_async_t* h) noexcept;
+  static void onWatch(uv_timer_t* h) noexcept;
+  static void onRaftClosed(struct raft* r) noexcept;
+  static void onApplied(RaftApply* req, int status, void* result) noexcept;
+  static void onBarrier(RaftBarrier* req, int status) noexcept;
+  static int fsmApply(raft_fsm* fsm, const raft_buffer* buf, void** result) noexcept;
+  static int fsmSnapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) noexcept;
+  static int fsmSnapshotFinalize(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) noexcept;
+  static int fsmRestore(raft_fsm* fsm, raft_buffer* buf) noexcept;
+
+  const RaftLogOptions options_;
+  ApplyCallback on_apply_;  // set before start(), then only read by the loop thread
+
+  std::mutex lifecycle_mu_;     // serializes start()/stop()
+  std::unique_ptr<Node> node_;  // guarded by lifecycle_mu_
+
+  std::mutex queue_mu_;
+  std::deque<Task> tasks_;       // guarded by queue_mu_
+  Node* live_ = nullptr;         // guarded by queue_mu_; non-null while accepting tasks
+  bool stop_requested_ = false;  // guarded by queue_mu_
+
+  mutable std::mutex map_mu_;
+  std::map<std::string, std::string> map_;  // guarded by map_mu_; written by the loop thread
+
+  mutable std::mutex view_mu_;
+  bool is_leader_ = false;          // guarded by view_mu_
+  std::optional<RaftPeer> leader_;  // guarded by view_mu_
+};
+
+absl::Status RaftLog::Impl::start() {
+  std::lock_guard lifecycle(lifecycle_mu_);
+  if (node_) return absl::FailedPreconditionError("raft log: already started");
+  if (absl::Status s = validate(options_); !s.ok()) return s;
+  std::error_code ec;
+  std::filesystem::create_directories(options_.dir, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("raft log: create ", options_.dir.string(), ": ", ec.message()));
+  }
+  {
+    // The loop replays the persisted snapshot and log into an empty map.
+    std::lock_guard lock(map_mu_);
+    map_.clear();
+  }
+  node_ = std::make_unique<Node>();
+  node_->owner = this;
+  std::promise<absl::Status> started;
+  std::future<absl::Status> result = started.get_future();
+  Node* n = node_.get();
+  n->thread = std::jthread([this, n, &started] { run(n, started); });
+  absl::Status s = result.get();
+  if (!s.ok()) {
+    n->thread.join();
+    node_.reset();
+    return s;
+  }
+  std::lock_guard lock(queue_mu_);
+  stop_requested_ = false;
+  live_ = n;
+  return absl::OkStatus();
+}
+
+void RaftLog::Impl::stop() {
+  std::lock_guard lifecycle(lifecycle_mu_);
+  if (!node_) return;
+  {
+    std::lock_guard lock(queue_mu_);
+    if (live_ != nullptr) {
+      stop_requested_ = true;
+      uv_async_send(&live_->wake);
+      live_ = nullptr;
+    }
+  }
+  node_->thread.join();
+  std::deque<Task> cancelled;
+  {
+    std::lock_guard lock(queue_mu_);
+    cancelled.swap(tasks_);
+  }
+  for (Task& t : cancelled) t(nullptr);
+  node_.reset();
+}
+
+bool RaftLog::Impl::post(Task task) {
+  std::lock_guard lock(queue_mu_);
+  if (live_ == nullptr) return false;
+  tasks_.push_back(std::move(task));
+  // Under queue_mu_: stop() clears live_ under the same lock before the handle is closed.
+  uv_async_send(&live_->wake);
+  return true;
+}
+
+absl::Status RaftLog::Impl::propose(std::string command, std::chrono::milliseconds deadline) {
+  auto done = std::make_shared<std::promise<absl::Status>>();
+  std::future<absl::Status> result = done->get_future();
+  bool posted = post([this, command = std::move(command), done](Node* n) {
+    if (n == nullptr) {
+      done->set_value(absl::UnavailableError("raft log: stopped before the entry was proposed"));
+    } else {
+      submit(n, command, done);
+    }
+  });
+  if (!posted) return absl::UnavailableError("raft log: not running");
+  if (result.wait_for(deadline) == std::future_status::timeout) {
+    return absl::DeadlineExceededError(absl::StrCat("raft log: entry not applied within ",
+                                                    deadline.count(), "ms; it may still commit"));
+  }
+  return result.get();
+}
+
+void RaftLog::Impl::run(Node* n, std::promise<absl::Status>& started) {
+  // libuv writes to sockets with write(2): a peer that went away raises SIGPIPE, which would kill
+  // the process. Blocked on this thread (and the libuv threads it spawns) the write fails with
+  // EPIPE instead, and the process-wide disposition stays the embedder's choice.
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+  n->loop_thread = std::this_thread::get_id();
+  absl::Status s = init(n);
+  if (!s.ok()) beginClose(n);
+  // `started` lives on start()'s stack: nothing may touch it after this.
+  started.set_value(std::move(s));
+  if (n->loop_ready) uv_run(&n->loop, UV_RUN_DEFAULT);
+  finish(n);
+}
+
+// raft copies its I/O's message into its own only on some paths (and a failed listen leaves both
+// empty): take whichever is set.
+const char* RaftLog::Impl::lastError(Node* n) {
+  const char* msg = raft_errmsg(&n->raft_);
+  return (msg != nullptr && msg[0] != '\0') ? msg : n->io.errmsg;
+}
+
+absl::Status RaftLog::Impl::init(Node* n) {
+  const RaftLogOptions& o = options_;
+  if (int rv = uv_loop_init(&n->loop); rv != 0) {
+    return absl::InternalError(absl::StrCat("raft log: uv_loop_init: ", uv_strerror(rv)));
+  }
+  n->loop_ready = true;
+  uv_async_init(&n->loop, &n->wake, &Impl::onWake);
+  uv_timer_init(&n->loop, &n->watch);
+  n->wake.data = n;
+  n->watch.data = n;
+  n->handles_ready = true;
+
+  if (int rv = raft_uv_tcp_init(&n->transport, &n->loop); rv != 0) {
+    return fromRaft(rv, "tcp transport", n->transport.errmsg);
+  }
+  n->transport_ready = true;
+  const std::string dir = o.dir.string();
+  if (int rv = raft_uv_init(&n->io, &n->loop, dir.c_str(), &n->transport); rv != 0) {
+    return fromRaft(rv, absl::StrCat("storage in ", dir), n->io.errmsg);
+  }
+  n->io_ready = true;
+
+  n->fsm = {};
+  n->fsm.version = 2;  // snapshot_finalize: we free the snapshot buffers we allocate
+  n->fsm.data = n;
+  n->fsm.apply = &Impl::fsmApply;
+  n->fsm.snapshot = &Impl::fsmSnapshot;
+  n->fsm.restore = &Impl::fsmRestore;
+  n->fsm.snapshot_finalize = &Impl::fsmSnapshotFinalize;
+  if (int rv = raft_init(&n->raft_, &n->io, &n->fsm, o.id, o.address.c_str()); rv != 0) {
+    return fromRaft(rv, "init", lastError(n));
+  }
+  n->raft_ready = true;
+  n->raft_.data = n;
+  raft_set_election_timeout(&n->raft_, static_cast<unsigned>(o.election_timeout.count()));
+  raft_set_heartbeat_timeout(&n->raft_, static_cast<unsigned>(o.heartbeat_timeout.count()));
+  raft_set_snapshot_threshold(&n->raft_, o.snapshot_threshold);
+  raft_set_snapshot_trailing(&n->raft_, o.snapshot_trailing);
+  raft_set_install_snapshot_timeout(&n->raft_,
+                                    static_cast<unsigned>(o.install_snapshot_timeout.count()));
+  // A restarted node with a stale log must not depose a healthy leader.
+  raft_set_pre_vote(&n->raft_, true);
+
+  raft_configuration conf;
+  raft_configuration_init(&conf);
+  int rv = 0;
+  for (const RaftPeer& p : o.peers) {
+    rv = raft_configuration_add(&conf, p.id, p.address.c_str(), RAFT_VOTER);
+    if (rv != 0) {
+      raft_configuration_close(&conf);
+      return fromRaft(rv, absl::StrCat("peer ", p.id, " at ", p.address), nullptr);
+    }
+  }
+  // Every node bootstraps the same configuration; once dir holds state this is refused.
+  rv = raft_bootstrap(&n->raft_, &conf);
+  raft_configuration_close(&conf);
+  if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
+    return fromRaft(rv, absl::StrCat("bootstrap in ", dir), lastError(n));
+  }
+  if (rv = raft_start(&n->raft_); rv != 0) {
+    return fromRaft(rv, absl::StrCat("start (listen on ", o.address, ", data in ", dir, ")"),
+                    lastError(n));
+  }
+  const uint64_t period =
+      std::max<uint64_t>(10, static_cast<uint64_t>(o.heartbeat_timeout.count()) / 2);
+  uv_timer_start(&n->watch, &Impl::onWatch, 0, period);
+  return absl::OkStatus();
+}
+
+void RaftLog::Impl::beginClose(Node* n) {
+  if (n->closing) return;
+  n->closing = true;
+  {
+    std::lock_guard lock(view_mu_);
+    is_leader_ = false;
+    leader_.reset();
+  }
+  if (n->handles_ready) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&n->watch), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&n->wake), nullptr);
+  }
+  if (n->raft_ready) {
+    // Fails the pending applies and barriers, closes the I/O, then calls onRaftClosed.
+    raft_close(&n->raft_, &Impl::onRaftClosed);
+    return;
+  }
+  if (n->io_ready) raft_uv_close(&n->io);
+  if (n->transport_ready) raft_uv_tcp_close(&n->transport);
+}
+
+void RaftLog::Impl::onRaftClosed(struct raft* r) noexcept {
+  auto* n = static_cast<Node*>(r->data);
+  raft_uv_close(&n->io);
+  raft_uv_tcp_close(&n->transport);
+}
+
+void RaftLog::Impl::finish(Node* n) {
+  if (n->loop_ready) {
+    if (uv_loop_close(&n->loop) == UV_EBUSY) {
+      // Unreachable unless a handle above was not closed: close stragglers rather than leak.
+      uv_walk(
+          &n->loop,
+          [](uv_handle_t* h, void*) {
+            if (!uv_is_closing(h)) uv_close(h, nullptr);
+          },
+          nullptr);
+      uv_run(&n->loop, UV_RUN_DEFAULT);
+      uv_loop_close(&n->loop);
+    }
+  }
+  // raft is closed: whatever it did not complete will never be.
+  for (PendingApply* p : n->applies) {
+    p->done->set_value(absl::UnavailableError("raft log: stopped; the entry may have committed"));
+    delete p;
+  }
+  n->applies.clear();
+  for (RaftBarrier* b : n->barriers) delete b;
+  n->barriers.clear();
+}
+
+void RaftLog::Impl::onWake(uv_async_t* h) noexcept {
+  auto* n = static_cast<Node*>(h->data);
+  n->owner->drain(n);
+}
+
+void RaftLog::Impl::drain(Node* n) {
+  assert(std::this_thread::get_id() == n->loop_thread);
+  std::deque<Task> tasks;
+  bool stop;
+  {
+    std::lock_guard lock(queue_mu_);
+    tasks.swap(tasks_);
+    stop = stop_requested_;
+  }
+  for (Task& t : tasks) t(n);
+  if (stop) {
+    beginClose(n);
+  } else {
+    publish(n);
+  }
+}
+
+void RaftLog::Impl::onWatch(uv_timer_t* h) noexcept {
+  auto* n = static_cast<Node*>(h->data);
+  n->owner->publish(n);
+}
+
+void RaftLog::Impl::publish(Node* n) {
+  assert(std::this_thread::get_id() == n->loop_thread);
+  if (n->closing) return;
+  raft_id id = 0;
+  const char* address = nullptr;
+  raft_leader(&n->raft_, &id, &address);
+  const bool leader = raft_state(&n->raft_) == RAFT_LEADER;
+  if (leader && !n->was_leader) {
+    // Entries of earlier terms commit only with one of the new term (raft §5.4.2): a barrier
+    // makes a new leader apply them (and report them to followers) without waiting for a put.
+    auto* b = new RaftBarrier{};
+    b->data = n;
+    if (raft_barrier(&n->raft_, b, &Impl::onBarrier) == 0) {
+      n->barriers.insert(b);
+    } else {
+      delete b;
+    }
+  }
+  n->was_leader = leader;
+  std::lock_guard lock(view_mu_);
+  is_leader_ = leader;
+  if (id != 0 && address != nullptr) {
+    leader_ = RaftPeer{id, address};
+  } else {
+    leader_.reset();
+  }
+}
+
+void RaftLog::Impl::onBarrier(RaftBarrier* req, int) noexcept {
+  auto* n = static_cast<Node*>(req->data);
+  n->barriers.erase(req);
+  delete req;
+}
+
+absl::Status RaftLog::Impl::notLeader(Node* n) {
+  raft_id id = 0;
+  const char* address = nullptr;
+  raft_leader(&n->raft_, &id, &address);
+  if (id == 0 || address == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("raft log: node ", options_.id, " is not the leader and no leader is known"));
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "raft log: node ", options_.id, " is not the leader; leader is node ", id, " at ", address));
+}
+
+void RaftLog::Impl::submit(Node* n, const std::string& command,
+                           const std::shared_ptr<std::promise<absl::Status>>& done) {
+  assert(std::this_thread::get_id() == n->loop_thread);
+  if (n->closing) {
+    done->set_value(absl::UnavailableError("raft log: stopping"));
+    return;
+  }
+  if (raft_state(&n->raft_) != RAFT_LEADER) {
+    done->set_value(notLeader(n));
+    return;
+  }
+  raft_buffer buf;
+  buf.len = command.size();
+  buf.base = raft_malloc(buf.len);
+  if (buf.base == nullptr) {
+    done->set_value(absl::ResourceExhaustedError("raft log: out of memory"));
+    return;
+  }
+  std::memcpy(buf.base, command.data(), buf.len);
+  auto* p = new PendingApply{};
+  p->req.data = p;
+  p->node = n;
+  p->done = done;
+  if (int rv = raft_apply(&n->raft_, &p->req, &buf, 1, &Impl::onApplied); rv != 0) {
+    raft_free(buf.base);  // ownership passes to raft only on success
+    delete p;
+    done->set_value(rv == RAFT_NOTLEADER ? notLeader(n)
+                                         : fromRaft(rv, "apply", raft_errmsg(&n->raft_)));
+    return;
+  }
+  n->applies.insert(p);
+}
+
+void RaftLog::Impl::onApplied(RaftApply* req, int status, void*) noexcept {
+  auto* p = static_cast<PendingApply*>(req->data);
+  Node* n = p->node;
+  n->applies.erase(p);
+  if (status == 0) {
+    p->done->set_value(absl::OkStatus());
+  } else if (status == RAFT_NOTLEADER) {
+    p->done->set_value(n->owner->notLeader(n));
+  } else {
+    absl::Status s = fromRaft(status, "apply", nullptr);
+    if (status == RAFT_LEADERSHIPLOST || status == RAFT_SHUTDOWN) {
+      s = absl::UnavailableError(absl::StrCat(s.message(), "; the entry may still commit"));
+    }
+    p->done->set_value(std::move(s));
+  }
+  delete p;
+}
+
+// ---- The state machine (loop thread) --------------------------------------------------------
+
+void RaftLog::Impl::applyChange(Change c) {
+  {
+    std::lock_guard lock(map_mu_);
+    if (c.value) {
+      map_.insert_or_assign(c.key, *c.value);
+    } else {
+      map_.erase(c.key);
+    }
+  }
+  if (on_apply_) on_apply_(c.key, c.value);
+}
+
+void RaftLog::Impl::restore(std::map<std::string, std::string> next) {
+  std::vector<Change> changes;
+  {
+    std::lock_guard lock(map_mu_);
+    for (const auto& [k, v] : map_) {
+      if (!next.contains(k)) changes.push_back({k, std::nullopt});
+    }
+    for (const auto& [k, v] : next) {
+      auto it = map_.find(k);
+      if (it == map_.end() || it->second != v) changes.push_back({k, v});
+    }
+    map_ = std::move(next);
+  }
+  if (on_apply_) {
+    for (const Change& c : changes) on_apply_(c.key, c.value);
+  }
+}
+
+int RaftLog::Impl::fsmApply(raft_fsm* fsm, const raft_buffer* buf, void** result) noexcept {
+  *result = nullptr;
+  auto* n = static_cast<Node*>(fsm->data);
+  // Only our own encoder writes entries and raft checksums them; should one still not decode,
+  // every replica skips it alike, so they stay identical (an error would stall the log).
+  if (std::optional<Change> c = decodeChange(*buf)) {
+    n->owner->applyChange(std::move(*c));
+  } else {
+    fprintf(stderr,
+            "level=error node=%llu msg=\"raft log: skipped a malformed entry of %zu bytes\"\n",
+            static_cast<unsigned long long>(n->owner->options_.id), buf->len);
+  }
+  return 0;
+}
+
+int RaftLog::Impl::fsmSnapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) noexcept {
+  auto* n = static_cast<Node*>(fsm->data);
+  // Runs on the loop thread, between applies: the map is exactly the state at last_applied.
+  std::string data;
+  {
+    std::lock_guard lock(n->owner->map_mu_);
+    data = encodeMap(n->owner->map_);
+  }
+  auto* out = static_cast<raft_buffer*>(raft_malloc(sizeof(raft_buffer)));
+  if (out == nullptr) return RAFT_NOMEM;
+  out->len = data.size();
+  out->base = raft_malloc(data.size());
+  if (out->base == nullptr) {
+    raft_free(out);
+    return RAFT_NOMEM;
+  }
+  std::memcpy(out->base, data.data(), data.size());
+  *bufs = out;
+  *n_bufs = 1;
+  return 0;
+}
+
+int RaftLog::Impl::fsmSnapshotFinalize(raft_fsm*, raft_buffer* bufs[], unsigned* n_bufs) noexcept {
+  if (*bufs != nullptr) {
+    for (unsigned i = 0; i < *n_bufs; ++i) raft_free((*bufs)[i].base);
+    raft_free(*bufs);
+  }
+  *bufs = nullptr;
+  *n_bufs = 0;
+  return 0;
+}
+
+int RaftLog::Impl::fsmRestore(raft_fsm* fsm, raft_buffer* buf) noexcept {
+  auto* n = static_cast<Node*>(fsm->data);
+  std::optional<std::map<std::string, std::string>> next = decodeMap(*buf);
+  if (!next) return RAFT_MALFORMED;  // raft keeps (and frees) the buffer on failure
+  raft_free(buf->base);              // ... and hands it to us on success
+  buf->base = nullptr;
+  n->owner->restore(std::move(*next));
+  return 0;
+}
+
+// ---- RaftLog --------------------------------------------------------------------------------
+
+RaftLog::RaftLog(RaftLogOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+RaftLog::~RaftLog() { impl_->stop(); }
+
+absl::Status RaftLog::start() { return impl_->start(); }
+void RaftLog::stop() { impl_->stop(); }
+
+absl::Status RaftLog::put(const std::string& key, const std::string& value,
+                          std::chrono::milliseconds deadline) {
+  if (key.size() > std::numeric_limits<uint32_t>::max() ||
+      value.size() > std::numeric_limits<uint32_t>::max()) {
+    return absl::InvalidArgumentError("raft log: key or value over 4 GiB");
+  }
+  return impl_->propose(encodeChange(key, value), deadline);
+}
+
+absl::Status RaftLog::erase(const std::string& key, std::chrono::milliseconds deadline) {
+  if (key.size() > std::numeric_limits<uint32_t>::max()) {
+    return absl::InvalidArgumentError("raft log: key over 4 GiB");
+  }
+  return impl_->propose(encodeChange(key, std::nullopt), deadline);
+}
+
+std::optional<std::string> RaftLog::get(const std::string& key) const { return impl_->get(key); }
+std::map<std::string, std::string> RaftLog::snapshot() const { return impl_->snapshot(); }
+bool RaftLog::isLeader() const { return impl_->isLeader(); }
+std::optional<RaftPeer> RaftLog::leader() const { return impl_->leader(); }
+void RaftLog::onApply(ApplyCallback cb) { impl_->onApply(std::move(cb)); }
+
+}  // namespace waverless::meta

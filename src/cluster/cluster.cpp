@@ -66,6 +66,28 @@ absl::Status Cluster::start() {
   }
   server_ = std::make_unique<net::RpcServer>(self_->bind, *this);
   if (auto st = server_->start(); !st.ok()) return st;
+  if (self_->meta) {
+    // The app versions every node should serve are raft-replicated among the
+    // meta nodes: they survive the master and every meta node applies them.
+    meta::RaftLogOptions ro;
+    ro.id = self_->id;
+    ro.address = self_->raftAddr();
+    for (const auto& n : config_.nodes) {
+      if (n.meta) ro.peers.push_back({n.id, n.raftAddr()});
+    }
+    ro.dir = deps_.scratch_dir.parent_path() / "raft";
+    raft_ = std::make_unique<meta::RaftLog>(ro);
+    raft_->onApply([this](const std::string& key, const std::optional<std::string>&) {
+      if (!key.starts_with("app/")) return;
+      std::lock_guard lock(sync_mu_);
+      sync_pending_ = true;
+      sync_cv_.notify_one();
+    });
+    if (auto st = raft_->start(); !st.ok()) return st;
+    if (self_->worker) {
+      meta_sync_ = std::jthread([this](std::stop_token st) { metaSyncLoop(st); });
+    }
+  }
   {
     std::lock_guard lock(mu_);
     Member& me = members_[self_->id];
@@ -128,6 +150,12 @@ void Cluster::stop() {
     detector_.request_stop();
     detector_.join();
   }
+  if (meta_sync_.joinable()) {
+    meta_sync_.request_stop();
+    sync_cv_.notify_all();
+    meta_sync_.join();
+  }
+  if (raft_) raft_->stop();
   for (auto& [id, p] : peers_) p->shutdown();
   if (server_) server_->stop();
 }
@@ -179,7 +207,12 @@ void Cluster::heartbeatLoop(std::stop_token st) {
         }
         members_[master->id].alive = true;
       }
-      syncApps(*reply);
+      // Nodes in the raft group take the app set from it; others from the
+      // master's reply.
+      if (!raft_) {
+        syncApps(std::map<std::string, std::string>(reply->app_versions().begin(),
+                                                    reply->app_versions().end()));
+      }
     }
     std::this_thread::sleep_for(timing_.heartbeat);
   }
@@ -582,6 +615,12 @@ absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> Cluster::deploy(const s
     auto app = deps_.registry.deploy(name, dir);  // validates and compiles, once
     if (!app.ok()) return app;
     distribute(name);
+    // Then the replicated record: a worker that missed the push installs the
+    // version from it.
+    if (auto st = recordApp(name, (*app)->version); !st.ok()) {
+      fprintf(stderr, "level=warn app=%s msg=\"not recorded in meta: %s\"\n", name.c_str(),
+              std::string(st.message()).c_str());
+    }
     return app;
   }
   // Not the master: hand the package to it; it compiles and ships it to
@@ -632,12 +671,24 @@ absl::StatusOr<pb::AppPackage> Cluster::fetchApp(const std::string& name) {
   return packageOf(*app);
 }
 
-void Cluster::syncApps(const pb::HeartbeatReply& reply) {
+void Cluster::syncApps(const std::map<std::string, std::string>& wanted) {
   // A worker that was down during a deploy, or joined later, catches up.
-  for (const auto& [name, version] : reply.app_versions()) {
+  for (const auto& [name, version] : wanted) {
     auto have = deps_.registry.find(name);
     if (have && have->version == version) continue;
-    auto pkg = peer(config_.master()->id)->fetchApp(name, std::chrono::minutes(2));
+    // From the master, or any node that has this version (the master may be
+    // the node that is down).
+    absl::StatusOr<pb::AppPackage> pkg = absl::NotFoundError(name);
+    std::vector<uint32_t> sources = {config_.master()->id};
+    for (const auto& n : config_.nodes) {
+      if (n.id != self_->id && !n.master) sources.push_back(n.id);
+    }
+    for (uint32_t src : sources) {
+      if (src == self_->id) continue;
+      pkg = peer(src)->fetchApp(name, std::chrono::seconds(30));
+      if (pkg.ok() && pkg->version() == version) break;
+      if (pkg.ok()) pkg = absl::NotFoundError("stale version at node " + std::to_string(src));
+    }
     if (!pkg.ok()) continue;
     auto app = installPackage(*pkg);
     if (!app.ok()) {
@@ -646,8 +697,96 @@ void Cluster::syncApps(const pb::HeartbeatReply& reply) {
     }
   }
   for (const auto& a : deps_.registry.list()) {
-    if (!reply.app_versions().contains(a->name)) (void)deps_.registry.remove(a->name);
+    if (!wanted.contains(a->name)) (void)deps_.registry.remove(a->name);
   }
+}
+
+std::map<std::string, std::string> Cluster::wantedApps() {
+  std::map<std::string, std::string> out;
+  for (const auto& [k, v] : raft_->snapshot()) {
+    if (k.starts_with("app/")) out[k.substr(4)] = v;
+  }
+  return out;
+}
+
+void Cluster::metaSyncLoop(std::stop_token st) {
+  while (!st.stop_requested()) {
+    {
+      std::unique_lock lock(sync_mu_);
+      // Also every few seconds: an install that failed (master briefly
+      // unreachable) is retried.
+      sync_cv_.wait_for(lock, st, std::chrono::seconds(3), [&] { return sync_pending_; });
+      sync_pending_ = false;
+    }
+    if (st.stop_requested()) return;
+    auto wanted = wantedApps();
+    // An empty map before the first commit is "not known yet", not "remove all".
+    if (wanted.empty() && raft_->snapshot().empty()) continue;
+    syncApps(wanted);
+  }
+}
+
+absl::Status Cluster::recordApp(const std::string& name, const std::string& version) {
+  bool any_meta = std::any_of(config_.nodes.begin(), config_.nodes.end(),
+                              [](const NodeConfig& n) { return n.meta; });
+  if (!any_meta) return absl::OkStatus();
+  pb::MetaEntry e;
+  e.set_key("app/" + name);
+  e.set_value(version);
+  e.set_erase(version.empty());
+  absl::Status st;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    if (raft_ && raft_->isLeader()) {
+      pb::Ack a = metaPut(e);
+      st = statusOf(a.code(), a.message());
+    } else {
+      // Any meta node knows the leader; ask the first reachable one.
+      std::optional<uint32_t> target;
+      if (raft_ && raft_->leader()) target = static_cast<uint32_t>(raft_->leader()->id);
+      for (const auto& n : config_.nodes) {
+        if (!target && n.meta && n.id != self_->id) target = n.id;
+      }
+      st = target ? peer(*target)->metaPut(e, std::chrono::seconds(5))
+                  : absl::UnavailableError("no meta node");
+    }
+    if (st.ok()) return st;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));  // election in progress
+  }
+  return st;
+}
+
+pb::Ack Cluster::metaPut(const pb::MetaEntry& e) {
+  pb::Ack ack;
+  absl::Status st;
+  if (!raft_) {
+    st = absl::FailedPreconditionError(absl::StrCat("node ", self_->id, " is not a meta node"));
+  } else if (!raft_->isLeader()) {
+    auto leader = raft_->leader();
+    if (leader && leader->id != self_->id) {
+      st = peer(static_cast<uint32_t>(leader->id))->metaPut(e, std::chrono::seconds(5));
+    } else {
+      st = absl::UnavailableError("no raft leader yet");
+    }
+  } else {
+    st = e.erase() ? raft_->erase(e.key(), std::chrono::seconds(5))
+                   : raft_->put(e.key(), e.value(), std::chrono::seconds(5));
+  }
+  ack.set_code(static_cast<int32_t>(st.code()));
+  ack.set_message(std::string(st.message()));
+  return ack;
+}
+
+std::string Cluster::metaJson() {
+  if (!raft_) return "{\"meta\":false}";
+  auto leader = raft_->leader();
+  std::string out = absl::StrCat(
+      "{\"meta\":true,\"leader\":", leader ? std::to_string(leader->id) : "null", ",\"apps\":{");
+  bool first = true;
+  for (const auto& [name, version] : wantedApps()) {
+    absl::StrAppend(&out, first ? "" : ",", "\"", name, "\":\"", version, "\"");
+    first = false;
+  }
+  return out + "}}";
 }
 
 absl::Status Cluster::remove(const std::string& name) {
@@ -658,6 +797,7 @@ absl::Status Cluster::remove(const std::string& name) {
   }
   absl::Status st = deps_.registry.remove(name);
   if (!st.ok()) return st;
+  (void)recordApp(name, "");
   for (const auto& n : config_.nodes) {
     if (n.id != self_->id && n.worker) (void)peer(n.id)->removeApp(name, std::chrono::seconds(10));
   }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -18,6 +19,7 @@
 
 #include "cluster/cluster_config.h"
 #include "master/gateway.h"
+#include "meta/raft_log.h"
 #include "net/peer.h"
 #include "sched/scheduler.h"
 #include "worker/cluster_hooks.h"
@@ -83,6 +85,10 @@ class Cluster : public worker::ClusterHooks,
   net::pb::Ack installApp(const net::pb::AppPackage& package) override;
   absl::StatusOr<net::pb::AppPackage> fetchApp(const std::string& name) override;
   net::pb::Ack removeApp(const std::string& name) override;
+  net::pb::Ack metaPut(const net::pb::MetaEntry& entry) override;
+
+  // The replicated metadata (meta nodes): {"leader":..,"apps":{name:version}}.
+  std::string metaJson();
 
  private:
   struct Member {
@@ -98,7 +104,12 @@ class Cluster : public worker::ClusterHooks,
   net::pb::WorkerState localState();
   void heartbeatLoop(std::stop_token st);
   void detectorLoop(std::stop_token st);
-  void syncApps(const net::pb::HeartbeatReply& reply);
+  void syncApps(const std::map<std::string, std::string>& wanted);
+  // Records the desired version of an app (empty: removed) in the raft map,
+  // through the leader. A no-op when the cluster has no meta nodes.
+  absl::Status recordApp(const std::string& name, const std::string& version);
+  void metaSyncLoop(std::stop_token st);
+  std::map<std::string, std::string> wantedApps();
   absl::StatusOr<net::pb::AppPackage> packageOf(const meta::DeployedApp& app);
   absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> installPackage(
       const net::pb::AppPackage& package);
@@ -122,6 +133,11 @@ class Cluster : public worker::ClusterHooks,
   std::atomic<uint64_t> install_seq_{0};
   std::mutex install_mu_;  // one app install at a time
 
+  std::unique_ptr<meta::RaftLog> raft_;  // meta nodes only
+  std::mutex sync_mu_;
+  std::condition_variable_any sync_cv_;
+  bool sync_pending_ = false;  // guarded by sync_mu_
+  std::jthread meta_sync_;
   std::jthread heartbeat_;
   std::jthread detector_;
   bool started_ = false;

@@ -28,6 +28,7 @@ std::string NodeConfig::httpBind() const {
   return absl::StrCat(h, ":", p + 1);
 }
 std::string NodeConfig::httpAddr() const { return absl::StrCat(host(), ":", port() + 1); }
+std::string NodeConfig::raftAddr() const { return absl::StrCat(host(), ":", port() + 2); }
 
 const NodeConfig* ClusterConfig::find(uint32_t id) const {
   for (const auto& n : nodes) {

@@ -29,6 +29,7 @@ struct NodeConfig {
   uint16_t port() const;
   std::string httpBind() const;  // bind host, port + 1
   std::string httpAddr() const;  // addr host, port + 1
+  std::string raftAddr() const;  // addr host, port + 2 (meta nodes' raft transport)
 };
 
 struct ClusterConfig {

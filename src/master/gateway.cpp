@@ -149,6 +149,10 @@ void Gateway::handle(http::Request req, http::Responder respond) {
     reply(std::move(r));
     return;
   }
+  if (p == "/api/meta") {
+    reply(meta_view_ ? json(200, meta_view_()) : text(404, "not a cluster node"));
+    return;
+  }
   if (p == "/api/nodes") {
     reply(nodes_view_ ? json(200, nodes_view_()) : text(404, "not a cluster node"));
     return;

@@ -71,6 +71,8 @@ class Gateway : public http::Handler {
 
   // Cluster mode: GET /api/nodes answers with this (JSON).
   void setNodesView(std::function<std::string()> view) { nodes_view_ = std::move(view); }
+  // Cluster mode: GET /api/meta answers with this (JSON).
+  void setMetaView(std::function<std::string()> view) { meta_view_ = std::move(view); }
   ~Gateway() override;
 
   void start();
@@ -89,6 +91,7 @@ class Gateway : public http::Handler {
   Dispatcher& dispatcher_;
   Deployer& app_deployer_;
   std::function<std::string()> nodes_view_;
+  std::function<std::string()> meta_view_;
   worker::AppLogs& logs_;
   metrics::Registry& metrics_;
   std::filesystem::path scratch_dir_;

@@ -79,6 +79,10 @@ class Service final : public pb::Peer::Service {
     *reply = handler_.removeApp(req->name());
     return grpc::Status::OK;
   }
+  grpc::Status MetaPut(grpc::ServerContext*, const pb::MetaEntry* req, pb::Ack* reply) override {
+    *reply = handler_.metaPut(*req);
+    return grpc::Status::OK;
+  }
 
  private:
   PeerHandler& handler_;
@@ -322,6 +326,15 @@ absl::Status PeerClient::removeApp(const std::string& name, std::chrono::millise
   pb::Ack ack;
   auto st = impl_->stub->RemoveApp(&ctx, req, &ack);
   if (!st.ok()) return toStatus(st, "remove " + name + " on " + impl_->address);
+  return fromAck(ack);
+}
+
+absl::Status PeerClient::metaPut(const pb::MetaEntry& entry, std::chrono::milliseconds timeout) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  pb::Ack ack;
+  auto st = impl_->stub->MetaPut(&ctx, entry, &ack);
+  if (!st.ok()) return toStatus(st, "meta put on " + impl_->address);
   return fromAck(ack);
 }
 

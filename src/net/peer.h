@@ -34,6 +34,7 @@ class PeerHandler {
   virtual pb::Ack installApp(const pb::AppPackage& package) = 0;
   virtual absl::StatusOr<pb::AppPackage> fetchApp(const std::string& name) = 0;
   virtual pb::Ack removeApp(const std::string& name) = 0;
+  virtual pb::Ack metaPut(const pb::MetaEntry& entry) = 0;
 };
 
 class RpcServer {
@@ -73,6 +74,7 @@ class PeerClient {
   absl::StatusOr<pb::AppPackage> fetchApp(const std::string& name,
                                           std::chrono::milliseconds timeout);
   absl::Status removeApp(const std::string& name, std::chrono::milliseconds timeout);
+  absl::Status metaPut(const pb::MetaEntry& entry, std::chrono::milliseconds timeout);
 
   const std::string& address() const;
   PeerStats stats() const;

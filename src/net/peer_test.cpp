@@ -33,6 +33,7 @@ class EchoHandler : public PeerHandler {
     return absl::NotFoundError(name);
   }
   pb::Ack removeApp(const std::string&) override { return {}; }
+  pb::Ack metaPut(const pb::MetaEntry&) override { return {}; }
 
  private:
   std::vector<Reply> hung_;

@@ -184,7 +184,10 @@ absl::Status Node::start() {
   m.deployer_for_apps = deployer;
   m.gateway = std::make_unique<master::Gateway>(*m.registry, *dispatcher, *deployer, m.logs,
                                                 m.metrics, m.options.data_dir / "tmp");
-  if (m.cluster) m.gateway->setNodesView([c = m.cluster.get()] { return c->nodesJson(); });
+  if (m.cluster) {
+    m.gateway->setNodesView([c = m.cluster.get()] { return c->nodesJson(); });
+    m.gateway->setMetaView([c = m.cluster.get()] { return c->metaJson(); });
+  }
   m.gateway->start();
   m.registerGauges();
 

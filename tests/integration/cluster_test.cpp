@@ -104,6 +104,25 @@ TEST_F(ClusterTest, NodesApiListsTheClusterWithRoles) {
   EXPECT_THAT(m.body, HasSubstr("wl_node_up{node=\"2\"} 1"));
 }
 
+TEST_F(ClusterTest, AppVersionsAreRaftReplicatedOnEveryMetaNode) {
+  std::string first;
+  for (int n : {0, 1, 2}) {
+    std::string meta;
+    for (int i = 0; i < 50; ++i) {
+      meta = nodes_[n]->call("GET", "/api/meta").body;
+      if (meta.find("\"testkit\"") != std::string::npos &&
+          meta.find("\"leader\":null") == std::string::npos)
+        break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_THAT(meta, HasSubstr("\"meta\":true"));
+    EXPECT_THAT(meta, ::testing::Not(HasSubstr("\"leader\":null")));
+    EXPECT_THAT(meta, HasSubstr("\"word_count\":\""));
+    if (n == 0) first = meta;
+    EXPECT_EQ(meta, first) << "node " << n + 1 << " disagrees";
+  }
+}
+
 TEST_F(ClusterTest, DeployedOnceCompiledOnceEverywhere) {
   for (int w : {1, 2}) {
     auto apps = nodes_[w]->call("GET", "/api/apps");
@@ -160,6 +179,27 @@ int busyWorker(NodeProcess* const* nodes) {
     if (m.body.find("wl_requests_inflight 1") != std::string::npos) return w;
   }
   return -1;
+}
+
+TEST_F(ClusterTest, WorkerDownDuringDeployInstallsFromTheReplicatedRecord) {
+  nodes_[2]->kill(SIGKILL);
+  fs::path src = *root_ / "hello_late";
+  copyApp(fs::path(WL_SOURCE_DIR) / "apps/hello", fs::path(WL_BUILD_DIR) / "apps/hello/app.wasm",
+          src);
+  auto d = runCli({"deploy", src.string(), "--to", nodes_[0]->url("")});
+  ASSERT_EQ(d.exit_code, 0) << d.output;
+  ASSERT_TRUE(nodes_[2]->start());
+  bool ok = false;
+  for (int i = 0; i < 100 && !ok; ++i) {
+    ok = nodes_[2]->call("GET", "/api/apps/hello_late").status == 200;
+    if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(ok) << "the restarted worker did not install hello_late";
+  EXPECT_EQ(nodes_[2]->call("GET", "/hello_late").body, "hello world");
+  for (int i = 0; i < 100 && !aliveInView(3); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
 }
 
 TEST_F(ClusterTest, LostWorkerRetriesIdempotentFunctionsOnly) {

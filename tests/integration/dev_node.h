@@ -39,9 +39,10 @@ inline uint16_t freePortPair() {
     close(fd);
     return ok;
   };
+  // Multiples of 4: a node also uses port + 2 (raft), never another's port.
   for (int attempt = 0; attempt < 200; ++attempt) {
-    uint16_t p = static_cast<uint16_t>(20000 + 2 * (rng() % 6000));
-    if (bindable(p) && bindable(p + 1)) return p;
+    uint16_t p = static_cast<uint16_t>(20000 + 4 * (rng() % 3000));
+    if (bindable(p) && bindable(p + 1) && bindable(p + 2)) return p;
   }
   return 0;
 }

@@ -24,7 +24,7 @@ namespace {
 constexpr const char* kUsage = R"(usage: waverless <command> [options]
 
   dev [--addr HOST:PORT] [--data DIR] [--apps DIR] [--fsync] [--max-body BYTES]
-      [--cache DIR]
+      [--cache DIR] [--http-threads N] [--workers N]
         run a whole cluster (meta, master, worker) in this process; HTTP on PORT+1
         (default --addr 127.0.0.1:2500, so http://127.0.0.1:2501)
   node --config cluster.yaml --id N [--data DIR] [--apps DIR] [--cache DIR]
@@ -122,6 +122,8 @@ int runDev(const Args& a) {
   o.apps_dir = a.get("apps", "");
   o.cache_dir = a.get("cache", "");
   o.fsync_writes = a.has("fsync");
+  if (a.has("http-threads")) o.io_threads = std::max(1, std::atoi(a.get("http-threads").c_str()));
+  if (a.has("workers")) o.executor_threads = std::max(1, std::atoi(a.get("workers").c_str()));
   if (a.has("max-body")) o.max_body_bytes = std::strtoull(a.get("max-body").c_str(), nullptr, 10);
   return serve(o);
 }
@@ -136,6 +138,8 @@ int runNode(const Args& a) {
   o.apps_dir = a.get("apps", "");
   o.cache_dir = a.get("cache", "");
   o.fsync_writes = a.has("fsync");
+  if (a.has("http-threads")) o.io_threads = std::max(1, std::atoi(a.get("http-threads").c_str()));
+  if (a.has("workers")) o.executor_threads = std::max(1, std::atoi(a.get("workers").c_str()));
   return serve(o);
 }
 

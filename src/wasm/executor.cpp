@@ -35,8 +35,10 @@ struct FiberTask {
 struct Executor::Worker {
   std::jthread thread;
   std::mutex mu;
-  std::condition_variable_any cv;
+  std::condition_variable cv;
   std::deque<FiberTask*> queue;  // guarded by mu
+  bool sleeping = false;         // guarded by mu: only then does post() notify
+  bool stopping = false;         // guarded by mu
   rt::ThreadSlot slot;
 };
 
@@ -194,7 +196,10 @@ void Executor::stop() {
   watchdog_.request_stop();
   if (watchdog_.joinable()) watchdog_.join();
   for (auto& w : workers_) {
-    w->thread.request_stop();
+    {
+      std::lock_guard lock(w->mu);
+      w->stopping = true;
+    }
     w->cv.notify_all();
   }
   for (auto& w : workers_) {
@@ -216,25 +221,34 @@ void Executor::spawn(Clock::time_point deadline, absl::AnyInvocable<void(Fiber&)
 
 void Executor::post(FiberTask* task) {
   Worker* w = task->owner;
+  bool wake;
   {
     std::lock_guard lock(w->mu);
     w->queue.push_back(task);
+    wake = w->sleeping;
+    w->sleeping = false;  // one wake-up is enough
   }
-  w->cv.notify_one();
+  // Notify after unlocking, and only a sleeping worker: a busy worker finds
+  // the task on its next turn, and a woken one does not block on our lock.
+  if (wake) w->cv.notify_one();
 }
 
-void Executor::workerLoop(Worker& w, std::stop_token st) {
+void Executor::workerLoop(Worker& w, std::stop_token) {
   rt::ensureAltStack();
+  std::deque<FiberTask*> batch;
   for (;;) {
-    FiberTask* task = nullptr;
     {
       std::unique_lock lock(w.mu);
-      w.cv.wait(lock, st, [&] { return !w.queue.empty(); });
-      if (w.queue.empty()) return;  // stop requested
-      task = w.queue.front();
-      w.queue.pop_front();
+      while (w.queue.empty() && !w.stopping) {
+        w.sleeping = true;
+        w.cv.wait(lock);
+      }
+      w.sleeping = false;
+      if (w.queue.empty()) return;  // stopping
+      batch.swap(w.queue);          // one lock per batch, not per task
     }
-    runSlice(w, task);
+    for (FiberTask* task : batch) runSlice(w, task);
+    batch.clear();
   }
 }
 

@@ -107,29 +107,13 @@ Gateway::Gateway(meta::AppRegistry& registry, Dispatcher& dispatcher, Deployer& 
 Gateway::~Gateway() { stop(); }
 
 void Gateway::start() {
-  deployer_ = std::jthread([this](std::stop_token st) { deployLoop(st); });
+  deploys_.start();
+  control_.start();
 }
 
 void Gateway::stop() {
-  if (deployer_.joinable()) {
-    deployer_.request_stop();
-    deploy_cv_.notify_all();
-    deployer_.join();
-  }
-}
-
-void Gateway::deployLoop(std::stop_token st) {
-  for (;;) {
-    std::function<void()> job;
-    {
-      std::unique_lock lock(deploy_mu_);
-      deploy_cv_.wait(lock, st, [&] { return !deploy_jobs_.empty(); });
-      if (deploy_jobs_.empty()) return;
-      job = std::move(deploy_jobs_.front());
-      deploy_jobs_.pop_front();
-    }
-    job();
-  }
+  deploys_.stop();
+  control_.stop();
 }
 
 void Gateway::handle(http::Request req, http::Responder respond) {
@@ -144,9 +128,12 @@ void Gateway::handle(http::Request req, http::Responder respond) {
     return;
   }
   if (p == "/metrics") {
-    http::Response r = text(200, metrics_.render());
-    r.content_type = "text/plain; version=0.0.4";
-    reply(std::move(r));
+    // Rendering takes milliseconds with many apps: not on an I/O thread.
+    control_.post([this, reply = std::make_shared<decltype(reply)>(std::move(reply))] {
+      http::Response r = text(200, metrics_.render());
+      r.content_type = "text/plain; version=0.0.4";
+      (*reply)(std::move(r));
+    });
     return;
   }
   if (p == "/api/meta") {
@@ -298,9 +285,8 @@ void Gateway::deploy(http::Request req, http::Responder respond) {
     std::move(respond)(text(400, std::string(valid.message()) + " (POST /api/apps?name=<app>)"));
     return;
   }
-  std::lock_guard lock(deploy_mu_);
-  deploy_jobs_.push_back([this, name, body = std::move(req.body),
-                          respond = std::make_shared<http::Responder>(std::move(respond))] {
+  deploys_.post([this, name, body = std::move(req.body),
+                 respond = std::make_shared<http::Responder>(std::move(respond))] {
     fs::path dir = scratch_dir_ / absl::StrCat("upload-", name, "-", deploy_seq_.fetch_add(1));
     std::error_code ec;
     fs::remove_all(dir, ec);
@@ -320,7 +306,6 @@ void Gateway::deploy(http::Request req, http::Responder respond) {
     fs::remove_all(dir, ec);
     std::move (*respond)(std::move(r));
   });
-  deploy_cv_.notify_one();
 }
 
 }  // namespace waverless::master

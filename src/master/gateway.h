@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "http/http_server.h"
+#include "master/job_queue.h"
 #include "meta/app_registry.h"
 #include "metrics/metrics.h"
 #include "worker/app_logs.h"
@@ -85,7 +86,6 @@ class Gateway : public http::Handler {
   void invoke(const std::string& app_name, const std::string& sub_path, http::Request req,
               http::Responder respond);
   void deploy(http::Request req, http::Responder respond);
-  void deployLoop(std::stop_token st);
 
   meta::AppRegistry& registry_;
   Dispatcher& dispatcher_;
@@ -99,11 +99,11 @@ class Gateway : public http::Handler {
   metrics::Counter* http_requests_;
   metrics::Counter* http_errors_;
 
-  // Deploys run one at a time on their own thread, never on an I/O thread.
-  std::mutex deploy_mu_;
-  std::condition_variable_any deploy_cv_;
-  std::deque<std::function<void()>> deploy_jobs_;  // guarded by deploy_mu_
-  std::jthread deployer_;
+  // Deploys run one at a time on their own thread; quick control work
+  // (/metrics, deletes) on another, so neither blocks an I/O thread nor
+  // waits behind a compile.
+  JobQueue deploys_;
+  JobQueue control_;
   std::atomic<uint64_t> deploy_seq_{0};
 };
 

@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# The whole test suite: install what is missing, build, run every test.
+# The whole test suite: install what is missing, build, run every test, then
+# the unit tests that are sanitizer-clean again under ASan+UBSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
-cd "${BUILD_DIR:-build}"
-ctest --output-on-failure -j "$(nproc)" --timeout 900
+(cd "${BUILD_DIR:-build}" && ctest --output-on-failure -j "$(nproc)" --timeout 900)
+if [ "${WAVERLESS_SKIP_SANITIZERS:-0}" != 1 ]; then
+  ASAN_DIR=${ASAN_BUILD_DIR:-build-asan}
+  if [ ! -f "$ASAN_DIR/build.ninja" ]; then
+    cmake -S . -B "$ASAN_DIR" -G Ninja -DWAVERLESS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+  fi
+  cmake --build "$ASAN_DIR" --target sanitize_tests -j "$(nproc)"
+  (cd "$ASAN_DIR" && ctest -L sanitize --output-on-failure -j "$(nproc)" --timeout 900)
+fi

@@ -77,9 +77,12 @@ absl::Status Cluster::start() {
     }
     ro.dir = deps_.scratch_dir.parent_path() / "raft";
     raft_ = std::make_unique<meta::RaftLog>(ro);
-    raft_->onApply([this](const std::string& key, const std::optional<std::string>&) {
+    raft_->onApply([this](const std::string& key, const std::optional<std::string>& value) {
       if (!key.starts_with("app/")) return;
       std::lock_guard lock(sync_mu_);
+      // Only a committed erase removes an app (and its keys) here: an app
+      // merely absent from a partly replayed map must never be dropped.
+      if (!value) removals_.insert(key.substr(4));
       sync_pending_ = true;
       sync_cv_.notify_one();
     });
@@ -696,9 +699,9 @@ void Cluster::syncApps(const std::map<std::string, std::string>& wanted) {
               std::string(app.status().message()).c_str());
     }
   }
-  for (const auto& a : deps_.registry.list()) {
-    if (!wanted.contains(a->name)) (void)deps_.registry.remove(a->name);
-  }
+  // Never remove here: an app missing from `wanted` may only be missing from
+  // a stale or partial view, and removing an app drops its keys. Removal is
+  // an explicit RemoveApp from the master or a committed raft erase.
 }
 
 std::map<std::string, std::string> Cluster::wantedApps() {
@@ -719,10 +722,17 @@ void Cluster::metaSyncLoop(std::stop_token st) {
       sync_pending_ = false;
     }
     if (st.stop_requested()) return;
-    auto wanted = wantedApps();
-    // An empty map before the first commit is "not known yet", not "remove all".
-    if (wanted.empty() && raft_->snapshot().empty()) continue;
-    syncApps(wanted);
+    std::set<std::string> removals;
+    {
+      std::lock_guard lock(sync_mu_);
+      removals.swap(removals_);
+    }
+    for (const auto& name : removals) {
+      if (!raft_->get("app/" + name) && deps_.registry.find(name)) {
+        (void)deps_.registry.remove(name);
+      }
+    }
+    syncApps(wantedApps());
   }
 }
 

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "cluster/cluster_config.h"
@@ -136,7 +137,8 @@ class Cluster : public worker::ClusterHooks,
   std::unique_ptr<meta::RaftLog> raft_;  // meta nodes only
   std::mutex sync_mu_;
   std::condition_variable_any sync_cv_;
-  bool sync_pending_ = false;  // guarded by sync_mu_
+  bool sync_pending_ = false;       // guarded by sync_mu_
+  std::set<std::string> removals_;  // guarded by sync_mu_: committed erases
   std::jthread meta_sync_;
   std::jthread heartbeat_;
   std::jthread detector_;

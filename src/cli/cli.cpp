@@ -122,7 +122,11 @@ int runDev(const Args& a) {
   o.apps_dir = a.get("apps", "");
   o.cache_dir = a.get("cache", "");
   o.fsync_writes = a.has("fsync");
-  if (a.has("http-threads")) o.io_threads = std::max(1, std::atoi(a.get("http-threads").c_str()));
+  if (a.has("http-threads")) {
+    // Dedicated HTTP threads instead of serving on the executor's.
+    o.io_threads = std::max(1, std::atoi(a.get("http-threads").c_str()));
+    o.share_io_threads = false;
+  }
   if (a.has("workers")) o.executor_threads = std::max(1, std::atoi(a.get("workers").c_str()));
   if (a.has("max-body")) o.max_body_bytes = std::strtoull(a.get("max-body").c_str(), nullptr, 10);
   return serve(o);

@@ -9,6 +9,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <future>
 #include <optional>
 #include <thread>
 
@@ -171,16 +172,25 @@ class Session : public std::enable_shared_from_this<Session> {
 struct HttpServer::Impl {
   ServerOptions options;
   Handler& handler;
-  net::io_context ioc;
-  tcp::acceptor acceptor{ioc};
+  net::io_context own_ioc;                 // when not sharing the executor's
+  std::vector<net::io_context*> contexts;  // where connections are served
+  std::unique_ptr<tcp::acceptor> acceptor;
   std::vector<std::thread> threads;
+  size_t next = 0;  // used on the acceptor's context only
   uint16_t port = 0;
   bool running = false;
 
-  Impl(ServerOptions o, Handler& h) : options(std::move(o)), handler(h) {}
+  Impl(ServerOptions o, Handler& h) : options(std::move(o)), handler(h) {
+    if (options.shared_contexts.empty()) {
+      contexts.push_back(&own_ioc);
+    } else {
+      contexts = options.shared_contexts;
+    }
+  }
 
   void accept() {
-    acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
+    net::io_context& target = *contexts[next++ % contexts.size()];
+    acceptor->async_accept(net::make_strand(target), [this](beast::error_code ec, tcp::socket s) {
       if (ec) {
         if (ec == net::error::operation_aborted) return;
       } else {
@@ -202,18 +212,23 @@ absl::Status HttpServer::start() {
   auto addr = net::ip::make_address(impl_->options.address, ec);
   if (ec) return absl::InvalidArgumentError("bad listen address " + impl_->options.address);
   tcp::endpoint ep(addr, impl_->options.port);
-  impl_->acceptor.open(ep.protocol(), ec);
-  if (!ec) impl_->acceptor.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) impl_->acceptor.bind(ep, ec);
-  if (!ec) impl_->acceptor.listen(net::socket_base::max_listen_connections, ec);
+  impl_->acceptor = std::make_unique<tcp::acceptor>(*impl_->contexts[0]);
+  tcp::acceptor& acc = *impl_->acceptor;
+  acc.open(ep.protocol(), ec);
+  if (!ec) acc.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acc.bind(ep, ec);
+  if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
   if (ec) {
     return absl::UnavailableError("cannot listen on " + impl_->options.address + ":" +
                                   std::to_string(impl_->options.port) + ": " + ec.message());
   }
-  impl_->port = impl_->acceptor.local_endpoint().port();
-  impl_->accept();
-  for (int i = 0; i < std::max(1, impl_->options.io_threads); ++i) {
-    impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  impl_->port = acc.local_endpoint().port();
+  // The first accept is started on the acceptor's own context.
+  net::post(*impl_->contexts[0], [this] { impl_->accept(); });
+  if (impl_->options.shared_contexts.empty()) {
+    for (int i = 0; i < std::max(1, impl_->options.io_threads); ++i) {
+      impl_->threads.emplace_back([this] { impl_->own_ioc.run(); });
+    }
   }
   impl_->running = true;
   return absl::OkStatus();
@@ -222,13 +237,22 @@ absl::Status HttpServer::start() {
 void HttpServer::stop() {
   if (!impl_->running) return;
   impl_->running = false;
-  net::post(impl_->ioc, [this] {
+  // The acceptor belongs to its context's thread: close it there.
+  auto closed = std::make_shared<std::promise<void>>();
+  auto done = closed->get_future();
+  net::post(*impl_->contexts[0], [acc = impl_->acceptor.get(), closed] {
     beast::error_code ec;
-    impl_->acceptor.close(ec);
+    acc->close(ec);
+    closed->set_value();
   });
-  impl_->ioc.stop();
-  for (auto& t : impl_->threads) t.join();
-  impl_->threads.clear();
+  if (impl_->options.shared_contexts.empty()) {
+    done.wait_for(std::chrono::seconds(2));
+    impl_->own_ioc.stop();
+    for (auto& t : impl_->threads) t.join();
+    impl_->threads.clear();
+  } else {
+    done.wait_for(std::chrono::seconds(5));
+  }
 }
 
 uint16_t HttpServer::port() const { return impl_->port; }

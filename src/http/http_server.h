@@ -13,6 +13,10 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace waverless::http {
 
 struct Request {
@@ -45,6 +49,10 @@ struct ServerOptions {
   uint16_t port = 2501;  // 0: pick a free port
   size_t max_body_bytes = size_t{64} << 20;
   int io_threads = 1;
+  // When set, connections are served on these (the executor's threads, so a
+  // request is parsed, run and answered without changing threads) and
+  // io_threads is ignored. Their owner runs and stops them.
+  std::vector<boost::asio::io_context*> shared_contexts;
 };
 
 class HttpServer {

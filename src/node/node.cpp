@@ -193,6 +193,7 @@ absl::Status Node::start() {
 
   so.max_body_bytes = m.options.max_body_bytes;
   so.io_threads = m.options.io_threads;
+  if (m.options.share_io_threads) so.shared_contexts = m.engine->ioContexts();
   m.server = std::make_unique<http::HttpServer>(so, *m.gateway);
   if (auto st = m.server->start(); !st.ok()) return st;
   m.started = true;

@@ -21,6 +21,9 @@ struct NodeOptions {
   size_t max_body_bytes = size_t{64} << 20;
   int executor_threads = 0;  // 0: one per core
   int io_threads = 1;
+  // Serve HTTP on the executor's threads (a request stays on one thread);
+  // false: io_threads threads of its own.
+  bool share_io_threads = true;
   bool fsync_writes = false;  // true: KV writes survive power loss, not just kill -9
   // Cluster mode: cluster.yaml and this node's id in it. The node's HTTP and
   // RPC addresses then come from the file (http_* above are ignored).

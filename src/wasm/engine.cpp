@@ -489,15 +489,18 @@ absl::StatusOr<std::shared_ptr<App>> Engine::load(std::string name, std::span<co
 void Engine::invoke(std::shared_ptr<App> app, InvocationRequest request,
                     absl::AnyInvocable<void(InvocationResult)> done) {
   auto deadline = Clock::now() + request.timeout;
-  impl_->executor.spawn(deadline,
-                        [impl = impl_.get(), app = std::move(app), req = std::move(request),
-                         done = std::move(done)](Fiber& f) mutable {
-                          auto start = Clock::now();
-                          InvocationResult res;
-                          impl->run(f, app, req, res);
-                          res.duration = Clock::now() - start;
-                          done(std::move(res));
-                        });
+  bool on_caller = request.run_on_caller_thread;
+  impl_->executor.spawn(
+      deadline,
+      [impl = impl_.get(), app = std::move(app), req = std::move(request),
+       done = std::move(done)](Fiber& f) mutable {
+        auto start = Clock::now();
+        InvocationResult res;
+        impl->run(f, app, req, res);
+        res.duration = Clock::now() - start;
+        done(std::move(res));
+      },
+      on_caller);
 }
 
 InvocationResult Engine::invokeSync(std::shared_ptr<App> app, InvocationRequest request) {
@@ -507,6 +510,8 @@ InvocationResult Engine::invokeSync(std::shared_ptr<App> app, InvocationRequest 
          [&p](InvocationResult r) { p.set_value(std::move(r)); });
   return fut.get();
 }
+
+std::vector<boost::asio::io_context*> Engine::ioContexts() { return impl_->executor.ioContexts(); }
 
 EngineStats Engine::stats() {
   EngineStats s;

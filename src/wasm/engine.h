@@ -62,6 +62,9 @@ struct InvocationRequest {
   HostServices* host = nullptr;   // may be null: KV calls then fail cleanly
   std::chrono::milliseconds timeout{30000};
   std::filesystem::path files_dir;  // the app's data folder; empty: none
+  // Run on the calling thread when it is an executor thread (an HTTP request
+  // served there): no hand-off. Triggered work leaves it false to spread.
+  bool run_on_caller_thread = false;
 };
 
 struct InvocationResult {
@@ -123,6 +126,9 @@ class Engine {
   InvocationResult invokeSync(std::shared_ptr<App> app, InvocationRequest request);
 
   EngineStats stats();
+
+  // The executor threads' I/O contexts (see Executor::ioContexts).
+  std::vector<boost::asio::io_context*> ioContexts();
 
   struct Impl;
 

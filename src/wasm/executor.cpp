@@ -4,8 +4,12 @@
 #include <signal.h>
 #include <sys/mman.h>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/context/fiber.hpp>
 #include <cstdio>
+#include <optional>
 
 namespace waverless::wasm {
 
@@ -32,15 +36,20 @@ struct FiberTask {
   absl::AnyInvocable<void(Resumer)> pending_arm;
 };
 
+// A worker thread runs its io_context: fiber slices are handlers posted to
+// it, and so are the I/O handlers of whatever shares it (HTTP sessions).
 struct Executor::Worker {
   std::jthread thread;
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<FiberTask*> queue;  // guarded by mu
-  bool sleeping = false;         // guarded by mu: only then does post() notify
-  bool stopping = false;         // guarded by mu
+  boost::asio::io_context ioc{1};  // one thread runs it
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard;
   rt::ThreadSlot slot;
 };
+
+namespace {
+// Which executor worker, if any, the current thread is.
+thread_local const void* t_executor = nullptr;
+thread_local Executor::Worker* t_worker = nullptr;
+}  // namespace
 
 // Fiber stacks with a guard region below, recycled rather than mmapped per
 // invocation.
@@ -168,7 +177,8 @@ absl::Status Executor::start() {
   }
   for (auto& w : workers_) {
     Worker* wp = w.get();
-    w->thread = std::jthread([this, wp](std::stop_token st) { workerLoop(*wp, st); });
+    w->guard.emplace(boost::asio::make_work_guard(w->ioc));
+    w->thread = std::jthread([this, wp] { workerLoop(*wp); });
     w->slot.thread = w->thread.native_handle();
   }
   watchdog_ = std::jthread([this](std::stop_token st) { watchdogLoop(st); });
@@ -196,11 +206,8 @@ void Executor::stop() {
   watchdog_.request_stop();
   if (watchdog_.joinable()) watchdog_.join();
   for (auto& w : workers_) {
-    {
-      std::lock_guard lock(w->mu);
-      w->stopping = true;
-    }
-    w->cv.notify_all();
+    w->guard.reset();
+    w->ioc.stop();
   }
   for (auto& w : workers_) {
     if (w->thread.joinable()) w->thread.join();
@@ -208,12 +215,15 @@ void Executor::stop() {
   workers_.clear();
 }
 
-void Executor::spawn(Clock::time_point deadline, absl::AnyInvocable<void(Fiber&)> job) {
+void Executor::spawn(Clock::time_point deadline, absl::AnyInvocable<void(Fiber&)> job,
+                     bool prefer_caller) {
   auto* task = new FiberTask();
   task->job = std::move(job);
   task->deadline = deadline;
   task->exec.token = next_token_.fetch_add(1);
-  task->owner = workers_[next_worker_.fetch_add(1) % workers_.size()].get();
+  task->owner = prefer_caller && t_executor == this
+                    ? t_worker
+                    : workers_[next_worker_.fetch_add(1) % workers_.size()].get();
   task->exec.slot = &task->owner->slot;
   live_.fetch_add(1);
   post(task);
@@ -221,35 +231,22 @@ void Executor::spawn(Clock::time_point deadline, absl::AnyInvocable<void(Fiber&)
 
 void Executor::post(FiberTask* task) {
   Worker* w = task->owner;
-  bool wake;
-  {
-    std::lock_guard lock(w->mu);
-    w->queue.push_back(task);
-    wake = w->sleeping;
-    w->sleeping = false;  // one wake-up is enough
-  }
-  // Notify after unlocking, and only a sleeping worker: a busy worker finds
-  // the task on its next turn, and a woken one does not block on our lock.
-  if (wake) w->cv.notify_one();
+  boost::asio::post(w->ioc, [this, w, task] { runSlice(*w, task); });
 }
 
-void Executor::workerLoop(Worker& w, std::stop_token) {
+void Executor::workerLoop(Worker& w) {
   rt::ensureAltStack();
-  std::deque<FiberTask*> batch;
-  for (;;) {
-    {
-      std::unique_lock lock(w.mu);
-      while (w.queue.empty() && !w.stopping) {
-        w.sleeping = true;
-        w.cv.wait(lock);
-      }
-      w.sleeping = false;
-      if (w.queue.empty()) return;  // stopping
-      batch.swap(w.queue);          // one lock per batch, not per task
-    }
-    for (FiberTask* task : batch) runSlice(w, task);
-    batch.clear();
-  }
+  t_executor = this;
+  t_worker = &w;
+  w.ioc.run();
+  t_executor = nullptr;
+  t_worker = nullptr;
+}
+
+std::vector<boost::asio::io_context*> Executor::ioContexts() {
+  std::vector<boost::asio::io_context*> out;
+  for (auto& w : workers_) out.push_back(&w->ioc);
+  return out;
 }
 
 void Executor::runSlice(Worker& w, FiberTask* task) {

@@ -21,6 +21,10 @@
 #include "absl/status/status.h"
 #include "wasm/rt/exec_context.h"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace waverless::wasm {
 
 using Clock = std::chrono::steady_clock;
@@ -90,8 +94,16 @@ class Executor {
   absl::Status start();
   void stop();  // idempotent; waits for running fibers to park or finish
 
-  // Runs job on a new fiber; the job must finish (or park) on its own.
-  void spawn(Clock::time_point deadline, absl::AnyInvocable<void(Fiber&)> job);
+  // Runs job on a new fiber; the job must finish (or park) on its own. With
+  // prefer_caller, a caller that is itself an executor thread (e.g. an HTTP
+  // handler running on one) keeps the job: no hand-off to another thread.
+  void spawn(Clock::time_point deadline, absl::AnyInvocable<void(Fiber&)> job,
+             bool prefer_caller = false);
+
+  // Each worker thread runs one of these; other components (the HTTP
+  // server) may run their I/O on them too, so a request is parsed, run and
+  // answered on one thread.
+  std::vector<boost::asio::io_context*> ioContexts();
 
   ExecutorStats stats() const;
 
@@ -100,7 +112,7 @@ class Executor {
   friend class Resumer;
 
   void post(FiberTask* task);
-  void workerLoop(Worker& w, std::stop_token st);
+  void workerLoop(Worker& w);
   void runSlice(Worker& w, FiberTask* task);
   void watchdogLoop(std::stop_token st);
   void registerWait(std::shared_ptr<WaitState> w);

@@ -281,6 +281,8 @@ void RequestRunner::launch(const std::shared_ptr<Request>& req, Invocation* pare
   ir.host = host.get();
   ir.timeout = fn.timeout.value_or(std::chrono::seconds(30));
   ir.files_dir = req->app->files_dir;
+  // The entry runs where its HTTP request arrived; what it triggers spreads.
+  ir.run_on_caller_thread = parent == nullptr;
   engine_.invoke(req->app->module, std::move(ir),
                  [this, req, inv, host = std::move(host)](wasm::InvocationResult r) mutable {
                    host.reset();

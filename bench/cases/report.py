@@ -202,7 +202,7 @@ def section(r, plots):
          "/".join(mach["loadavg_start"]), "/".join(m.get("loadavg_end", ["?"]))))
     add("- Pinning: every server under test on **cpu0**, every load generator (wrk, loadgen) "
         "on **cpu1** (`taskset`); word count alone runs unpinned (each system may use both "
-        "cores). Waverless runs its default threads: 1 HTTP I/O + 2 executors + watchdog, "
+        "cores). Waverless runs its default threads: 2 executors that also serve HTTP (one io_context each) + watchdog, "
         "all on cpu0.")
     add("- Versions: %s; %s; %s; %s; %s." % (mach["workerd"], mach["redis"], mach["gcc"],
                                              mach["clang"], mach["wrk"]))

@@ -190,7 +190,10 @@ struct HttpServer::Impl {
 
   void accept() {
     net::io_context& target = *contexts[next++ % contexts.size()];
-    acceptor->async_accept(net::make_strand(target), [this](beast::error_code ec, tcp::socket s) {
+    // A strand only where several threads run one io_context; a shared
+    // executor context is run by one thread, and a strand would be overhead.
+    bool one_thread = !options.shared_contexts.empty() || options.io_threads <= 1;
+    auto accepted = [this](beast::error_code ec, tcp::socket s) {
       if (ec) {
         if (ec == net::error::operation_aborted) return;
       } else {
@@ -198,7 +201,12 @@ struct HttpServer::Impl {
         std::make_shared<Session>(std::move(s), handler, options.max_body_bytes)->start();
       }
       accept();
-    });
+    };
+    if (one_thread) {
+      acceptor->async_accept(target, std::move(accepted));
+    } else {
+      acceptor->async_accept(net::make_strand(target), std::move(accepted));
+    }
   }
 };
 

@@ -4,6 +4,7 @@
 
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -78,6 +79,8 @@ class NodeProcess {
   bool start(std::chrono::seconds timeout = std::chrono::seconds(300)) {
     pid_ = fork();
     if (pid_ == 0) {
+      // The node dies with the test process, even when that one crashes.
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
       FILE* f = freopen(log_.c_str(), "a", stderr);
       (void)f;
       std::vector<char*> argv;

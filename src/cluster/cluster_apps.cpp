@@ -1,0 +1,303 @@
+// Cluster: deploy once (compile on the master, ship the compiled object),
+// the raft-replicated record of app versions, and app sync on workers.
+#include <fstream>
+#include <future>
+#include <iterator>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "cluster/cluster.h"
+#include "cluster/cluster_util.h"
+#include "master/package.h"
+#include "meta/app_registry.h"
+
+namespace waverless::cluster {
+
+namespace fs = std::filesystem;
+namespace pb = net::pb;
+
+// --- deploy once --------------------------------------------------------------------
+
+absl::StatusOr<pb::AppPackage> Cluster::packageOf(const meta::DeployedApp& app) {
+  pb::AppPackage p;
+  p.set_name(app.name);
+  p.set_version(app.version);
+  p.set_app_yaml(readFile(app.dir / "app.yaml"));
+  p.set_app_wasm(readFile(app.dir / "app.wasm"));
+  if (!app.files_dir.empty()) {
+    auto tar = master::packTree(app.files_dir);
+    if (!tar.ok()) return tar.status();
+    p.set_files_tar(std::move(*tar));
+  }
+  if (!app.object_path.empty()) {
+    p.set_compiled_object(readFile(app.object_path));
+    p.set_object_name(app.object_path.filename().string());
+  }
+  return p;
+}
+
+absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> Cluster::installPackage(
+    const pb::AppPackage& pkg) {
+  std::lock_guard lock(install_mu_);
+  // The compiled object goes into our cache under its content key, so the
+  // registry's load finds it instead of compiling again. Same machine type
+  // and toolchain give the same key; otherwise this node compiles.
+  if (!pkg.compiled_object().empty() && !pkg.object_name().empty() &&
+      pkg.object_name().find('/') == std::string::npos) {
+    std::error_code ec;
+    fs::create_directories(deps_.cache_dir, ec);
+    fs::path obj = deps_.cache_dir / pkg.object_name();
+    if (!fs::exists(obj, ec)) {
+      if (auto st = writeFileAtomically(obj, pkg.compiled_object()); !st.ok()) return st;
+    }
+  }
+  fs::path dir = deps_.scratch_dir / absl::StrCat("install-", pkg.name(), "-", install_seq_++);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  fs::create_directories(dir / "files", ec);
+  absl::Status st = writeFileAtomically(dir / "app.yaml", pkg.app_yaml());
+  if (st.ok()) st = writeFileAtomically(dir / "app.wasm", pkg.app_wasm());
+  if (st.ok() && !pkg.files_tar().empty()) st = master::extractTar(pkg.files_tar(), dir / "files");
+  if (!st.ok()) {
+    fs::remove_all(dir, ec);
+    return st;
+  }
+  if (pkg.files_tar().empty()) fs::remove_all(dir / "files", ec);
+  auto app = deps_.registry.deploy(pkg.name(), dir);
+  fs::remove_all(dir, ec);
+  return app;
+}
+
+void Cluster::distribute(const std::string& name) {
+  auto app = deps_.registry.find(name);
+  if (!app) return;
+  auto pkg = packageOf(*app);
+  if (!pkg.ok()) return;
+  std::vector<std::future<void>> pushes;
+  for (const auto& n : config_.nodes) {
+    if (n.id == self_->id || !n.worker) continue;
+    net::PeerClient* p = peer(n.id);
+    pushes.push_back(std::async(std::launch::async, [p, &pkg, id = n.id, &name] {
+      absl::Status st = p->installApp(*pkg, std::chrono::minutes(5));
+      if (!st.ok()) {
+        // It gets the app from its next heartbeat once it is reachable.
+        fprintf(stderr, "level=warn node=%u app=%s msg=\"install deferred: %s\"\n", id,
+                name.c_str(), std::string(st.message()).c_str());
+      }
+    }));
+  }
+  for (auto& f : pushes) f.wait();
+}
+
+absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> Cluster::deploy(const std::string& name,
+                                                                         const fs::path& dir) {
+  if (isMaster()) {
+    auto app = deps_.registry.deploy(name, dir);  // validates and compiles, once
+    if (!app.ok()) return app;
+    distribute(name);
+    // Then the replicated record: a worker that missed the push installs the
+    // version from it.
+    if (auto st = recordApp(name, (*app)->version); !st.ok()) {
+      fprintf(stderr, "level=warn app=%s msg=\"not recorded in meta: %s\"\n", name.c_str(),
+              std::string(st.message()).c_str());
+    }
+    return app;
+  }
+  // Not the master: hand the package to it; it compiles and ships it to
+  // every worker, this one included, before answering.
+  pb::AppPackage pkg;
+  pkg.set_name(name);
+  pkg.set_app_yaml(readFile(dir / "app.yaml"));
+  pkg.set_app_wasm(readFile(dir / "app.wasm"));
+  std::error_code ec;
+  if (fs::is_directory(dir / "files", ec)) {
+    auto tar = master::packTree(dir / "files");
+    if (!tar.ok()) return tar.status();
+    pkg.set_files_tar(std::move(*tar));
+  }
+  absl::Status st = peer(config_.master()->id)->installApp(pkg, std::chrono::minutes(10));
+  if (!st.ok()) return st;
+  auto app = deps_.registry.find(name);
+  if (!app) return absl::UnavailableError("deployed on the master but not yet installed here");
+  return app;
+}
+
+pb::Ack Cluster::installApp(const pb::AppPackage& pkg) {
+  pb::Ack ack;
+  absl::Status st;
+  if (isMaster() && pkg.compiled_object().empty()) {
+    // A deploy forwarded by another node.
+    fs::path dir = deps_.scratch_dir / absl::StrCat("forwarded-", pkg.name(), "-", install_seq_++);
+    std::error_code ec;
+    fs::create_directories(dir / "files", ec);
+    st = writeFileAtomically(dir / "app.yaml", pkg.app_yaml());
+    if (st.ok()) st = writeFileAtomically(dir / "app.wasm", pkg.app_wasm());
+    if (st.ok() && !pkg.files_tar().empty())
+      st = master::extractTar(pkg.files_tar(), dir / "files");
+    if (pkg.files_tar().empty()) fs::remove_all(dir / "files", ec);
+    if (st.ok()) st = deploy(pkg.name(), dir).status();
+    fs::remove_all(dir, ec);
+  } else {
+    st = installPackage(pkg).status();
+  }
+  ack.set_code(static_cast<int32_t>(st.code()));
+  ack.set_message(std::string(st.message()));
+  return ack;
+}
+
+absl::StatusOr<pb::AppPackage> Cluster::fetchApp(const std::string& name) {
+  auto app = deps_.registry.find(name);
+  if (!app) return absl::NotFoundError("no app named '" + name + "'");
+  return packageOf(*app);
+}
+
+void Cluster::syncApps(const std::map<std::string, std::string>& wanted) {
+  // A worker that was down during a deploy, or joined later, catches up.
+  for (const auto& [name, version] : wanted) {
+    auto have = deps_.registry.find(name);
+    if (have && have->version == version) continue;
+    // From the master, or any node that has this version (the master may be
+    // the node that is down).
+    absl::StatusOr<pb::AppPackage> pkg = absl::NotFoundError(name);
+    std::vector<uint32_t> sources = {config_.master()->id};
+    for (const auto& n : config_.nodes) {
+      if (n.id != self_->id && !n.master) sources.push_back(n.id);
+    }
+    for (uint32_t src : sources) {
+      if (src == self_->id) continue;
+      pkg = peer(src)->fetchApp(name, std::chrono::seconds(30));
+      if (pkg.ok() && pkg->version() == version) break;
+      if (pkg.ok()) pkg = absl::NotFoundError("stale version at node " + std::to_string(src));
+    }
+    if (!pkg.ok()) continue;
+    auto app = installPackage(*pkg);
+    if (!app.ok()) {
+      fprintf(stderr, "level=warn app=%s msg=\"sync failed: %s\"\n", name.c_str(),
+              std::string(app.status().message()).c_str());
+    }
+  }
+  // Never remove here: an app missing from `wanted` may only be missing from
+  // a stale or partial view, and removing an app drops its keys. Removal is
+  // an explicit RemoveApp from the master or a committed raft erase.
+}
+
+std::map<std::string, std::string> Cluster::wantedApps() {
+  std::map<std::string, std::string> out;
+  for (const auto& [k, v] : raft_->snapshot()) {
+    if (k.starts_with("app/")) out[k.substr(4)] = v;
+  }
+  return out;
+}
+
+void Cluster::metaSyncLoop(std::stop_token st) {
+  while (!st.stop_requested()) {
+    {
+      std::unique_lock lock(sync_mu_);
+      // Also every few seconds: an install that failed (master briefly
+      // unreachable) is retried.
+      sync_cv_.wait_for(lock, st, std::chrono::seconds(3), [&] { return sync_pending_; });
+      sync_pending_ = false;
+    }
+    if (st.stop_requested()) return;
+    std::set<std::string> removals;
+    {
+      std::lock_guard lock(sync_mu_);
+      removals.swap(removals_);
+    }
+    for (const auto& name : removals) {
+      if (!raft_->get("app/" + name) && deps_.registry.find(name)) {
+        (void)deps_.registry.remove(name);
+      }
+    }
+    syncApps(wantedApps());
+  }
+}
+
+absl::Status Cluster::recordApp(const std::string& name, const std::string& version) {
+  bool any_meta = std::any_of(config_.nodes.begin(), config_.nodes.end(),
+                              [](const NodeConfig& n) { return n.meta; });
+  if (!any_meta) return absl::OkStatus();
+  pb::MetaEntry e;
+  e.set_key("app/" + name);
+  e.set_value(version);
+  e.set_erase(version.empty());
+  // metaPut forwards to the raft leader itself; a node outside the raft
+  // group asks the first meta node.
+  const NodeConfig* meta = nullptr;
+  for (const auto& n : config_.nodes) {
+    if (!meta && n.meta) meta = &n;
+  }
+  absl::Status st;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    if (raft_) {
+      pb::Ack a = metaPut(e);
+      st = statusOf(a.code(), a.message());
+    } else {
+      st = peer(meta->id)->metaPut(e, std::chrono::seconds(5));
+    }
+    if (st.ok()) return st;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));  // election in progress
+  }
+  return st;
+}
+
+pb::Ack Cluster::metaPut(const pb::MetaEntry& e) {
+  pb::Ack ack;
+  absl::Status st;
+  if (!raft_) {
+    st = absl::FailedPreconditionError(absl::StrCat("node ", self_->id, " is not a meta node"));
+  } else if (!raft_->isLeader()) {
+    auto leader = raft_->leader();
+    if (leader && leader->id != self_->id) {
+      st = peer(static_cast<uint32_t>(leader->id))->metaPut(e, std::chrono::seconds(5));
+    } else {
+      st = absl::UnavailableError("no raft leader yet");
+    }
+  } else {
+    st = e.erase() ? raft_->erase(e.key(), std::chrono::seconds(5))
+                   : raft_->put(e.key(), e.value(), std::chrono::seconds(5));
+  }
+  ack.set_code(static_cast<int32_t>(st.code()));
+  ack.set_message(std::string(st.message()));
+  return ack;
+}
+
+std::string Cluster::metaJson() {
+  if (!raft_) return "{\"meta\":false}";
+  auto leader = raft_->leader();
+  std::string out = absl::StrCat(
+      "{\"meta\":true,\"leader\":", leader ? std::to_string(leader->id) : "null", ",\"apps\":{");
+  bool first = true;
+  for (const auto& [name, version] : wantedApps()) {
+    absl::StrAppend(&out, first ? "" : ",", "\"", name, "\":\"", version, "\"");
+    first = false;
+  }
+  return out + "}}";
+}
+
+absl::Status Cluster::remove(const std::string& name) {
+  if (!isMaster()) {
+    auto st = peer(config_.master()->id)->removeApp(name, std::chrono::seconds(30));
+    (void)deps_.registry.remove(name);
+    return st;
+  }
+  absl::Status st = deps_.registry.remove(name);
+  if (!st.ok()) return st;
+  (void)recordApp(name, "");
+  for (const auto& n : config_.nodes) {
+    if (n.id != self_->id && n.worker) (void)peer(n.id)->removeApp(name, std::chrono::seconds(10));
+  }
+  return absl::OkStatus();
+}
+
+pb::Ack Cluster::removeApp(const std::string& name) {
+  absl::Status st = isMaster() ? remove(name) : deps_.registry.remove(name);
+  pb::Ack ack;
+  if (!st.ok() && st.code() != absl::StatusCode::kNotFound) {
+    ack.set_code(static_cast<int32_t>(st.code()));
+    ack.set_message(std::string(st.message()));
+  }
+  return ack;
+}
+
+}  // namespace waverless::cluster

@@ -269,7 +269,7 @@ void RequestRunner::launch(const std::shared_ptr<Request>& req, Invocation* pare
         wasm::InvocationResult r;
         r.status = std::move(st);
         r.duration = Clock::now() - started;
-        onDone(req, inv, std::move(r));
+        onDone(req, inv, std::move(r), /*ran_here=*/false);
       });
       return;
     }
@@ -291,11 +291,13 @@ void RequestRunner::launch(const std::shared_ptr<Request>& req, Invocation* pare
 }
 
 void RequestRunner::onDone(const std::shared_ptr<Request>& req, Invocation* inv,
-                           wasm::InvocationResult r) {
-  FnMetrics& m = fnMetrics(req->app->name, inv->fn->name);
-  (r.status.ok() ? m.ok : m.failed)->add();
-  if (r.cold_start) m.cold->add();
-  m.latency->observe(std::chrono::duration<double>(r.duration).count());
+                           wasm::InvocationResult r, bool ran_here) {
+  if (ran_here) {
+    FnMetrics& m = fnMetrics(req->app->name, inv->fn->name);
+    (r.status.ok() ? m.ok : m.failed)->add();
+    if (r.cold_start) m.cold->add();
+    m.latency->observe(std::chrono::duration<double>(r.duration).count());
+  }
   if (!r.log.empty() || !r.status.ok()) {
     std::string text = r.log;
     if (!r.status.ok()) text += "error: " + std::string(r.status.message()) + "\n";

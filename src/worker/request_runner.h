@@ -73,7 +73,9 @@ class RequestRunner {
              absl::AnyInvocable<void(RequestOutcome)> done);
   void launch(const std::shared_ptr<Request>& req, Invocation* parent, const app::FnSpec& fn,
               std::vector<std::string> args, std::string_view key = {});
-  void onDone(const std::shared_ptr<Request>& req, Invocation* inv, wasm::InvocationResult r);
+  // ran_here: false for a remote outcome (the node that ran it counted it).
+  void onDone(const std::shared_ptr<Request>& req, Invocation* inv, wasm::InvocationResult r,
+              bool ran_here = true);
   void complete(const std::shared_ptr<Request>& req);
 
   wasm::Engine& engine_;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "wasm/rt/module_abi.h"
 
@@ -19,6 +20,9 @@ struct HostImportSpec {
 
 // Index in this span is the import id compiled into each module.
 std::span<const HostImportSpec> hostImports();
+
+// The WASI preview1 part of the table (wasi.cpp), in table order.
+std::vector<HostImportSpec> wasiImports();
 
 }  // namespace waverless::wasm
 

@@ -20,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-CASES = ("hello", "kernel", "longchain", "word_count", "many_apps", "concurrency")
+CASES = ("hello", "kernel", "longchain", "word_count", "many_apps", "concurrency", "cross_node")
 
 # What the run executes, relative to the build folder. The build folder may
 # be shared with other work that rebuilds it at any time, so the run copies
@@ -107,6 +107,7 @@ def main():
     built_from = snapshot_build(out)
     # Imported only now: lib reads BUILD_DIR (the snapshot) when loaded.
     import concurrency
+    import cross_node
     import hello
     import many_apps
     import report
@@ -159,6 +160,7 @@ def main():
             node.stop()
     attempt("many_apps", lambda c: many_apps.run(c))
     attempt("concurrency", lambda c: concurrency.run(c))
+    attempt("cross_node", cross_node.run)
 
     if not args.keep:
         prune(ctx.out)

@@ -16,13 +16,16 @@
 // Each handler runs on a server thread and blocks on Redis, as a function
 // instance does while it waits on its store.
 //
-// usage: wc_functions PORT REDIS_PORT [THREADS]
+// usage: wc_functions PORT [REDIS_HOST:]REDIS_PORT [THREADS] [LISTEN_ADDR]
+// (Redis on 127.0.0.1 and listening on 127.0.0.1 unless given: the netns
+// benchmark puts Redis on another host.)
 #include <hiredis/hiredis.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <random>
+#include <string>
 
 #include "../native/mini_http.h"
 #include "../native/word_count_core.h"
@@ -33,7 +36,9 @@ namespace wc = wlbench::wc;
 using wlbench::mini::Reply;
 using wlbench::mini::Request;
 
-int g_redis_port = 6379;  // set once in main before any thread starts
+// Set once in main before any thread starts.
+std::string g_redis_host = "127.0.0.1";
+int g_redis_port = 6379;
 
 struct ReplyFree {
   void operator()(redisReply* r) const { freeReplyObject(r); }
@@ -47,7 +52,7 @@ redisContext* redis() {
     redisFree(ctx);
     ctx = nullptr;
   }
-  if (ctx == nullptr) ctx = redisConnect("127.0.0.1", g_redis_port);
+  if (ctx == nullptr) ctx = redisConnect(g_redis_host.c_str(), g_redis_port);
   return ctx;
 }
 
@@ -139,13 +144,19 @@ void merge(Request& req, const Reply& reply) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: wc_functions PORT REDIS_PORT [THREADS]\n");
+    fprintf(stderr, "usage: wc_functions PORT [REDIS_HOST:]REDIS_PORT [THREADS] [LISTEN_ADDR]\n");
     return 2;
   }
   auto port = static_cast<uint16_t>(std::atoi(argv[1]));
-  g_redis_port = std::atoi(argv[2]);
+  std::string redis = argv[2];
+  if (auto colon = redis.rfind(':'); colon != std::string::npos) {
+    g_redis_host = redis.substr(0, colon);
+    redis.erase(0, colon + 1);
+  }
+  g_redis_port = std::atoi(redis.c_str());
   int threads = argc > 3 ? std::atoi(argv[3]) : 4;
-  return wlbench::mini::serve("127.0.0.1", port, threads, [](Request& req, Reply reply) {
+  std::string listen = argc > 4 ? argv[4] : "127.0.0.1";
+  return wlbench::mini::serve(listen, port, threads, [](Request& req, Reply reply) {
     if (req.target == "/split") return splitText(req.body, reply);
     if (req.target == "/split_stored") return splitStored(req, reply);
     if (req.target == "/store") return store(req, reply);

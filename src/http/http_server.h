@@ -5,6 +5,7 @@
 // Owns: sockets and the I/O threads. Must not: route or run functions.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -49,6 +50,10 @@ struct ServerOptions {
   uint16_t port = 2501;  // 0: pick a free port
   size_t max_body_bytes = size_t{64} << 20;
   int io_threads = 1;
+  // A connection that makes no progress (no new request, header or body
+  // piece) and runs no function for a whole interval is closed: idle
+  // keep-alive connections and stalled clients go after 1-2 intervals.
+  std::chrono::milliseconds idle_check_interval{60000};
   // When set, connections are served on these (the executor's threads, so a
   // request is parsed, run and answered without changing threads) and
   // io_threads is ignored. Their owner runs and stops them.

@@ -22,6 +22,7 @@ class EchoHandler : public Handler {
  public:
   void handle(Request req, Responder respond) override {
     std::thread([req = std::move(req), respond = std::move(respond)]() mutable {
+      if (req.path == "/slow") std::this_thread::sleep_for(std::chrono::milliseconds(900));
       Response r;
       r.body = req.method + " " + req.path + " q=" + req.query + " " + req.body;
       std::move(respond)(std::move(r));
@@ -35,6 +36,7 @@ class HttpServerTest : public ::testing::Test {
     ServerOptions o;
     o.port = 0;
     o.max_body_bytes = maxBody();
+    o.idle_check_interval = std::chrono::milliseconds(300);
     server_ = std::make_unique<HttpServer>(o, handler_);
     ASSERT_TRUE(server_->start().ok());
     base_ = "http://127.0.0.1:" + std::to_string(server_->port());
@@ -178,6 +180,26 @@ TEST_F(HttpServerLargeBodyTest, ClientGoneMidBodyLeavesTheServerServing) {
   auto r = fetch("GET", base_ + "/after");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->body, "GET /after q= ");
+}
+
+TEST_F(HttpServerTest, SilentConnectionIsClosedAfterOneToTwoIdleIntervals) {
+  int fd = connectToServer();
+  writeAll(fd, "GET /a HTTP/1.1\r\nHo");  // then nothing: a stalled client
+  auto t0 = std::chrono::steady_clock::now();
+  char buf[256];
+  ssize_t n = read(fd, buf, sizeof buf);  // returns when the server closes
+  double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  close(fd);
+  EXPECT_LE(n, 0);
+  EXPECT_GE(waited, 0.25);
+  EXPECT_LE(waited, 3.0);
+}
+
+TEST_F(HttpServerTest, FunctionRunningLongerThanTheIdleIntervalIsNotCut) {
+  // The handler takes three idle intervals; the connection waits for it.
+  auto r = fetch("GET", base_ + "/slow");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->body, "GET /slow q= ");
 }
 
 }  // namespace

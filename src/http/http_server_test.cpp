@@ -25,6 +25,10 @@ class EchoHandler : public Handler {
       if (req.path == "/slow") std::this_thread::sleep_for(std::chrono::milliseconds(900));
       Response r;
       r.body = req.method + " " + req.path + " q=" + req.query + " " + req.body;
+      if (req.path == "/headers") {
+        r.status = 201;
+        r.headers = {{"X-Ok", "yes"}, {"X-Bad", "a\r\nSet-Cookie: stolen=1"}};
+      }
       std::move(respond)(std::move(r));
     }).detach();
   }
@@ -200,6 +204,16 @@ TEST_F(HttpServerTest, FunctionRunningLongerThanTheIdleIntervalIsNotCut) {
   auto r = fetch("GET", base_ + "/slow");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->body, "GET /slow q= ");
+}
+
+TEST_F(HttpServerTest, ResponseHeadIsWellFormedAndRefusesInjectedLines) {
+  std::string out = raw("GET /headers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_THAT(out, ::testing::StartsWith("HTTP/1.1 201 Created\r\n"));
+  EXPECT_THAT(out, HasSubstr("\r\nX-Ok: yes\r\n"));
+  EXPECT_THAT(out, HasSubstr("\r\nContent-Length: 16\r\n"));
+  EXPECT_THAT(out, ::testing::EndsWith("\r\nConnection: close\r\n\r\nGET /headers q= "));
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("Set-Cookie")));
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("X-Bad")));
 }
 
 }  // namespace

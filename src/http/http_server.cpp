@@ -77,7 +77,11 @@ class Session : public std::enable_shared_from_this<Session> {
     const auto& h = parser_->get();
     auto readBody = [self = shared_from_this()] {
       if (self->directBodyLength()) {
-        self->readBodyDirect();
+        if (self->handler_.streamBody(headOf(self->parser_->get()))) {
+          self->streamBody();
+        } else {
+          self->readBodyDirect();
+        }
         return;
       }
       bhttp::async_read(self->stream_, self->buffer_, *self->parser_,
@@ -126,7 +130,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // large upload on a slow link is not idle.
   void readBodyPiece(size_t offset) {
     if (offset == body_.size()) {
-      dispatchRequest(parser_->release(), std::move(body_));
+      auto msg = parser_->release();
+      Request req = headOf(msg);
+      req.body = std::move(body_);
+      dispatchRequest(std::move(req), msg.keep_alive());
       return;
     }
     ++progress_;
@@ -140,6 +147,56 @@ class Session : public std::enable_shared_from_this<Session> {
                       }
                       self->readBodyPiece(offset + got);
                     });
+  }
+
+  // The function starts now and takes the body from a BodyStream while the
+  // rest arrives, read here piece by piece (held back while the function
+  // has a few MiB unread).
+  void streamBody() {
+    uint64_t length = *directBodyLength();
+    stream_body_ = std::make_shared<BodyStream>(length);
+    size_t have = std::min<size_t>(buffer_.size(), length);
+    std::string first(have, '\0');
+    net::buffer_copy(net::buffer(first), buffer_.data());
+    buffer_.consume(have);
+    stream_body_->push(first);
+    stream_received_ = have;
+    auto msg = parser_->release();
+    Request req = headOf(msg);
+    req.body_stream = stream_body_;
+    pumping_ = true;
+    dispatchRequest(std::move(req), msg.keep_alive());
+    pumpBody();
+  }
+
+  void pumpBody() {
+    if (stream_received_ == stream_body_->length()) {
+      stream_body_->finish();
+      pumping_ = false;
+      if (closing_) drain();
+      return;
+    }
+    auto resume = [self = shared_from_this()] {
+      net::post(self->stream_.get_executor(), [self] { self->pumpBody(); });
+    };
+    if (!stream_body_->wantsMore(std::move(resume))) return;
+    ++progress_;
+    if (pump_buffer_.empty()) pump_buffer_.resize(size_t{1} << 20);
+    size_t n = std::min<uint64_t>(pump_buffer_.size(), stream_body_->length() - stream_received_);
+    stream_.socket().async_read_some(
+        net::buffer(pump_buffer_.data(), n),
+        [self = shared_from_this()](beast::error_code ec, size_t got) {
+          if (ec) {
+            self->stream_body_->fail(absl::UnavailableError(
+                "the client closed the connection before the request body was complete"));
+            self->pumping_ = false;
+            self->close();
+            return;
+          }
+          self->stream_received_ += got;
+          self->stream_body_->push(std::string_view(self->pump_buffer_.data(), got));
+          self->pumpBody();
+        });
   }
 
   void onRead(beast::error_code ec) {
@@ -158,23 +215,27 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     auto msg = parser_->release();
-    std::string body = std::move(msg.body());
-    dispatchRequest(std::move(msg), std::move(body));
+    Request req = headOf(msg);
+    req.body = std::move(msg.body());
+    dispatchRequest(std::move(req), msg.keep_alive());
   }
 
-  void dispatchRequest(bhttp::request<bhttp::string_body> msg, std::string body) {
-    in_handler_ = true;  // the function may run for long: not idle
+  template <class Header>
+  static Request headOf(const Header& msg) {
     Request req;
     req.method = std::string(msg.method_string());
     std::string target(msg.target());
     auto q = target.find('?');
     req.path = target.substr(0, q);
     if (q != std::string::npos) req.query = target.substr(q + 1);
-    req.body = std::move(body);
     for (const auto& f : msg) {
       req.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
     }
-    bool keep_alive = msg.keep_alive();
+    return req;
+  }
+
+  void dispatchRequest(Request req, bool keep_alive) {
+    in_handler_ = true;  // the function may run for long: not idle
     handler_.handle(std::move(req), [self = shared_from_this(), keep_alive](Response r) mutable {
       net::post(self->stream_.get_executor(), [self, r = std::move(r), keep_alive]() mutable {
         self->write(std::move(r), keep_alive);
@@ -185,6 +246,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // The head is formatted here and sent with the body in one gathered
   // write: Beast's generic serializer cost ~8% of a small request.
   void write(Response r, bool keep_alive) {
+    if (stream_body_) {
+      // The function is done with its body. Unread rest: the connection
+      // cannot carry another request (its bytes would be taken as one).
+      if (!stream_body_->complete()) keep_alive = false;
+      stream_body_->abandon();
+    }
     auto out = std::make_shared<std::pair<std::string, std::string>>(formatHead(r, keep_alive),
                                                                      std::move(r.body));
     std::array<net::const_buffer, 2> buffers{net::buffer(out->first), net::buffer(out->second)};
@@ -195,6 +262,7 @@ class Session : public std::enable_shared_from_this<Session> {
                          self->close();
                          return;
                        }
+                       self->stream_body_.reset();
                        self->read();
                      });
   }
@@ -236,7 +304,7 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     closing_ = true;
     armIdleTimer(std::chrono::seconds(5));
-    drain();
+    if (!pumping_) drain();  // else the pump reads (and drops) the rest, then drains
   }
 
   void drain() {
@@ -276,7 +344,11 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::array<char, 16384> scratch_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  std::string body_;  // a direct read's destination
+  std::string body_;                         // a direct read's destination
+  std::shared_ptr<BodyStream> stream_body_;  // the current request's, when streamed
+  uint64_t stream_received_ = 0;
+  std::vector<char> pump_buffer_;
+  bool pumping_ = false;
   net::steady_timer idle_timer_{stream_.get_executor()};
   uint64_t progress_ = 0;  // bumped when a read starts or a header arrives
   uint64_t progress_seen_ = 0;

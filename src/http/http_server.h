@@ -13,6 +13,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "http/body_stream.h"
 
 namespace boost::asio {
 class io_context;
@@ -25,6 +26,9 @@ struct Request {
   std::string path;    // without the query
   std::string query;   // after '?', undecoded
   std::string body;
+  // Set instead of body when the handler asked for the body as a stream
+  // (Handler::streamBody): it is still arriving.
+  std::shared_ptr<BodyStream> body_stream;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string header(std::string_view name) const;  // case-insensitive, "" if absent
 };
@@ -43,6 +47,9 @@ class Handler {
  public:
   virtual ~Handler() = default;
   virtual void handle(Request request, Responder respond) = 0;
+  // Asked once the header of a large body (>= 256 KiB, with Content-Length)
+  // is in: true to get the request at once with its body as a stream.
+  virtual bool streamBody(const Request& /*head*/) { return false; }
 };
 
 struct ServerOptions {

@@ -27,7 +27,7 @@ constexpr uint64_t kMaxMemoryBytes = uint64_t{4} << 30;  // wasm32's whole addre
 constexpr std::chrono::milliseconds kMaxTimeout = std::chrono::hours(24);
 
 constexpr std::string_view kTopFields[] = {"fns", "memory", "max_instances", "scheduler"};
-constexpr std::string_view kFnFields[] = {"event", "args", "kvs", "timeout", "idempotent"};
+constexpr std::string_view kFnFields[] = {"event", "args", "kvs", "timeout", "idempotent", "body"};
 constexpr std::string_view kEventKinds[] = {"http_app", "kv_set", "http"};
 constexpr std::string_view kHttpFields[] = {"method", "path"};
 constexpr std::string_view kHttpMethods[] = {"GET", "POST", "PUT", "DELETE", "ANY"};
@@ -338,6 +338,31 @@ absl::Status ManifestParser::parseFn(const Entry& entry, FnSpec& fn) const {
                    "must be true or false");
     }
     fn.idempotent = value;
+  }
+  if (const Entry* body = findEntry(*fields, "body")) {
+    const std::string body_field = absl::StrCat(field, ".body");
+    const int line = lineOf(body->value, body->line);
+    const std::string text = body->value.IsScalar() ? body->value.Scalar() : "";
+    if (text != "stream" && text != "buffer") {
+      return error(line, body_field,
+                   absl::StrCat(shown(body->value), " is not one of: buffer, stream"));
+    }
+    fn.stream_body = text == "stream";
+    if (fn.stream_body) {
+      for (const EventSpec& ev : fn.events) {
+        if (!isHttp(ev)) {
+          return error(line, body_field,
+                       "stream needs every event to be http_app or http (a kv_set has no body)");
+        }
+      }
+      for (const ArgSpec& arg : fn.args) {
+        if (arg.kind == ArgSpec::Kind::kHttpText) {
+          return error(line, body_field,
+                       "a streamed body is read with wl_body_read, not passed as an argument: "
+                       "remove http_text from args");
+        }
+      }
+    }
   }
   return absl::OkStatus();
 }

@@ -59,6 +59,9 @@ struct FnSpec {
   std::vector<KvAccess> kvs;
   std::optional<std::chrono::milliseconds> timeout;
   bool idempotent = false;
+  // body: stream — the function starts while its request body still
+  // arrives and reads it with wl_body_read (no http_text argument).
+  bool stream_body = false;
   int line = 0;
 };
 

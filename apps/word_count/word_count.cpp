@@ -89,48 +89,74 @@ class SliceWriter {
   size_t count_ = 0;
 };
 
-bool sliceBuffer(std::string_view data, SliceWriter& out) {
-  while (size_t n = nextSliceLength(data, true)) {
-    if (!out.write(data.substr(0, n))) return false;
-    data.remove_prefix(n);
-  }
-  return true;
-}
+// Reads the next bytes of the input into dst: the count, 0 at its end.
+using ReadFn = wl_status (*)(void* ctx, char* dst, uint32_t cap, uint32_t* got);
 
-// Streams the input file through a buffer of about two slices instead of
-// loading it whole: the file may be as large as a request body.
-bool sliceFile(SliceWriter& out) {
-  int32_t fd = -1;
-  wl_status s = wl_file_open(kInputFile.data(), kInputFile.size(), &fd);
-  if (s != WL_OK) {
-    fail("empty body and files/input.txt cannot be opened", s);
-    return false;
-  }
-  std::string buf;
-  uint64_t offset = 0;
-  bool at_end = false, ok = true;
-  while (ok) {
+// Slices an input that arrives in pieces (the request body while it is
+// still uploading, or the data file) through a buffer of about two slices:
+// counting starts with the first slice, and the input is never held whole.
+// `buf` may already hold the input's first bytes.
+bool sliceStream(std::string buf, ReadFn read, void* ctx, const char* what, SliceWriter& out) {
+  bool at_end = false;
+  for (;;) {
     size_t n = nextSliceLength(buf, at_end);
     if (n > 0) {
-      ok = out.write(std::string_view(buf).substr(0, n));
+      if (!out.write(std::string_view(buf).substr(0, n))) return false;
       buf.erase(0, n);
     } else if (at_end) {
-      break;
+      return true;
     } else {
       size_t old = buf.size();
       buf.resize(old + kSliceBytes);
       uint32_t got = 0;
-      s = wl_file_read_at(fd, offset, buf.data() + old, kSliceBytes, &got);
+      wl_status s = read(ctx, buf.data() + old, kSliceBytes, &got);
       if (s != WL_OK) {
-        fail("reading files/input.txt failed", s);
-        ok = false;
+        fail(std::string("reading ") + what + " failed", s);
+        return false;
       }
       buf.resize(old + got);
-      offset += got;
       at_end = got == 0;
     }
   }
-  wl_file_close(fd);
+}
+
+wl_status readBody(void*, char* dst, uint32_t cap, uint32_t* got) {
+  return wl_body_read(dst, cap, got);
+}
+
+struct FileInput {
+  int32_t fd;
+  uint64_t offset;
+};
+
+wl_status readFile(void* ctx, char* dst, uint32_t cap, uint32_t* got) {
+  auto* f = static_cast<FileInput*>(ctx);
+  wl_status s = wl_file_read_at(f->fd, f->offset, dst, cap, got);
+  if (s == WL_OK) f->offset += *got;
+  return s;
+}
+
+// The request body, or files/input.txt when the body is empty.
+bool sliceInput(SliceWriter& out) {
+  std::string first(kSliceBytes, '\0');
+  uint32_t got = 0;
+  wl_status s = wl_body_read(first.data(), kSliceBytes, &got);
+  if (s != WL_OK) {
+    fail("reading the request body failed", s);
+    return false;
+  }
+  if (got > 0) {
+    first.resize(got);
+    return sliceStream(std::move(first), readBody, nullptr, "the request body", out);
+  }
+  FileInput file{-1, 0};
+  s = wl_file_open(kInputFile.data(), kInputFile.size(), &file.fd);
+  if (s != WL_OK) {
+    fail("empty body and files/input.txt cannot be opened", s);
+    return false;
+  }
+  bool ok = sliceStream("", readFile, &file, "files/input.txt", out);
+  wl_file_close(file.fd);
   return ok;
 }
 
@@ -145,11 +171,11 @@ constexpr std::array<char, 256> kFold = [] {
 
 }  // namespace
 
-// HTTP entry. args[0]: the request body; empty means files/input.txt.
+// HTTP entry, declared `body: stream`: the body (or, when it is empty,
+// files/input.txt) is sliced while it arrives.
 WL_FUNCTION(split_file) {
-  std::string_view body = wl::arg(args, argc, 0);
   SliceWriter slices(newToken());
-  bool ok = body.empty() ? sliceFile(slices) : sliceBuffer(body, slices);
+  bool ok = sliceInput(slices);
 
   // Wait even after a failure: slices already stored are being counted, and
   // their parts must be cleaned up below.

@@ -99,6 +99,17 @@ __attribute__((noreturn)) void wl_fail(wl_status code, const char* msg, uint32_t
 WL_IMPORT(sleep_ms)
 wl_status wl_sleep_ms(uint32_t ms);
 
+/* --- the request body, for functions declared `body: stream` --- */
+
+/* Reads the next bytes of the request body into buf (up to cap > 0):
+ * *nread = 0 at its end. The function runs while the body still arrives;
+ * this waits (without holding a host thread) until more is there. Only the
+ * entry function of a request, declared with `body: stream` in app.yaml,
+ * has a body to read: others get WL_ERR_UNAVAILABLE. WL_ERR_UNAVAILABLE
+ * too if the client went away mid-body. */
+WL_IMPORT(body_read)
+wl_status wl_body_read(void* buf, uint32_t cap, uint32_t* nread);
+
 /* --- output and logs --- */
 
 /* Appends to the invocation's output (the HTTP response body). */

@@ -219,63 +219,86 @@ void Gateway::handle(http::Request req, http::Responder respond) {
     reply(text(404, "usage: /<app> invokes an app; /api/apps lists them"));
     return;
   }
-  std::string rest = p.substr(1);
+  invoke(std::move(req), std::move(reply));
+}
+
+bool Gateway::streamBody(const http::Request& head) {
+  if (!dispatcher_.canStream() || head.path.size() < 2 || head.path[0] != '/' ||
+      head.path.starts_with("/api/")) {
+    return false;
+  }
+  Route r = route(head.method, head.path);
+  return r.fn != nullptr && r.fn->stream_body;
+}
+
+Gateway::Route Gateway::route(const std::string& method, const std::string& path) const {
+  Route r;
+  std::string rest = path.substr(1);
   auto slash = rest.find('/');
   std::string name = rest.substr(0, slash);
   std::string sub = slash == std::string::npos ? "" : rest.substr(slash);
-  invoke(name, sub, std::move(req), std::move(reply));
-}
-
-void Gateway::invoke(const std::string& name, const std::string& sub, http::Request req,
-                     http::Responder respond) {
-  auto app = registry_.find(name);
-  if (!app) {
-    std::move(respond)(text(404, "no app named '" + name + "'"));
-    return;
+  r.app = registry_.find(name);
+  if (!r.app) {
+    r.error = text(404, "no app named '" + name + "'");
+    return r;
   }
   const app::FnSpec* fn = nullptr;
   if (sub.empty() || sub == "/") {
-    fn = app->manifest.httpAppFn();
+    fn = r.app->manifest.httpAppFn();
     if (fn == nullptr) {
-      std::move(respond)(text(404, "app '" + name + "' has no http_app function"));
-      return;
+      r.error = text(404, "app '" + name + "' has no http_app function");
+      return r;
     }
-    if (req.method != "GET" && req.method != "POST") {
-      std::move(respond)(text(405, "use GET or POST on /" + name));
-      return;
+    if (method != "GET" && method != "POST") {
+      r.error = text(405, "use GET or POST on /" + name);
+      return r;
     }
   } else {
-    fn = app->manifest.httpFn(req.method, sub);
+    const app::AppManifest& manifest = r.app->manifest;
+    fn = manifest.httpFn(method, sub);
     if (fn == nullptr) {
       // /<app>/<fn> also reaches a function with an explicit http trigger.
-      const app::FnSpec* named = app->manifest.find(sub.substr(1));
+      const app::FnSpec* named = manifest.find(sub.substr(1));
       if (named != nullptr) {
         for (const auto& e : named->events) {
-          if (e.kind == app::EventSpec::Kind::kHttp &&
-              (e.method == "ANY" || e.method == req.method)) {
+          if (e.kind == app::EventSpec::Kind::kHttp && (e.method == "ANY" || e.method == method)) {
             fn = named;
           }
         }
       }
     }
     if (fn == nullptr) {
-      std::move(respond)(
-          text(404, "app '" + name + "' has no function for " + req.method + " " + sub));
-      return;
+      r.error = text(404, "app '" + name + "' has no function for " + method + " " + sub);
+      return r;
     }
   }
-  dispatcher_.dispatch(app, *fn, std::move(req.body),
-                       [respond = std::move(respond)](worker::RequestOutcome o) mutable {
-                         http::Response r;
-                         r.status = o.http_status;
-                         r.body = std::move(o.body);
-                         if (o.http_status != 200)
-                           r.content_type = "text/plain; charset=utf-8";
-                         else
-                           r.content_type = "application/octet-stream";
-                         r.headers.emplace_back("X-Request-Id", o.request_id);
-                         std::move(respond)(std::move(r));
-                       });
+  r.fn = fn;
+  return r;
+}
+
+void Gateway::invoke(http::Request req, http::Responder respond) {
+  Route route = this->route(req.method, req.path);
+  if (route.fn == nullptr) {
+    std::move(respond)(std::move(route.error));
+    return;
+  }
+  auto done = [respond = std::move(respond)](worker::RequestOutcome o) mutable {
+    http::Response r;
+    r.status = o.http_status;
+    r.body = std::move(o.body);
+    if (o.http_status != 200)
+      r.content_type = "text/plain; charset=utf-8";
+    else
+      r.content_type = "application/octet-stream";
+    r.headers.emplace_back("X-Request-Id", o.request_id);
+    std::move(respond)(std::move(r));
+  };
+  if (req.body_stream) {
+    dispatcher_.dispatchStream(std::move(route.app), *route.fn, std::move(req.body_stream),
+                               std::move(done));
+  } else {
+    dispatcher_.dispatch(std::move(route.app), *route.fn, std::move(req.body), std::move(done));
+  }
 }
 
 void Gateway::deploy(http::Request req, http::Responder respond) {

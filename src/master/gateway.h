@@ -28,6 +28,17 @@ class Dispatcher {
   virtual void dispatch(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
                         std::string body,
                         absl::AnyInvocable<void(worker::RequestOutcome)> done) = 0;
+  // Whether dispatchStream may be used: the function would run on this node
+  // and can take its body while it still arrives.
+  virtual bool canStream() const { return false; }
+  virtual void dispatchStream(std::shared_ptr<const meta::DeployedApp> /*app*/,
+                              const app::FnSpec& /*fn*/, std::shared_ptr<http::BodyStream> /*body*/,
+                              absl::AnyInvocable<void(worker::RequestOutcome)> done) {
+    worker::RequestOutcome o;
+    o.status = absl::InternalError("this dispatcher cannot stream request bodies");
+    o.http_status = 500;
+    done(std::move(o));
+  }
 };
 
 // How a deploy reaches the nodes: this registry only, or the whole cluster.
@@ -46,6 +57,12 @@ class LocalDispatcher : public Dispatcher {
   void dispatch(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
                 std::string body, absl::AnyInvocable<void(worker::RequestOutcome)> done) override {
     runner_.run(std::move(app), fn, std::move(body), std::move(done));
+  }
+  bool canStream() const override { return true; }
+  void dispatchStream(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
+                      std::shared_ptr<http::BodyStream> body,
+                      absl::AnyInvocable<void(worker::RequestOutcome)> done) override {
+    runner_.run(std::move(app), fn, "", std::move(done), std::move(body));
   }
 
  private:
@@ -81,10 +98,18 @@ class Gateway : public http::Handler {
   void setServing(bool serving) { serving_ = serving; }
 
   void handle(http::Request request, http::Responder respond) override;
+  // A large body for a function declared `body: stream` that runs here.
+  bool streamBody(const http::Request& head) override;
 
  private:
-  void invoke(const std::string& app_name, const std::string& sub_path, http::Request req,
-              http::Responder respond);
+  // The function a request path reaches, or the error to answer.
+  struct Route {
+    std::shared_ptr<const meta::DeployedApp> app;
+    const app::FnSpec* fn = nullptr;
+    http::Response error;
+  };
+  Route route(const std::string& method, const std::string& path) const;
+  void invoke(http::Request req, http::Responder respond);
   void deploy(http::Request req, http::Responder respond);
 
   meta::AppRegistry& registry_;

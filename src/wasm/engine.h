@@ -43,6 +43,12 @@ class HostServices {
   virtual absl::Status kvSetBatch(Fiber&, const std::vector<std::pair<std::string, std::string>>&) {
     return absl::UnimplementedError("batch set is not available here");
   }
+  // The next bytes of the request body of a function declared `body:
+  // stream`, copied into dst: the count, 0 at the end of the body, or an
+  // error (the client went away). Waits (parks) while none have arrived.
+  virtual absl::StatusOr<size_t> bodyRead(Fiber&, char* /*dst*/, size_t /*cap*/) {
+    return absl::UnimplementedError("no streamed request body here");
+  }
   // The app's keys starting with prefix that this function may read.
   virtual absl::StatusOr<std::vector<std::pair<std::string, std::string>>> kvScan(
       Fiber&, std::string_view /*prefix*/, size_t /*limit*/) {

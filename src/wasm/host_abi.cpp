@@ -268,6 +268,29 @@ void outputWrite(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
   *r = WL_OK;
 }
 
+void bodyRead(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
+  Guest g{e, "body_read"};
+  if (!g.check(u32(a, 0), u32(a, 1), "buffer") || !g.check(u32(a, 2), 4, "count pointer")) return;
+  InvocationState& inv = *e.inv;
+  if (u32(a, 1) == 0) {
+    *r = WL_ERR_INVALID;  // a zero count would read as the end of the body
+    return;
+  }
+  if (inv.host == nullptr) {
+    *r = WL_ERR_UNAVAILABLE;
+    return;
+  }
+  // Memory may only grow while the fiber waits, never move: the pointer stays valid.
+  auto got = inv.host->bodyRead(*inv.fiber, reinterpret_cast<char*>(g.at(u32(a, 0))), u32(a, 1));
+  if (!got.ok()) {
+    inv.appendLog(absl::StrCat("[waverless] body_read: ", got.status().message(), "\n"));
+    *r = statusCode(got.status());
+    return;
+  }
+  g.store<uint32_t>(u32(a, 2), static_cast<uint32_t>(*got), "count pointer");
+  *r = WL_OK;
+}
+
 void logLine(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
   Guest g{e, "log"};
   if (!g.check(u32(a, 1), u32(a, 2), "message")) return;
@@ -399,6 +422,7 @@ const std::vector<HostImportSpec>& table() {
     // Appended, never inserted: ids are compiled into modules (the cache key
     // covers this table anyway).
     v.push_back({kWl, "fail", "iii:", thunk<failCall>});
+    v.push_back({kWl, "body_read", "iii:i", thunk<bodyRead>});
     return v;
   }();
   return t;

@@ -51,6 +51,7 @@ struct RequestRunner::Request {
   // Guarded by mu:
   std::deque<Invocation> invocations;  // stable addresses; [0] is the entry
   absl::AnyInvocable<void(RequestOutcome)> done;
+  std::shared_ptr<http::BodyStream> body;  // for an entry declared `body: stream`
   bool root_done = false;
   wasm::InvocationResult root_result;
   absl::Status first_failure;  // first failed triggered function
@@ -114,6 +115,32 @@ class RequestRunner::Host : public wasm::HostServices {
       return remoteKv(fiber, *owner, app::KvOp::kDelete, key, {}).status();
     }
     return runner_->kv_.del(req_->app->name, key);
+  }
+
+  absl::StatusOr<size_t> bodyRead(wasm::Fiber& fiber, char* dst, size_t cap) override {
+    if (inv_->parent != nullptr || !req_->body) {
+      return absl::UnavailableError(absl::StrCat(
+          "function ", inv_->fn->name,
+          " has no request body to read: only the entry function of a request, declared with "
+          "`body: stream`, has one"));
+    }
+    for (;;) {
+      auto r = req_->body->tryRead(dst, cap);
+      switch (r.kind) {
+        case http::BodyStream::ReadResult::kData:
+          return r.bytes;
+        case http::BodyStream::ReadResult::kEnd:
+          return 0;
+        case http::BodyStream::ReadResult::kError:
+          return r.error;
+        case http::BodyStream::ReadResult::kWait:
+          break;
+      }
+      absl::Status st = fiber.wait([body = req_->body](wasm::Resumer res) {
+        body->onReadable([res] { res.resume(absl::OkStatus()); });
+      });
+      if (!st.ok()) return st;
+    }
   }
 
   absl::Status waitTriggered(wasm::Fiber& fiber) override {
@@ -219,13 +246,24 @@ RequestRunner::FnMetrics& RequestRunner::fnMetrics(const std::string& app, const
 }
 
 void RequestRunner::run(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
-                        std::string http_text, absl::AnyInvocable<void(RequestOutcome)> done) {
-  std::vector<std::string> args;
-  for (const auto& a : fn.args) {
-    args.push_back(a.kind == app::ArgSpec::Kind::kHttpText ? http_text : std::string());
+                        std::string http_text, absl::AnyInvocable<void(RequestOutcome)> done,
+                        std::shared_ptr<http::BodyStream> stream) {
+  std::vector<std::string> args(fn.args.size());
+  if (fn.stream_body) {
+    // A body that came whole (small, or forwarded by another node) is read the same way.
+    if (!stream) stream = http::BodyStream::ofString(std::move(http_text));
+  } else {
+    // The body is large possibly: copied only for a second http_text argument.
+    for (size_t i = fn.args.size(); i-- > 0;) {
+      if (fn.args[i].kind != app::ArgSpec::Kind::kHttpText) continue;
+      bool another = false;
+      for (size_t j = 0; j < i; ++j) another |= fn.args[j].kind == app::ArgSpec::Kind::kHttpText;
+      args[i] = another ? http_text : std::move(http_text);
+    }
   }
   start(std::move(app), fn, std::move(args),
-        absl::StrCat("r", absl::Hex(next_id_.fetch_add(1), absl::kZeroPad8)), std::move(done));
+        absl::StrCat("r", absl::Hex(next_id_.fetch_add(1), absl::kZeroPad8)), std::move(done),
+        std::move(stream));
 }
 
 void RequestRunner::runTriggered(std::shared_ptr<const meta::DeployedApp> app,
@@ -237,8 +275,10 @@ void RequestRunner::runTriggered(std::shared_ptr<const meta::DeployedApp> app,
 
 void RequestRunner::start(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
                           std::vector<std::string> args, std::string request_id,
-                          absl::AnyInvocable<void(RequestOutcome)> done) {
+                          absl::AnyInvocable<void(RequestOutcome)> done,
+                          std::shared_ptr<http::BodyStream> body) {
   auto req = std::make_shared<Request>();
+  req->body = std::move(body);
   req->id = std::move(request_id);
   req->app = std::move(app);
   req->start = Clock::now();

@@ -14,6 +14,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "app/app_manifest.h"
+#include "http/body_stream.h"
 #include "meta/app_registry.h"
 #include "metrics/metrics.h"
 #include "wasm/engine.h"
@@ -41,9 +42,12 @@ class RequestRunner {
   RequestRunner(wasm::Engine& engine, kv::KvStore& kv, metrics::Registry& metrics, AppLogs& logs);
   ~RequestRunner();
 
-  // Runs fn (which the app's manifest declares) with the HTTP body.
+  // Runs fn (which the app's manifest declares) with the HTTP body. A
+  // function declared `body: stream` reads it with wl_body_read: from
+  // `stream` while it still arrives, else from http_text.
   void run(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
-           std::string http_text, absl::AnyInvocable<void(RequestOutcome)> done);
+           std::string http_text, absl::AnyInvocable<void(RequestOutcome)> done,
+           std::shared_ptr<http::BodyStream> stream = nullptr);
 
   // Runs fn with args on this node as part of a request owned by another
   // node; done when fn and everything it triggered have finished.
@@ -70,7 +74,8 @@ class RequestRunner {
   FnMetrics& fnMetrics(const std::string& app, const std::string& fn);
   void start(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
              std::vector<std::string> args, std::string request_id,
-             absl::AnyInvocable<void(RequestOutcome)> done);
+             absl::AnyInvocable<void(RequestOutcome)> done,
+             std::shared_ptr<http::BodyStream> body = nullptr);
   void launch(const std::shared_ptr<Request>& req, Invocation* parent, const app::FnSpec& fn,
               std::vector<std::string> args, std::string_view key = {});
   // ran_here: false for a remote outcome (the node that ran it counted it).

@@ -116,3 +116,33 @@ WL_FUNCTION(nap_once) {
   wl_sleep_ms(1500);
   out("rested");
 }
+
+/* body: stream. Reads the body in 64 KiB pieces; reports its size and a
+ * position-weighted checksum, so lost, repeated or reordered bytes show. */
+WL_FUNCTION(body_sum) {
+  static char buf[65536];
+  unsigned long long bytes = 0, sum = 0;
+  for (;;) {
+    uint32_t got = 0;
+    wl_status s = wl_body_read(buf, sizeof buf, &got);
+    if (s != WL_OK) wl_fail(s, "body_read failed", 16);
+    if (got == 0) break;
+    for (uint32_t i = 0; i < got; ++i) sum += (unsigned char)buf[i] * ((bytes + i) % 251 + 1);
+    bytes += got;
+  }
+  char line[64];
+  snprintf(line, sizeof line, "bytes=%llu sum=%llu", bytes, sum);
+  out(line);
+}
+
+/* body: stream, but answers without reading any of it. */
+WL_FUNCTION(body_skip) { out("skipped"); }
+
+/* A buffered-body function has no stream: wl_body_read says so. */
+WL_FUNCTION(body_none) {
+  char buf[16];
+  uint32_t got = 0;
+  char line[32];
+  snprintf(line, sizeof line, "status=%d", (int)wl_body_read(buf, sizeof buf, &got));
+  out(line);
+}

@@ -446,9 +446,16 @@ void Cluster::dispatch(std::shared_ptr<const meta::DeployedApp> app, const app::
   dispatchTo(std::move(app), &fn, std::move(body), {}, std::move(done));
 }
 
+void Cluster::dispatchStream(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
+                             std::shared_ptr<http::BodyStream> body,
+                             absl::AnyInvocable<void(worker::RequestOutcome)> done) {
+  dispatchTo(std::move(app), &fn, "", {}, std::move(done), std::move(body));
+}
+
 void Cluster::dispatchTo(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec* fn,
                          std::string body, std::vector<uint32_t> excluded,
-                         absl::AnyInvocable<void(worker::RequestOutcome)> done) {
+                         absl::AnyInvocable<void(worker::RequestOutcome)> done,
+                         std::shared_ptr<http::BodyStream> stream) {
   auto workers = aliveWorkers();
   for (auto& w : workers) {
     if (std::find(excluded.begin(), excluded.end(), w.id.value) != excluded.end()) w.alive = false;
@@ -472,7 +479,24 @@ void Cluster::dispatchTo(std::shared_ptr<const meta::DeployedApp> app, const app
     return;
   }
   if (node->value == self_->id) {
-    deps_.runner.run(std::move(app), *fn, std::move(body), std::move(done));
+    deps_.runner.run(std::move(app), *fn, std::move(body), std::move(done), std::move(stream));
+    return;
+  }
+  if (stream) {
+    // Another node runs it: the body crosses whole, once it is all here.
+    http::BodyStream::readAll(
+        std::move(stream), [this, app = std::move(app), fn, excluded = std::move(excluded),
+                            done = std::move(done)](absl::StatusOr<std::string> got) mutable {
+          if (!got.ok()) {
+            worker::RequestOutcome o;
+            o.status = got.status();
+            o.http_status = worker::httpStatus(o.status);
+            o.body = std::string(o.status.message()) + "\n";
+            done(std::move(o));
+            return;
+          }
+          dispatchTo(std::move(app), fn, *std::move(got), std::move(excluded), std::move(done));
+        });
     return;
   }
   pb::Envelope e;

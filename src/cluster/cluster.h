@@ -66,6 +66,12 @@ class Cluster : public worker::ClusterHooks,
   // master::Dispatcher
   void dispatch(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
                 std::string body, absl::AnyInvocable<void(worker::RequestOutcome)> done) override;
+  // A streamed body: kept streaming when the function is placed here,
+  // collected and sent whole when it runs on another node.
+  bool canStream() const override { return true; }
+  void dispatchStream(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
+                      std::shared_ptr<http::BodyStream> body,
+                      absl::AnyInvocable<void(worker::RequestOutcome)> done) override;
   // master::Deployer
   absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> deploy(
       const std::string& name, const std::filesystem::path& dir) override;
@@ -118,7 +124,8 @@ class Cluster : public worker::ClusterHooks,
   sched::Policy policyFor(const meta::DeployedApp& app) const;
   void dispatchTo(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec* fn,
                   std::string body, std::vector<uint32_t> excluded,
-                  absl::AnyInvocable<void(worker::RequestOutcome)> done);
+                  absl::AnyInvocable<void(worker::RequestOutcome)> done,
+                  std::shared_ptr<http::BodyStream> stream = nullptr);
 
   ClusterConfig config_;
   const NodeConfig* self_;

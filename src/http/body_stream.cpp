@@ -58,6 +58,46 @@ void BodyStream::onReadable(absl::AnyInvocable<void() &&> ready) {
   std::move(ready)();
 }
 
+namespace {
+
+struct Collector : std::enable_shared_from_this<Collector> {
+  std::shared_ptr<BodyStream> stream;
+  std::string body;
+  absl::AnyInvocable<void(absl::StatusOr<std::string>) &&> done;
+
+  void pump() {
+    for (;;) {
+      char buf[65536];
+      auto r = stream->tryRead(buf, sizeof buf);
+      switch (r.kind) {
+        case BodyStream::ReadResult::kData:
+          body.append(buf, r.bytes);
+          continue;
+        case BodyStream::ReadResult::kEnd:
+          std::move(done)(std::move(body));
+          return;
+        case BodyStream::ReadResult::kError:
+          std::move(done)(r.error);
+          return;
+        case BodyStream::ReadResult::kWait:
+          stream->onReadable([self = shared_from_this()] { self->pump(); });
+          return;
+      }
+    }
+  }
+};
+
+}  // namespace
+
+void BodyStream::readAll(std::shared_ptr<BodyStream> stream,
+                         absl::AnyInvocable<void(absl::StatusOr<std::string>) &&> done) {
+  auto c = std::make_shared<Collector>();
+  c->stream = std::move(stream);
+  c->done = std::move(done);
+  c->body.reserve(c->stream->length());
+  c->pump();
+}
+
 void BodyStream::abandon() {
   absl::AnyInvocable<void() &&> writer;
   {

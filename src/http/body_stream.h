@@ -17,6 +17,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace waverless::http {
 
@@ -46,6 +47,11 @@ class BodyStream {
   // The consumer is done (its function finished): later pieces are dropped
   // and the producer is never held back again.
   void abandon();
+
+  // Reads the whole body, then calls done with it or with the error that
+  // cut it short; done runs on whichever thread delivers the last piece.
+  static void readAll(std::shared_ptr<BodyStream> stream,
+                      absl::AnyInvocable<void(absl::StatusOr<std::string>) &&> done);
 
   // --- producer ---
   void push(std::string_view piece);

@@ -143,5 +143,23 @@ TEST(BodyStreamTest, ConcurrentProducerAndConsumerAgreeOnEveryByte) {
   EXPECT_TRUE(got == body) << got.size() << " of " << body.size() << " bytes";
 }
 
+TEST(BodyStreamTest, ReadAllCollectsPiecesArrivingLaterOrTheError) {
+  auto s = std::make_shared<BodyStream>(200000);
+  absl::StatusOr<std::string> got = absl::UnknownError("not called");
+  BodyStream::readAll(s, [&](absl::StatusOr<std::string> r) { got = std::move(r); });
+  s->push(std::string(150000, 'a'));
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kUnknown);  // not yet
+  s->push(std::string(50000, 'b'));
+  s->finish();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, std::string(150000, 'a') + std::string(50000, 'b'));
+
+  auto cut = std::make_shared<BodyStream>(10);
+  BodyStream::readAll(cut, [&](absl::StatusOr<std::string> r) { got = std::move(r); });
+  cut->push("abc");
+  cut->fail(absl::UnavailableError("gone"));
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable);
+}
+
 }  // namespace
 }  // namespace waverless::http

@@ -11,26 +11,18 @@ BIN=$PWD/build/waverless
 REPS=7; MB=8
 [ "${1:-}" = "--quick" ] && { REPS=3; MB=4; }
 [ "$(id -u)" -eq 0 ] || { echo "skipped: needs root for network namespaces"; exit 0; }
+source scripts/netns_hosts.sh
 TAG=wb$$
 NET=10.78.$(( $$ % 200 ))
 WORK=$(mktemp -d /tmp/wl-nsbench-XXXXXX)
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  for i in 1 2; do ip netns del "$TAG-n$i" 2>/dev/null || true; ip link del "$TAG-h$i" 2>/dev/null || true; done
-  ip link del "br$TAG" 2>/dev/null || true
+  netns_down "$TAG" 2
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-ip link add "br$TAG" type bridge && ip addr add "$NET.254/24" dev "br$TAG" && ip link set "br$TAG" up
-for i in 1 2; do
-  ip netns add "$TAG-n$i"
-  ip link add "$TAG-h$i" type veth peer name eth0 netns "$TAG-n$i"
-  ip link set "$TAG-h$i" master "br$TAG" up
-  ip -n "$TAG-n$i" addr add "$NET.$i/24" dev eth0
-  ip -n "$TAG-n$i" link set eth0 up
-  ip -n "$TAG-n$i" link set lo up
-done
+netns_up "$TAG" "$NET" 2
 mkdir -p "$WORK/apps"
 for a in longchain word_count; do cp -r apps/$a "$WORK/apps/"; cp build/apps/$a/app.wasm "$WORK/apps/$a/"; done
 python3 - "$WORK/text.txt" "$MB" <<'PY'
@@ -44,16 +36,7 @@ open(sys.argv[1], "w").write("".join(t))
 PY
 echo x >"$WORK/x.txt"
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-shape() {  # none | RATE (tbf on both ends of every link)
-  for i in 1 2; do
-    ip netns exec "$TAG-n$i" tc qdisc del dev eth0 root 2>/dev/null || true
-    tc qdisc del dev "$TAG-h$i" root 2>/dev/null || true
-    if [ "$1" != none ]; then
-      ip netns exec "$TAG-n$i" tc qdisc add dev eth0 root tbf rate "$1" burst 256kb latency 50ms
-      tc qdisc add dev "$TAG-h$i" root tbf rate "$1" burst 256kb latency 50ms
-    fi
-  done
-}
+shape() { netns_shape "$TAG" 2 "$1"; }  # none | RATE
 run_cluster() {  # scheduler
   local dir=$WORK/c-$1-$RANDOM
   mkdir -p "$dir"

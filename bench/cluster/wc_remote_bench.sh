@@ -25,6 +25,7 @@ for b in "$BIN" "$BB/wc_functions" "$BB/wc_driver" "$BB/wc_native"; do
   [ -x "$b" ] || { echo "missing $b: run bench/run (or scripts/build.sh with libhiredis-dev) first"; exit 1; }
 done
 command -v redis-server >/dev/null || { echo "missing redis-server: run bench/run first"; exit 1; }
+source scripts/netns_hosts.sh
 TAG=wr$$
 NET=10.79.$(( $$ % 200 ))
 CLIENT=1; COMPUTE=2; STORE=3
@@ -33,31 +34,13 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  for i in 1 2 3; do ip netns del "$TAG-n$i" 2>/dev/null || true; ip link del "$TAG-h$i" 2>/dev/null || true; done
-  ip link del "br$TAG" 2>/dev/null || true
+  netns_down "$TAG" 3
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-ip link add "br$TAG" type bridge && ip link set "br$TAG" up
-for i in 1 2 3; do
-  ip netns add "$TAG-n$i"
-  ip link add "$TAG-h$i" type veth peer name eth0 netns "$TAG-n$i"
-  ip link set "$TAG-h$i" master "br$TAG" up
-  ip -n "$TAG-n$i" addr add "$NET.$i/24" dev eth0
-  ip -n "$TAG-n$i" link set eth0 up
-  ip -n "$TAG-n$i" link set lo up
-done
+netns_up "$TAG" "$NET" 3
 in_ns() { local n=$1; shift; ip netns exec "$TAG-n$n" "$@"; }
-shape() {  # none | RATE: tbf on both ends of every link
-  for i in 1 2 3; do
-    in_ns $i tc qdisc del dev eth0 root 2>/dev/null || true
-    tc qdisc del dev "$TAG-h$i" root 2>/dev/null || true
-    if [ "$1" != none ]; then
-      in_ns $i tc qdisc add dev eth0 root tbf rate "$1" burst 1mb latency 50ms
-      tc qdisc add dev "$TAG-h$i" root tbf rate "$1" burst 1mb latency 50ms
-    fi
-  done
-}
+shape() { netns_shape "$TAG" 3 "$1"; }  # none | RATE
 
 # Inputs: the suite's generated texts when present (same words as its rows).
 mkdir -p "$WORK/apps"

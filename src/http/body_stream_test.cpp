@@ -3,8 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <thread>
+
+#include "http/body_stream_testing.h"
 
 namespace waverless::http {
 namespace {
@@ -99,17 +100,8 @@ TEST(BodyStreamTest, ConcurrentProducerAndConsumerAgreeOnEveryByte) {
   std::thread producer([&] {
     size_t at = 0, step = 1;
     while (at < body.size()) {
-      std::mutex m;
-      std::condition_variable cv;
-      bool go = false;
-      if (!s.wantsMore([&] {
-            std::lock_guard<std::mutex> l(m);
-            go = true;
-            cv.notify_one();
-          })) {
-        std::unique_lock<std::mutex> l(m);
-        cv.wait(l, [&] { return go; });
-      }
+      testing::OneShot writable;
+      if (!s.wantsMore(writable.callback())) writable.wait();
       size_t n = std::min(body.size() - at, step);
       s.push(std::string_view(body).substr(at, n));
       at += n;
@@ -117,28 +109,7 @@ TEST(BodyStreamTest, ConcurrentProducerAndConsumerAgreeOnEveryByte) {
     }
     s.finish();
   });
-  std::string got;
-  std::string buf(50000, '\0');
-  for (;;) {
-    auto r = s.tryRead(buf.data(), buf.size());
-    if (r.kind == BodyStream::ReadResult::kData) {
-      got.append(buf.data(), r.bytes);
-    } else if (r.kind == BodyStream::ReadResult::kWait) {
-      std::mutex m;
-      std::condition_variable cv;
-      bool ready = false;
-      s.onReadable([&] {
-        std::lock_guard<std::mutex> l(m);
-        ready = true;
-        cv.notify_one();
-      });
-      std::unique_lock<std::mutex> l(m);
-      cv.wait(l, [&] { return ready; });
-    } else {
-      ASSERT_EQ(r.kind, BodyStream::ReadResult::kEnd);
-      break;
-    }
-  }
+  std::string got = testing::drainBlocking(s);
   producer.join();
   EXPECT_TRUE(got == body) << got.size() << " of " << body.size() << " bytes";
 }

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "http/body_stream_testing.h"
 #include "http/http_client.h"
 
 namespace waverless::http {
@@ -21,32 +22,6 @@ using ::testing::HasSubstr;
 
 // Echoes method, path and body; answers from a separate thread to prove a
 // response may come from anywhere.
-// Reads a streamed body to its end (or error), waiting as a parked fiber
-// would: through onReadable.
-std::string drainStream(BodyStream& s, std::atomic<int>& errors) {
-  std::string out;
-  std::string buf(100000, '\0');
-  for (;;) {
-    auto r = s.tryRead(buf.data(), buf.size());
-    if (r.kind == BodyStream::ReadResult::kData) {
-      out.append(buf.data(), r.bytes);
-      continue;
-    }
-    if (r.kind == BodyStream::ReadResult::kError) ++errors;
-    if (r.kind != BodyStream::ReadResult::kWait) return out;
-    std::mutex m;
-    std::condition_variable cv;
-    bool ready = false;
-    s.onReadable([&] {
-      std::lock_guard<std::mutex> l(m);
-      ready = true;
-      cv.notify_one();
-    });
-    std::unique_lock<std::mutex> l(m);
-    cv.wait(l, [&] { return ready; });
-  }
-}
-
 class EchoHandler : public Handler {
  public:
   bool streamBody(const Request& head) override { return head.path.starts_with("/stream"); }
@@ -54,7 +29,7 @@ class EchoHandler : public Handler {
   void handle(Request req, Responder respond) override {
     std::thread([this, req = std::move(req), respond = std::move(respond)]() mutable {
       if (req.body_stream && req.path != "/stream-early") {
-        req.body = drainStream(*req.body_stream, stream_errors);
+        req.body = testing::drainBlocking(*req.body_stream, &stream_errors);
       }
       if (req.path == "/slow") std::this_thread::sleep_for(std::chrono::milliseconds(900));
       Response r;

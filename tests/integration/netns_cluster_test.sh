@@ -10,32 +10,21 @@ BIN=$1 APPS_BUILD=$2 SRC=$3 CACHE=$4
 if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null; then
   echo "SKIP: needs root and iproute2"; exit 77
 fi
+source "$SRC/scripts/netns_hosts.sh"
 TAG=wl$$
 WORK=$(mktemp -d /tmp/wl-netns-XXXXXX)
-BR=br$TAG
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  for i in 1 2 3; do ip netns del "$TAG-n$i" 2>/dev/null || true; ip link del "$TAG-h$i" 2>/dev/null || true; done
-  ip link del "$BR" 2>/dev/null || true
+  netns_down "$TAG" 3
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 if ! ip netns add "$TAG-probe" 2>/dev/null; then echo "SKIP: cannot create network namespaces"; exit 77; fi
 ip netns del "$TAG-probe"
 
-ip link add "$BR" type bridge
-ip addr add 10.77.$(( $$ % 200 )).254/24 dev "$BR"
-ip link set "$BR" up
 NET=10.77.$(( $$ % 200 ))
-for i in 1 2 3; do
-  ip netns add "$TAG-n$i"
-  ip link add "$TAG-h$i" type veth peer name eth0 netns "$TAG-n$i"
-  ip link set "$TAG-h$i" master "$BR" up
-  ip -n "$TAG-n$i" addr add "$NET.$i/24" dev eth0
-  ip -n "$TAG-n$i" link set eth0 up
-  ip -n "$TAG-n$i" link set lo up
-done
+netns_up "$TAG" "$NET" 3
 
 cat >"$WORK/cluster.yaml" <<YAML
 nodes:

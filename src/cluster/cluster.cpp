@@ -374,6 +374,92 @@ void Cluster::kvRemote(uint32_t node, app::KvOp op, std::string app, std::string
           });
 }
 
+void Cluster::kvSetBatchRemote(uint32_t node, std::string app, KvPairs pairs,
+                               absl::AnyInvocable<void(absl::Status)> done) {
+  pb::Envelope e;
+  auto* kv = e.mutable_kv();
+  kv->set_op(pb::KvRequest::SET_BATCH);
+  kv->set_app(std::move(app));
+  for (auto& [k, v] : pairs) {
+    auto* p = kv->add_pairs();
+    p->set_key(std::move(k));
+    p->set_value(std::move(v));
+  }
+  peer(node)->call(std::move(e), std::chrono::seconds(10),
+                   [done = std::move(done), node](absl::StatusOr<pb::Envelope> r) mutable {
+                     if (!r.ok()) {
+                       done(absl::UnavailableError(absl::StrCat(
+                           "key owner node ", node, " unreachable: ", r.status().message())));
+                       return;
+                     }
+                     done(statusOf(r->kv_reply().code(), r->kv_reply().message()));
+                   });
+}
+
+void Cluster::kvScanAll(std::string app, std::string prefix, size_t limit,
+                        absl::AnyInvocable<void(absl::StatusOr<KvPairs>)> done) {
+  // Each owner answers its own first `limit`; the merged first `limit` is
+  // among them. Replies arrive on reader threads: gathered under a mutex.
+  struct Gather {
+    std::mutex mu;
+    size_t waiting;
+    KvPairs pairs;
+    absl::Status error;
+    size_t limit;
+    absl::AnyInvocable<void(absl::StatusOr<KvPairs>)> done;
+    void add(absl::StatusOr<KvPairs> part) {
+      std::unique_lock lock(mu);
+      if (!part.ok()) {
+        if (error.ok()) error = part.status();
+      } else {
+        for (auto& kv : *part) pairs.push_back(std::move(kv));
+      }
+      if (--waiting > 0) return;
+      lock.unlock();
+      if (!error.ok()) {
+        done(error);
+        return;
+      }
+      std::sort(pairs.begin(), pairs.end());
+      if (pairs.size() > limit) pairs.resize(limit);
+      done(std::move(pairs));
+    }
+  };
+  auto g = std::make_shared<Gather>();
+  g->waiting = all_workers_.size();
+  g->limit = limit;
+  g->done = std::move(done);
+  for (const auto& w : all_workers_) {
+    uint32_t node = w.id.value;
+    if (node == self_->id) {
+      g->add(deps_.kv.scan(app, prefix, limit));
+      continue;
+    }
+    pb::Envelope e;
+    auto* kv = e.mutable_kv();
+    kv->set_op(pb::KvRequest::SCAN);
+    kv->set_app(app);
+    kv->set_key(prefix);
+    kv->set_limit(static_cast<uint32_t>(std::min<size_t>(limit, UINT32_MAX)));
+    peer(node)->call(
+        std::move(e), std::chrono::seconds(10), [g, node](absl::StatusOr<pb::Envelope> r) {
+          if (!r.ok()) {
+            g->add(absl::UnavailableError(
+                absl::StrCat("scan: node ", node, " unreachable: ", r.status().message())));
+            return;
+          }
+          const auto& kr = r->kv_reply();
+          if (kr.code() != 0) {
+            g->add(statusOf(kr.code(), kr.message()));
+            return;
+          }
+          KvPairs part;
+          for (const auto& p : kr.pairs()) part.emplace_back(p.key(), p.value());
+          g->add(std::move(part));
+        });
+  }
+}
+
 void Cluster::onEnvelope(pb::Envelope req, net::Reply reply) {
   uint64_t id = req.id();
   if (req.has_kv()) {
@@ -389,6 +475,20 @@ void Cluster::onEnvelope(pb::Envelope req, net::Reply reply) {
         kr->set_found(true);
         kr->set_value(std::move(**got));
       }
+    } else if (kv.op() == pb::KvRequest::SCAN) {
+      auto got = deps_.kv.scan(kv.app(), kv.key(), kv.limit());
+      st = got.status();
+      if (got.ok()) {
+        for (auto& [k, v] : *got) {
+          auto* p = kr->add_pairs();
+          p->set_key(std::move(k));
+          p->set_value(std::move(v));
+        }
+      }
+    } else if (kv.op() == pb::KvRequest::SET_BATCH) {
+      std::vector<std::pair<std::string, std::string>> pairs;
+      for (const auto& p : kv.pairs()) pairs.emplace_back(p.key(), p.value());
+      st = deps_.kv.setBatch(kv.app(), pairs);
     } else if (kv.op() == pb::KvRequest::SET) {
       st = deps_.kv.set(kv.app(), kv.key(), kv.value());
     } else {

@@ -83,6 +83,10 @@ class Cluster : public worker::ClusterHooks,
   std::optional<uint32_t> keyOwner(std::string_view app, std::string_view key) override;
   void invokeRemote(uint32_t node, worker::RemoteTask task,
                     absl::AnyInvocable<void(absl::Status)> done) override;
+  void kvSetBatchRemote(uint32_t node, std::string app, KvPairs pairs,
+                        absl::AnyInvocable<void(absl::Status)> done) override;
+  void kvScanAll(std::string app, std::string prefix, size_t limit,
+                 absl::AnyInvocable<void(absl::StatusOr<KvPairs>)> done) override;
   void kvRemote(uint32_t node, app::KvOp op, std::string app, std::string key, std::string value,
                 absl::AnyInvocable<void(absl::StatusOr<std::optional<std::string>>)> done) override;
 

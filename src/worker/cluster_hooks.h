@@ -42,6 +42,15 @@ class ClusterHooks {
   virtual void kvRemote(
       uint32_t node, app::KvOp op, std::string app, std::string key, std::string value,
       absl::AnyInvocable<void(absl::StatusOr<std::optional<std::string>>)> done) = 0;
+  // The first `limit` keys of app starting with prefix, in key order, over
+  // every node that owns keys (Unavailable if one cannot be asked: the
+  // answer would silently miss its keys).
+  using KvPairs = std::vector<std::pair<std::string, std::string>>;
+  // Stores pairs (all owned by node) atomically there.
+  virtual void kvSetBatchRemote(uint32_t node, std::string app, KvPairs pairs,
+                                absl::AnyInvocable<void(absl::Status)> done) = 0;
+  virtual void kvScanAll(std::string app, std::string prefix, size_t limit,
+                         absl::AnyInvocable<void(absl::StatusOr<KvPairs>)> done) = 0;
 };
 
 }  // namespace waverless::worker

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <deque>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "kv/kv_store.h"
@@ -86,21 +87,37 @@ class RequestRunner::Host : public wasm::HostServices {
     return absl::OkStatus();
   }
 
-  absl::Status kvSetBatch(wasm::Fiber&,
+  absl::Status kvSetBatch(wasm::Fiber& fiber,
                           const std::vector<std::pair<std::string, std::string>>& kvs) override {
     for (const auto& [k, v] : kvs) {
       if (auto st = check(app::KvOp::kSet, "set", k); !st.ok()) return st;
     }
-    absl::Status st = runner_->kv_.setBatch(req_->app->name, kvs);
+    absl::Status st = storeBatch(fiber, kvs);
     if (!st.ok()) return st;
     for (const auto& [k, v] : kvs) trigger(k);
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> kvScan(wasm::Fiber&,
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> kvScan(wasm::Fiber& fiber,
                                                                           std::string_view prefix,
                                                                           size_t limit) override {
-    auto all = runner_->kv_.scan(req_->app->name, prefix, limit);
+    absl::StatusOr<ClusterHooks::KvPairs> all = absl::UnavailableError("no reply");
+    if (runner_->cluster_ != nullptr) {
+      // Keys live on their owners: every owner is asked. The reply may come
+      // after a timeout ended this call, so it lands in shared state.
+      auto got = std::make_shared<absl::StatusOr<ClusterHooks::KvPairs>>(std::move(all));
+      absl::Status st = fiber.wait([&, got](wasm::Resumer r) {
+        runner_->cluster_->kvScanAll(req_->app->name, std::string(prefix), limit,
+                                     [got, r](absl::StatusOr<ClusterHooks::KvPairs> reply) {
+                                       *got = std::move(reply);
+                                       r.resume(absl::OkStatus());
+                                     });
+      });
+      if (!st.ok()) return st;
+      all = std::move(*got);
+    } else {
+      all = runner_->kv_.scan(req_->app->name, prefix, limit);
+    }
     if (!all.ok()) return all.status();
     // Only what this function may read: other keys are not even listed.
     std::erase_if(*all, [&](const auto& kv) {
@@ -165,6 +182,33 @@ class RequestRunner::Host : public wasm::HostServices {
   std::optional<uint32_t> remoteOwner(std::string_view key) {
     if (runner_->cluster_ == nullptr) return std::nullopt;
     return runner_->cluster_->keyOwner(req_->app->name, key);
+  }
+
+  // On one node atomically; in a cluster, atomically per owning node (the
+  // groups are stored one after the other: no transaction spans nodes).
+  absl::Status storeBatch(wasm::Fiber& fiber,
+                          const std::vector<std::pair<std::string, std::string>>& kvs) {
+    if (runner_->cluster_ == nullptr) return runner_->kv_.setBatch(req_->app->name, kvs);
+    std::map<uint32_t, ClusterHooks::KvPairs> by_owner;  // 0: this node (ids start at 1)
+    for (const auto& kv : kvs) by_owner[remoteOwner(kv.first).value_or(0)].push_back(kv);
+    for (auto& [node, pairs] : by_owner) {
+      absl::Status st;
+      if (node == 0) {
+        st = runner_->kv_.setBatch(req_->app->name, pairs);
+      } else {
+        auto result = std::make_shared<absl::Status>(absl::UnavailableError("no reply"));
+        st = fiber.wait([&, result](wasm::Resumer r) {
+          runner_->cluster_->kvSetBatchRemote(node, req_->app->name, std::move(pairs),
+                                              [result, r](absl::Status s) {
+                                                *result = std::move(s);
+                                                r.resume(absl::OkStatus());
+                                              });
+        });
+        if (st.ok()) st = *result;
+      }
+      if (!st.ok()) return st;
+    }
+    return absl::OkStatus();
   }
 
   // A KV operation on another node; the fiber parks until the reply.

@@ -146,6 +146,32 @@ TEST_F(ClusterTest, WordCountAcrossNodesMatchesNativeCount) {
   }
 }
 
+TEST_F(ClusterTest, ScanAndBatchSeeKeysOnEveryOwner) {
+  // 24 keys: straw2 spreads them over both workers.
+  std::string want;
+  for (int i = 10; i < 34; ++i) {
+    std::string k = "sc" + std::to_string(i);
+    auto r = nodes_[0]->call("POST", "/testkit/put", k + "=v" + std::to_string(i));
+    ASSERT_EQ(r.status, 200) << r.body;
+    want += "store_" + k + "=v" + std::to_string(i) + " ";
+  }
+  for (int entry : {0, 1, 2}) {
+    auto r = nodes_[entry]->call("POST", "/testkit/scan", "sc");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.body, want) << "through node " << entry + 1;
+  }
+  // A batch lands on each key's owner: every key reads back from anywhere.
+  auto b = nodes_[0]->call("POST", "/testkit/batch", "");
+  ASSERT_EQ(b.status, 200) << b.body;
+  EXPECT_EQ(b.body, "refused=2 stored=0: store_b1=one store_b2=two store_b3=");
+  for (const auto& [k, v] : {std::pair{"b1", "one"}, std::pair{"b2", "two"}}) {
+    for (int entry : {1, 2}) {
+      EXPECT_EQ(nodes_[entry]->call("POST", "/testkit/get", k).body, v)
+          << k << " through node " << entry + 1;
+    }
+  }
+}
+
 TEST_F(ClusterTest, LongChainAcrossNodesFromAnyEntryPoint) {
   std::string data = "Cross-node chain, zZ!";
   for (int n : {0, 1, 2}) {

@@ -146,3 +146,20 @@ WL_FUNCTION(body_none) {
   snprintf(line, sizeof line, "status=%d", (int)wl_body_read(buf, sizeof buf, &got));
   out(line);
 }
+
+/* Body: a key prefix. Lists the store_ keys under it (sorted, one scan). */
+WL_FUNCTION(scan) {
+  static char buf[65536];
+  char prefix[128];
+  int plen = snprintf(prefix, sizeof prefix, "store_%.*s", (int)args[0].len, args[0].data);
+  uint32_t len = 0;
+  wl_status s = wl_kv_scan(prefix, (uint32_t)plen, 1000, buf, sizeof buf, &len);
+  if (s != WL_OK) wl_fail(s, "scan failed", 11);
+  uint32_t pos = 0, kl, vl;
+  const char *k, *v;
+  char line[160];
+  while (wl_kv_each(buf, len, &pos, &k, &kl, &v, &vl)) {
+    snprintf(line, sizeof line, "%.*s=%.*s ", (int)kl, k, (int)vl, v);
+    out(line);
+  }
+}

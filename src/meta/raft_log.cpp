@@ -23,132 +23,15 @@ extern "C" {
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "meta/raft_command.h"
 
 namespace waverless::meta {
 
 namespace {
 
-// ---- Encoding -------------------------------------------------------------------------------
-// Command entry: [u8 op][u32 key length][key] and, for a put, [u32 value length][value], then
-// zero bytes up to a multiple of 8. libraft 0.15 lays out the entries of a batch at 8-byte-aligned
-// offsets but sends the payloads unpadded: an entry whose length is not a multiple of 8 shifts
-// every later entry of the same AppendEntries, and the follower applies garbage. Snapshot: [u32
-// magic][u32 format][u64 count] then count x ([u32 len][key][u32 len][value]). Integers are
-// little-endian, written byte by byte so the format does not depend on the host.
-
 // The request structs share their names with raft's functions, which hide them in C++.
 using RaftApply = struct raft_apply;
 using RaftBarrier = struct raft_barrier;
-
-enum class Op : uint8_t { kPut = 1, kErase = 2 };
-constexpr uint32_t kSnapshotMagic = 0x4d524c57;  // "WLRM"
-constexpr uint32_t kSnapshotFormat = 1;
-
-void appendUint(std::string& out, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-void appendBytes(std::string& out, const std::string& s) {
-  appendUint(out, s.size(), 4);
-  out += s;
-}
-
-class Reader {
- public:
-  Reader(const void* data, size_t len) : p_(static_cast<const unsigned char*>(data)), left_(len) {}
-
-  bool uint(int bytes, uint64_t& v) {
-    if (left_ < static_cast<size_t>(bytes)) return false;
-    v = 0;
-    for (int i = 0; i < bytes; ++i) v |= static_cast<uint64_t>(p_[i]) << (8 * i);
-    p_ += bytes;
-    left_ -= bytes;
-    return true;
-  }
-  bool bytes(std::string& s) {
-    uint64_t n;
-    if (!uint(4, n) || left_ < n) return false;
-    s.assign(reinterpret_cast<const char*>(p_), n);
-    p_ += n;
-    left_ -= n;
-    return true;
-  }
-  bool done() const { return left_ == 0; }
-  // What is left is the zero padding to a multiple of 8 bytes.
-  bool paddingOnly() const {
-    if (left_ >= 8) return false;
-    for (size_t i = 0; i < left_; ++i) {
-      if (p_[i] != 0) return false;
-    }
-    return true;
-  }
-
- private:
-  const unsigned char* p_;
-  size_t left_;
-};
-
-struct Change {
-  std::string key;
-  std::optional<std::string> value;  // nullopt = erase
-};
-
-std::string encodeChange(const std::string& key, const std::optional<std::string>& value) {
-  std::string out;
-  out.reserve(1 + 4 + key.size() + (value ? 4 + value->size() : 0) + 7);
-  out.push_back(static_cast<char>(value ? Op::kPut : Op::kErase));
-  appendBytes(out, key);
-  if (value) appendBytes(out, *value);
-  out.resize((out.size() + 7) / 8 * 8, '\0');
-  return out;
-}
-
-std::optional<Change> decodeChange(const raft_buffer& buf) {
-  Reader r(buf.base, buf.len);
-  uint64_t op;
-  Change c;
-  if (!r.uint(1, op) || !r.bytes(c.key)) return std::nullopt;
-  if (op == static_cast<uint64_t>(Op::kPut)) {
-    c.value.emplace();
-    if (!r.bytes(*c.value)) return std::nullopt;
-  } else if (op != static_cast<uint64_t>(Op::kErase)) {
-    return std::nullopt;
-  }
-  if (!r.paddingOnly()) return std::nullopt;
-  return c;
-}
-
-std::string encodeMap(const std::map<std::string, std::string>& m) {
-  size_t size = 16;
-  for (const auto& [k, v] : m) size += 8 + k.size() + v.size();
-  std::string out;
-  out.reserve(size);
-  appendUint(out, kSnapshotMagic, 4);
-  appendUint(out, kSnapshotFormat, 4);
-  appendUint(out, m.size(), 8);
-  for (const auto& [k, v] : m) {
-    appendBytes(out, k);
-    appendBytes(out, v);
-  }
-  return out;
-}
-
-std::optional<std::map<std::string, std::string>> decodeMap(const raft_buffer& buf) {
-  Reader r(buf.base, buf.len);
-  uint64_t magic, format, count;
-  if (!r.uint(4, magic) || magic != kSnapshotMagic || !r.uint(4, format) ||
-      format != kSnapshotFormat || !r.uint(8, count)) {
-    return std::nullopt;
-  }
-  std::map<std::string, std::string> m;
-  for (uint64_t i = 0; i < count; ++i) {
-    std::string k, v;
-    if (!r.bytes(k) || !r.bytes(v)) return std::nullopt;
-    m.insert_or_assign(std::move(k), std::move(v));
-  }
-  if (!r.done()) return std::nullopt;
-  return m;
-}
 
 // ---- Errors ---------------------------------------------------------------------------------
 
@@ -712,7 +595,8 @@ int RaftLog::Impl::fsmApply(raft_fsm* fsm, const raft_buffer* buf, void** result
   auto* n = static_cast<Node*>(fsm->data);
   // Only our own encoder writes entries and raft checksums them; should one still not decode,
   // every replica skips it alike, so they stay identical (an error would stall the log).
-  if (std::optional<Change> c = decodeChange(*buf)) {
+  if (std::optional<Change> c =
+          decodeChange(std::string_view(static_cast<const char*>(buf->base), buf->len))) {
     n->owner->applyChange(std::move(*c));
   } else {
     fprintf(stderr,
@@ -756,7 +640,8 @@ int RaftLog::Impl::fsmSnapshotFinalize(raft_fsm*, raft_buffer* bufs[], unsigned*
 
 int RaftLog::Impl::fsmRestore(raft_fsm* fsm, raft_buffer* buf) noexcept {
   auto* n = static_cast<Node*>(fsm->data);
-  std::optional<std::map<std::string, std::string>> next = decodeMap(*buf);
+  std::optional<std::map<std::string, std::string>> next =
+      decodeMap(std::string_view(static_cast<const char*>(buf->base), buf->len));
   if (!next) return RAFT_MALFORMED;  // raft keeps (and frees) the buffer on failure
   raft_free(buf->base);              // ... and hands it to us on success
   buf->base = nullptr;

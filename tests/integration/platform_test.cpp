@@ -184,6 +184,28 @@ TEST_F(PlatformTest, MetricsArePrometheusText) {
   EXPECT_THAT(m.body, HasSubstr("wl_instances_idle"));
 }
 
+// With dedicated HTTP threads (--http-threads) a streamed body crosses
+// threads: the connection's I/O thread fills it, an executor fiber reads it.
+TEST(PlatformHttpThreadsTest, StreamedBodyAndWordCountAcrossThreads) {
+  fs::path root = tempDir("httpthreads");
+  fs::path apps = root / "apps";
+  copyTestApps(apps);
+  DevNode node(
+      root / "data", apps,
+      {"--cache", WL_TEST_CACHE, "--http-threads", "2", "--max-body", std::to_string(16 << 20)});
+  ASSERT_TRUE(node.start()) << "see " << (root / "data.log");
+  std::string body = generateText(9u << 20, 5);
+  auto r = node.call("POST", "/testkit/body_sum", body);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, bodySum(body));
+  auto wc = node.call("POST", "/word_count", body);
+  ASSERT_EQ(wc.status, 200) << wc.body.substr(0, 300);
+  EXPECT_EQ(wc.body, nativeWordCount(body));
+  EXPECT_EQ(node.call("GET", "/hello").body, "hello world");
+  node.kill(SIGKILL);
+  fs::remove_all(root);
+}
+
 // Acknowledged kv_sets survive kill -9 of the node.
 TEST(PlatformCrashTest, AcknowledgedWritesSurviveKillNine) {
   fs::path root = tempDir("crash");

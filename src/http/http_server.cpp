@@ -255,9 +255,12 @@ class Session : public std::enable_shared_from_this<Session> {
     auto out = std::make_shared<std::pair<std::string, std::string>>(formatHead(r, keep_alive),
                                                                      std::move(r.body));
     std::array<net::const_buffer, 2> buffers{net::buffer(out->first), net::buffer(out->second)};
+    // The function is done; the answer must now go out within one to two
+    // idle intervals, or a client that stops reading would hold us forever.
+    in_handler_ = false;
+    ++progress_;
     net::async_write(stream_.socket(), buffers,
                      [self = shared_from_this(), out, keep_alive](beast::error_code ec, size_t) {
-                       self->in_handler_ = false;
                        if (ec || !keep_alive) {
                          self->close();
                          return;

@@ -209,6 +209,38 @@ TEST_F(HttpServerTest, SilentConnectionIsClosedAfterOneToTwoIdleIntervals) {
   EXPECT_LE(waited, 3.0);
 }
 
+TEST_F(HttpServerLargeBodyTest, ClientThatStopsReadingTheAnswerIsCut) {
+  // A 7 MB answer (the echo) to a client that does not read: the write
+  // stalls once the socket buffers (4 MiB at most here) are full, and the
+  // idle timer ends it.
+  int fd = connectToServer();
+  // Small, but over loopback's 64 KiB segment size: a window below one
+  // segment would make the final read crawl on zero-window probes.
+  int small = 128 * 1024;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  std::string body = pattern(size_t{7} << 20);
+  std::thread sender([&] {
+    std::string bytes =
+        "POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+        "\r\n\r\n" + body;
+    std::string_view rest(bytes);
+    while (!rest.empty()) {
+      ssize_t n = send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
+      if (n <= 0) break;
+      rest.remove_prefix(static_cast<size_t>(n));
+    }
+  });
+  sender.join();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // > 2 idle intervals
+  // Now read: the server has given up, so the answer ends early (or resets).
+  size_t got = 0;
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) got += static_cast<size_t>(n);
+  close(fd);
+  EXPECT_LT(got, body.size());
+}
+
 TEST_F(HttpServerTest, FunctionRunningLongerThanTheIdleIntervalIsNotCut) {
   // The handler takes three idle intervals; the connection waits for it.
   auto r = fetch("GET", base_ + "/slow");

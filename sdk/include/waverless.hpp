@@ -55,6 +55,31 @@ inline std::optional<std::string> read_file(std::string_view path) {
   return data;
 }
 
+// For `body: stream` functions: appends the next bytes of the request body
+// to out (at most max): false at the end of the body or on an error
+// (*status, if given, says which: WL_OK at the end).
+inline bool body_read(std::string& out, uint32_t max = 1u << 20, wl_status* status = nullptr) {
+  size_t old = out.size();
+  out.resize(old + max);
+  uint32_t got = 0;
+  wl_status s = wl_body_read(out.data() + old, max, &got);
+  out.resize(old + (s == WL_OK ? got : 0));
+  if (status != nullptr) *status = s;
+  return s == WL_OK && got > 0;
+}
+
+// The whole request body of a `body: stream` function (it waits for the
+// upload to finish: read piece by piece with body_read to overlap work).
+inline std::optional<std::string> read_body(wl_status* status = nullptr) {
+  std::string body;
+  wl_status s = WL_OK;
+  while (body_read(body, 1u << 20, &s)) {
+  }
+  if (status != nullptr) *status = s;
+  if (s != WL_OK) return std::nullopt;
+  return body;
+}
+
 inline std::string_view arg(const wl_arg* args, uint32_t argc, uint32_t i) {
   return i < argc ? std::string_view(args[i].data, args[i].len) : std::string_view();
 }

@@ -152,6 +152,19 @@ class HttpServerLargeBodyTest : public HttpServerTest {
  protected:
   size_t maxBody() const override { return size_t{8} << 20; }
 
+  // Sends a POST of body to path; stops quietly if the server closes first.
+  static void sendPost(int fd, const std::string& path, const std::string& body) {
+    std::string bytes = "POST " + path +
+                        " HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+                        "\r\n\r\n" + body;
+    std::string_view rest(bytes);
+    while (!rest.empty()) {
+      ssize_t n = send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
+      if (n <= 0) return;
+      rest.remove_prefix(static_cast<size_t>(n));
+    }
+  }
+
   static std::string pattern(size_t n) {
     std::string s(n, '\0');
     for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 4093) % 26);
@@ -219,17 +232,7 @@ TEST_F(HttpServerLargeBodyTest, ClientThatStopsReadingTheAnswerIsCut) {
   int small = 128 * 1024;
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
   std::string body = pattern(size_t{7} << 20);
-  std::thread sender([&] {
-    std::string bytes =
-        "POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
-        "\r\n\r\n" + body;
-    std::string_view rest(bytes);
-    while (!rest.empty()) {
-      ssize_t n = send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
-      if (n <= 0) break;
-      rest.remove_prefix(static_cast<size_t>(n));
-    }
-  });
+  std::thread sender([&] { sendPost(fd, "/big", body); });
   sender.join();
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // > 2 idle intervals
   // Now read: the server has given up, so the answer ends early (or resets).
@@ -275,18 +278,7 @@ TEST_F(HttpServerLargeBodyTest, StreamedBodyReachesTheHandlerWhole) {
 TEST_F(HttpServerLargeBodyTest, AnswerBeforeTheBodyIsReadClosesTheConnection) {
   int fd = connectToServer();
   std::string body = pattern(size_t{6} << 20);
-  std::thread sender([&] {
-    // The server may close before all of it is sent: errors are fine here.
-    std::string bytes =
-        "POST /stream-early HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
-        "\r\n\r\n" + body;
-    std::string_view rest(bytes);
-    while (!rest.empty()) {
-      ssize_t n = send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
-      if (n <= 0) break;
-      rest.remove_prefix(static_cast<size_t>(n));
-    }
-  });
+  std::thread sender([&] { sendPost(fd, "/stream-early", body); });
   std::string out;
   char buf[4096];
   ssize_t n;

@@ -13,9 +13,18 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "app/trigger_cycles.h"
+#include "app/yaml_fields.h"
 
 namespace waverless::app {
 namespace {
+
+using yaml::contains;
+using yaml::Entry;
+using yaml::findEntry;
+using yaml::isPlainScalar;
+using yaml::lineOf;
+using yaml::oneOf;
+using yaml::shown;
 
 // app.yaml is a short hand-written file; the cap keeps a hostile upload from
 // costing more than a bounded parse.
@@ -35,36 +44,6 @@ constexpr std::string_view kArgKinds[] = {"http_text", "kv_key"};
 constexpr std::string_view kKvOps[] = {"get", "set", "delete"};
 constexpr std::string_view kSchedulers[] = {"random", "hash", "straw2", "least-loaded",
                                             "data-aware"};
-
-bool contains(std::span<const std::string_view> set, std::string_view s) {
-  return std::find(set.begin(), set.end(), s) != set.end();
-}
-
-std::string oneOf(std::span<const std::string_view> set) {
-  std::string out;
-  for (std::string_view s : set) absl::StrAppend(&out, out.empty() ? "" : ", ", std::string(s));
-  return out;
-}
-
-// yaml-cpp lines are 0-based, and absent on nodes it did not read from text.
-// An empty value (`key:`) carries the mark of the token after it, often on a
-// later line, so nulls are blamed on the fallback (their key's line).
-int lineOf(const YAML::Node& node, int fallback) {
-  if (node.IsNull()) return fallback;
-  const YAML::Mark mark = node.Mark();
-  return mark.is_null() ? fallback : mark.line + 1;
-}
-
-// How a value is quoted back in an error message.
-std::string shown(const YAML::Node& node) {
-  if (node.IsScalar()) return absl::StrCat("\"", node.Scalar(), "\"");
-  if (node.IsSequence()) return "a list";
-  if (node.IsMap()) return "a map";
-  return "an empty value";
-}
-
-// A plain (unquoted) scalar: `kv_set: 0` is an index, `kv_set: "0"` is text.
-bool isPlainScalar(const YAML::Node& node) { return node.IsScalar() && node.Tag() != "!"; }
 
 // Digits only: no sign, no spaces, no exponent; nullopt on overflow.
 std::optional<uint64_t> parseDigits(std::string_view s) {
@@ -151,20 +130,6 @@ bool isHttp(const EventSpec& ev) {
   return ev.kind == EventSpec::Kind::kHttpApp || ev.kind == EventSpec::Kind::kHttp;
 }
 
-// One key of a YAML map, with the line to blame for it.
-struct Entry {
-  std::string key;
-  int line = 0;
-  YAML::Node value;
-};
-
-const Entry* findEntry(const std::vector<Entry>& entries, std::string_view key) {
-  for (const Entry& e : entries) {
-    if (e.key == key) return &e;
-  }
-  return nullptr;
-}
-
 class ManifestParser {
  public:
   explicit ManifestParser(std::string_view file) : file_(file) {}
@@ -177,13 +142,11 @@ class ManifestParser {
   absl::Status parse(const YAML::Node& root, AppManifest& m) const;
 
  private:
-  // The keys of a map in document order. Rejects non-maps, non-scalar and
-  // repeated keys (yaml-cpp keeps duplicates, and a repeated function name
-  // would otherwise shadow silently) and, if `allowed` is non-empty, keys
-  // outside it.
   absl::StatusOr<std::vector<Entry>> entries(const YAML::Node& map, int line,
                                              const std::string& field, std::string_view expected,
-                                             std::span<const std::string_view> allowed) const;
+                                             std::span<const std::string_view> allowed) const {
+    return yaml::mapEntries(file_, map, line, field, expected, allowed);
+  }
   absl::Status parseFn(const Entry& entry, FnSpec& fn) const;
   absl::Status parseKvs(const Entry& entry, const std::string& field, FnSpec& fn) const;
   absl::Status parseEvents(const Entry& entry, const std::string& field, FnSpec& fn) const;
@@ -197,33 +160,6 @@ class ManifestParser {
 
   std::string file_;
 };
-
-absl::StatusOr<std::vector<Entry>> ManifestParser::entries(
-    const YAML::Node& map, int line, const std::string& field, std::string_view expected,
-    std::span<const std::string_view> allowed) const {
-  if (!map.IsMap()) {
-    return error(lineOf(map, line), field, absl::StrCat("must be ", std::string(expected)));
-  }
-  std::vector<Entry> out;
-  for (auto it = map.begin(); it != map.end(); ++it) {
-    const int key_line = lineOf(it->first, line);
-    if (!it->first.IsScalar()) {
-      return error(key_line, field.empty() ? "document" : field, "keys must be plain names");
-    }
-    std::string key = it->first.Scalar();
-    const std::string key_field = field.empty() ? key : absl::StrCat(field, ".", key);
-    if (!allowed.empty() && !contains(allowed, key)) {
-      return error(key_line, key_field,
-                   absl::StrCat("unknown field (expected one of: ", oneOf(allowed), ")"));
-    }
-    if (const Entry* first = findEntry(out, key)) {
-      return error(key_line, key_field,
-                   absl::StrCat("listed twice (first at line ", first->line, ")"));
-    }
-    out.push_back({std::move(key), key_line, it->second});
-  }
-  return out;
-}
 
 absl::Status ManifestParser::parse(const YAML::Node& root, AppManifest& m) const {
   if (root.IsNull()) return error(1, "fns", "missing: list the app's functions under fns:");

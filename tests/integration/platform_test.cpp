@@ -128,6 +128,16 @@ TEST_F(PlatformTest, StreamedBodyReachesTheFunctionWholeAtAnySize) {
   }
 }
 
+TEST_F(PlatformTest, CppSdkReadsStreamedBodies) {
+  std::string big = generateText(3u << 20, 3);
+  auto r = node_->call("POST", "/cppkit/body_stats", big);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "1 " + std::to_string(big.size()) + " " + big.front() + big.back());
+  r = node_->call("POST", "/cppkit/body_stats", "");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "0 0");
+}
+
 TEST_F(PlatformTest, StreamingFunctionMayAnswerWithoutReadingItsBody) {
   auto r = node_->call("POST", "/testkit/body_skip", std::string(6 << 20, 'x'));
   ASSERT_EQ(r.status, 200) << r.body;

@@ -39,7 +39,9 @@ cleanup() {
 }
 trap cleanup EXIT
 netns_up "$TAG" "$NET" 3
-in_ns() { local n=$1; shift; ip netns exec "$TAG-n$n" "$@"; }
+# exec: when backgrounded, $! is then the command itself (cleanup kills it),
+# not a subshell whose child would outlive the run.
+in_ns() { local n=$1; shift; exec ip netns exec "$TAG-n$n" "$@"; }
 shape() { netns_shape "$TAG" 3 "$1"; }  # none | RATE
 
 # Inputs: the suite's generated texts when present (same words as its rows).
@@ -60,10 +62,10 @@ in_ns $STORE redis-server --port 6379 --bind "$NET.$STORE" --save "" --appendonl
   --protected-mode no --dir "$WORK" >"$WORK/redis.log" 2>&1 & PIDS+=($!)
 in_ns $COMPUTE "$BB/wc_functions" 8080 "$NET.$STORE:6379" 4 "$NET.$COMPUTE" >"$WORK/fn.log" 2>&1 & PIDS+=($!)
 for _ in $(seq 1 600); do
-  in_ns $CLIENT curl -fs "http://$NET.$COMPUTE:2501/healthz" >/dev/null 2>&1 && break; sleep 0.1
+  (in_ns $CLIENT curl -fs "http://$NET.$COMPUTE:2501/healthz") >/dev/null 2>&1 && break; sleep 0.1
 done
 for _ in $(seq 1 300); do
-  in_ns $CLIENT curl -fs "http://$NET.$COMPUTE:2501/api/apps" 2>/dev/null | grep -q "wc${SIZES##* }" && break
+  (in_ns $CLIENT curl -fs "http://$NET.$COMPUTE:2501/api/apps") 2>/dev/null | grep -q "wc${SIZES##* }" && break
   sleep 0.1
 done
 

@@ -70,6 +70,7 @@ class Registry {
 
   mutable std::mutex mu_;
   std::map<std::string, Family> families_;  // guarded by mu_
+  mutable size_t last_render_bytes_ = 0;    // guarded by mu_: sizes the next render
 };
 
 std::string labelText(const Labels& labels);

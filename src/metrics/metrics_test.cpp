@@ -31,6 +31,16 @@ TEST(Metrics, HistogramBucketsAreCumulative) {
   EXPECT_THAT(text, HasSubstr("wl_latency_seconds_count{app=\"a\"} 3\n"));
 }
 
+TEST(Metrics, UnlabeledHistogramGetsOnlyTheLeLabel) {
+  Registry r;
+  r.histogram("wl_x_seconds", "x", {}).observe(0.2);
+  std::string text = r.render();
+  EXPECT_THAT(text, HasSubstr("wl_x_seconds_bucket{le=\"0.5\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("wl_x_seconds_sum 0.2\n"));
+  EXPECT_THAT(text, HasSubstr("wl_x_seconds_count 1\n"));
+  EXPECT_EQ(r.render(), text);  // a second render (sized from the first) is the same
+}
+
 TEST(Metrics, LabelValuesAreEscaped) {
   EXPECT_EQ(labelText({{"k", "a\"b\\c\nd"}}), "{k=\"a\\\"b\\\\c\\nd\"}");
 }

@@ -111,8 +111,6 @@ void BodyStream::abandon() {
   if (writer) std::move(writer)();
 }
 
-absl::AnyInvocable<void() &&> BodyStream::takeReaderLocked() { return std::move(reader_); }
-
 void BodyStream::push(std::string_view piece) {
   if (piece.empty()) return;
   absl::AnyInvocable<void() &&> reader;
@@ -121,7 +119,7 @@ void BodyStream::push(std::string_view piece) {
     if (abandoned_ || finished_ || !error_.ok()) return;
     pieces_.emplace_back(piece);
     buffered_ += piece.size();
-    reader = takeReaderLocked();
+    reader = std::move(reader_);
   }
   if (reader) std::move(reader)();
 }
@@ -131,7 +129,7 @@ void BodyStream::finish() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     finished_ = true;
-    reader = takeReaderLocked();
+    reader = std::move(reader_);
   }
   if (reader) std::move(reader)();
 }
@@ -142,7 +140,7 @@ void BodyStream::fail(absl::Status error) {
     std::lock_guard<std::mutex> lock(mu_);
     if (finished_) return;
     error_ = std::move(error);
-    reader = takeReaderLocked();
+    reader = std::move(reader_);
   }
   if (reader) std::move(reader)();
 }

@@ -63,8 +63,6 @@ class BodyStream {
   bool complete() const;  // finish() or fail() was called
 
  private:
-  absl::AnyInvocable<void() &&> takeReaderLocked();
-
   const uint64_t length_;
   const size_t high_water_;
   mutable std::mutex mu_;

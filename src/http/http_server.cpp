@@ -155,11 +155,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void streamBody() {
     uint64_t length = *directBodyLength();
     stream_body_ = std::make_shared<BodyStream>(length);
+    // Bytes that arrived with the header are already in buffer_ (contiguous).
     size_t have = std::min<size_t>(buffer_.size(), length);
-    std::string first(have, '\0');
-    net::buffer_copy(net::buffer(first), buffer_.data());
+    stream_body_->push(std::string_view(static_cast<const char*>(buffer_.data().data()), have));
     buffer_.consume(have);
-    stream_body_->push(first);
     stream_received_ = have;
     auto msg = parser_->release();
     Request req = headOf(msg);
@@ -200,7 +199,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void onRead(beast::error_code ec) {
-    if (ec == bhttp::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
+    if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
         ec == net::error::connection_reset || ec == net::error::operation_aborted) {
       close();
       return;
@@ -328,7 +327,6 @@ class Session : public std::enable_shared_from_this<Session> {
   // cancelled wait per request: ~5% of a small request's cost). A
   // connection with no progress for a whole tick (and no function running
   // for it) is closed: after one to two ticks of silence.
-
   void armIdleTimer(std::chrono::steady_clock::duration after) {
     idle_timer_.expires_after(after);  // cancels a pending wait
     idle_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {

@@ -101,20 +101,12 @@ class RequestRunner::Host : public wasm::HostServices {
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> kvScan(wasm::Fiber& fiber,
                                                                           std::string_view prefix,
                                                                           size_t limit) override {
-    absl::StatusOr<ClusterHooks::KvPairs> all = absl::UnavailableError("no reply");
+    absl::StatusOr<ClusterHooks::KvPairs> all;
     if (runner_->cluster_ != nullptr) {
-      // Keys live on their owners: every owner is asked. The reply may come
-      // after a timeout ended this call, so it lands in shared state.
-      auto got = std::make_shared<absl::StatusOr<ClusterHooks::KvPairs>>(std::move(all));
-      absl::Status st = fiber.wait([&, got](wasm::Resumer r) {
-        runner_->cluster_->kvScanAll(req_->app->name, std::string(prefix), limit,
-                                     [got, r](absl::StatusOr<ClusterHooks::KvPairs> reply) {
-                                       *got = std::move(reply);
-                                       r.resume(absl::OkStatus());
-                                     });
+      // Keys live on their owners: every owner is asked.
+      all = awaitReply<absl::StatusOr<ClusterHooks::KvPairs>>(fiber, [&](auto reply) {
+        runner_->cluster_->kvScanAll(req_->app->name, std::string(prefix), limit, std::move(reply));
       });
-      if (!st.ok()) return st;
-      all = std::move(*got);
     } else {
       all = runner_->kv_.scan(req_->app->name, prefix, limit);
     }
@@ -196,36 +188,40 @@ class RequestRunner::Host : public wasm::HostServices {
       if (node == 0) {
         st = runner_->kv_.setBatch(req_->app->name, pairs);
       } else {
-        auto result = std::make_shared<absl::Status>(absl::UnavailableError("no reply"));
-        st = fiber.wait([&, result](wasm::Resumer r) {
+        st = awaitReply<absl::Status>(fiber, [&](auto reply) {
           runner_->cluster_->kvSetBatchRemote(node, req_->app->name, std::move(pairs),
-                                              [result, r](absl::Status s) {
-                                                *result = std::move(s);
-                                                r.resume(absl::OkStatus());
-                                              });
+                                              std::move(reply));
         });
-        if (st.ok()) st = *result;
       }
       if (!st.ok()) return st;
     }
     return absl::OkStatus();
   }
 
+  // Parks the fiber until the callback handed to `start` delivers a Result
+  // (an absl::Status or StatusOr). The reply may come after a timeout ended
+  // this call, so it lands in shared state, never on the fiber's stack.
+  template <class Result, class Start>
+  static Result awaitReply(wasm::Fiber& fiber, Start start) {
+    auto slot = std::make_shared<Result>(absl::UnavailableError("no reply"));
+    absl::Status st = fiber.wait([&start, slot](wasm::Resumer r) {
+      start([slot, r](Result got) {
+        *slot = std::move(got);
+        r.resume(absl::OkStatus());
+      });
+    });
+    if (!st.ok()) return st;
+    return std::move(*slot);
+  }
+
   // A KV operation on another node; the fiber parks until the reply.
   absl::StatusOr<std::optional<std::string>> remoteKv(wasm::Fiber& fiber, uint32_t node,
                                                       app::KvOp op, std::string_view key,
                                                       std::string_view value) {
-    auto result = std::make_shared<absl::StatusOr<std::optional<std::string>>>(
-        absl::UnavailableError("no reply"));
-    absl::Status st = fiber.wait([&, result](wasm::Resumer r) {
+    return awaitReply<absl::StatusOr<std::optional<std::string>>>(fiber, [&](auto reply) {
       runner_->cluster_->kvRemote(node, op, req_->app->name, std::string(key), std::string(value),
-                                  [result, r](absl::StatusOr<std::optional<std::string>> got) {
-                                    *result = std::move(got);
-                                    r.resume(absl::OkStatus());
-                                  });
+                                  std::move(reply));
     });
-    if (!st.ok()) return st;
-    return std::move(*result);
   }
 
   void trigger(std::string_view key) {

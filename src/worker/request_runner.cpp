@@ -293,13 +293,16 @@ void RequestRunner::run(std::shared_ptr<const meta::DeployedApp> app, const app:
     // A body that came whole (small, or forwarded by another node) is read the same way.
     if (!stream) stream = http::BodyStream::ofString(std::move(http_text));
   } else {
-    // The body is large possibly: copied only for a second http_text argument.
-    for (size_t i = fn.args.size(); i-- > 0;) {
-      if (fn.args[i].kind != app::ArgSpec::Kind::kHttpText) continue;
-      bool another = false;
-      for (size_t j = 0; j < i; ++j) another |= fn.args[j].kind == app::ArgSpec::Kind::kHttpText;
-      args[i] = another ? http_text : std::move(http_text);
+    // The body may be large: copied into every http_text argument but the
+    // last, which takes it.
+    size_t last = fn.args.size();
+    for (size_t i = 0; i < fn.args.size(); ++i) {
+      if (fn.args[i].kind == app::ArgSpec::Kind::kHttpText) last = i;
     }
+    for (size_t i = 0; i < last; ++i) {
+      if (fn.args[i].kind == app::ArgSpec::Kind::kHttpText) args[i] = http_text;
+    }
+    if (last < fn.args.size()) args[last] = std::move(http_text);
   }
   start(std::move(app), fn, std::move(args),
         absl::StrCat("r", absl::Hex(next_id_.fetch_add(1), absl::kZeroPad8)), std::move(done),

@@ -126,6 +126,8 @@ class Cluster : public worker::ClusterHooks,
       const net::pb::AppPackage& package);
   void distribute(const std::string& name);
   sched::Policy policyFor(const meta::DeployedApp& app) const;
+  // Answers a peer's KV request from this node's store (cluster_kv.cpp).
+  void serveKv(const net::pb::KvRequest& request, net::pb::KvReply& reply);
   void dispatchTo(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec* fn,
                   std::string body, std::vector<uint32_t> excluded,
                   absl::AnyInvocable<void(worker::RequestOutcome)> done,

@@ -77,8 +77,9 @@ class Session : public std::enable_shared_from_this<Session> {
     const auto& h = parser_->get();
     auto readBody = [self = shared_from_this()] {
       if (self->directBodyLength()) {
-        if (self->handler_.streamBody(headOf(self->parser_->get()))) {
-          self->streamBody();
+        Request head = headOf(self->parser_->get());
+        if (self->handler_.streamBody(head)) {
+          self->streamBody(std::move(head));
         } else {
           self->readBodyDirect();
         }
@@ -152,7 +153,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // The function starts now and takes the body from a BodyStream while the
   // rest arrives, read here piece by piece (held back while the function
   // has a few MiB unread).
-  void streamBody() {
+  void streamBody(Request req) {
     uint64_t length = *directBodyLength();
     stream_body_ = std::make_shared<BodyStream>(length);
     // Bytes that arrived with the header are already in buffer_ (contiguous).
@@ -160,11 +161,9 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_body_->push(std::string_view(static_cast<const char*>(buffer_.data().data()), have));
     buffer_.consume(have);
     stream_received_ = have;
-    auto msg = parser_->release();
-    Request req = headOf(msg);
     req.body_stream = stream_body_;
     pumping_ = true;
-    dispatchRequest(std::move(req), msg.keep_alive());
+    dispatchRequest(std::move(req), parser_->get().keep_alive());
     pumpBody();
   }
 

@@ -35,8 +35,17 @@ constexpr uint64_t kMaxMemoryBytes = uint64_t{4} << 30;  // wasm32's whole addre
 // No invocation legitimately runs for a day; a bigger value is a unit mistake.
 constexpr std::chrono::milliseconds kMaxTimeout = std::chrono::hours(24);
 
-constexpr std::string_view kTopFields[] = {"fns", "memory", "max_instances", "scheduler"};
-constexpr std::string_view kFnFields[] = {"event", "args", "kvs", "timeout", "idempotent", "body"};
+constexpr std::string_view kTopFields[] = {"fns",       "memory", "max_instances",
+                                           "scheduler", "limits", "auth"};
+constexpr std::string_view kFnFields[] = {"event",      "args", "kvs",     "timeout",
+                                          "idempotent", "body", "instance"};
+constexpr std::string_view kLimitFields[] = {"request_invocations", "request_concurrency",
+                                             "trigger_depth", "app_concurrency"};
+constexpr std::string_view kAuthModes[] = {"none", "key"};
+constexpr std::string_view kInstanceModes[] = {"reuse", "fresh"};
+// Above these a limit no longer limits anything a node can hold.
+constexpr uint64_t kMaxRequestInvocations = uint64_t{1} << 32;
+constexpr uint64_t kMaxConcurrency = 1000000;
 constexpr std::string_view kEventKinds[] = {"http_app", "kv_set", "http"};
 constexpr std::string_view kHttpFields[] = {"method", "path"};
 constexpr std::string_view kHttpMethods[] = {"GET", "POST", "PUT", "DELETE", "ANY"};
@@ -154,6 +163,7 @@ class ManifestParser {
                          EventSpec& ev) const;
   absl::Status parseArgs(const Entry& entry, const std::string& field, FnSpec& fn) const;
   absl::Status parseTopScalar(const Entry& entry, AppManifest& m) const;
+  absl::Status parseLimits(const Entry& entry, AppLimitsSpec& limits) const;
   // Checks across functions; `fns` is in document order so the later of two
   // clashing declarations is the one reported.
   absl::Status checkHttpTriggers(const std::vector<FnSpec>& fns) const;
@@ -216,6 +226,14 @@ absl::Status ManifestParser::parseTopScalar(const Entry& e, AppManifest& m) cons
       return error(line, e.key, absl::StrCat(shown(e.value), " is not a positive integer"));
     }
     m.max_instances = static_cast<size_t>(*n);
+  } else if (e.key == "limits") {
+    return parseLimits(e, m.limits);
+  } else if (e.key == "auth") {
+    if (!e.value.IsScalar() || !contains(kAuthModes, text)) {
+      return error(line, e.key,
+                   absl::StrCat(shown(e.value), " is not one of: ", oneOf(kAuthModes)));
+    }
+    m.auth = text == "key" ? AuthMode::kKey : AuthMode::kNone;
   } else if (e.key == "scheduler") {
     if (!e.value.IsScalar() || !contains(kSchedulers, text)) {
       return error(line, e.key,
@@ -223,6 +241,33 @@ absl::Status ManifestParser::parseTopScalar(const Entry& e, AppManifest& m) cons
                                 " is not a scheduler (expected one of: ", oneOf(kSchedulers), ")"));
     }
     m.scheduler = text;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ManifestParser::parseLimits(const Entry& entry, AppLimitsSpec& limits) const {
+  if (entry.value.IsNull()) return absl::OkStatus();
+  absl::StatusOr<std::vector<Entry>> fields =
+      entries(entry.value, entry.line, "limits", "a map of limit name to number", kLimitFields);
+  if (!fields.ok()) return fields.status();
+  for (const Entry& f : *fields) {
+    const std::string field = absl::StrCat("limits.", f.key);
+    const uint64_t max = f.key == "request_invocations" ? kMaxRequestInvocations : kMaxConcurrency;
+    const std::optional<uint64_t> n =
+        f.value.IsScalar() ? parseDigits(f.value.Scalar()) : std::nullopt;
+    if (!n || *n == 0 || *n > max) {
+      return error(lineOf(f.value, f.line), field,
+                   absl::StrCat(shown(f.value), " is not an integer between 1 and ", max));
+    }
+    if (f.key == "request_invocations") {
+      limits.request_invocations = *n;
+    } else if (f.key == "request_concurrency") {
+      limits.request_concurrency = static_cast<uint32_t>(*n);
+    } else if (f.key == "trigger_depth") {
+      limits.trigger_depth = static_cast<uint32_t>(*n);
+    } else {
+      limits.app_concurrency = static_cast<uint32_t>(*n);
+    }
   }
   return absl::OkStatus();
 }
@@ -274,6 +319,14 @@ absl::Status ManifestParser::parseFn(const Entry& entry, FnSpec& fn) const {
                    "must be true or false");
     }
     fn.idempotent = value;
+  }
+  if (const Entry* instance = findEntry(*fields, "instance")) {
+    const std::string text = instance->value.IsScalar() ? instance->value.Scalar() : "";
+    if (!contains(kInstanceModes, text)) {
+      return error(lineOf(instance->value, instance->line), absl::StrCat(field, ".instance"),
+                   absl::StrCat(shown(instance->value), " is not one of: ", oneOf(kInstanceModes)));
+    }
+    fn.fresh_instance = text == "fresh";
   }
   if (const Entry* body = findEntry(*fields, "body")) {
     const std::string body_field = absl::StrCat(field, ".body");

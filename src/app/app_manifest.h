@@ -62,8 +62,23 @@ struct FnSpec {
   // body: stream — the function starts while its request body still
   // arrives and reads it with wl_body_read (no http_text argument).
   bool stream_body = false;
+  // instance: fresh — every invocation gets a pristine instance (no heap or
+  // globals left by an earlier call); the default reuses a healthy one.
+  bool fresh_instance = false;
   int line = 0;
 };
+
+// What one request (an HTTP call and everything it triggers) may use, and
+// what one app may have in flight on a node. Defaults in docs/limits.md;
+// each is settable under `limits:` in app.yaml.
+struct AppLimitsSpec {
+  uint64_t request_invocations = 100000;  // all invocations a request triggers
+  uint32_t request_concurrency = 2000;    // of those, queued or running at once
+  uint32_t trigger_depth = 500;           // longest kv_set chain below the entry
+  uint32_t app_concurrency = 4000;        // this app's invocations in flight on a node
+};
+
+enum class AuthMode { kNone, kKey };
 
 struct AppManifest {
   std::string name;         // the app folder name, passed in
@@ -71,7 +86,10 @@ struct AppManifest {
   std::optional<uint32_t> memory_pages;  // 64 KiB wasm pages
   std::optional<size_t> max_instances;
   std::optional<std::string> scheduler;  // random|hash|straw2|least-loaded|data-aware
-  std::vector<std::string> warnings;     // "file:line: field: ...", e.g. kv_set trigger cycles
+  AppLimitsSpec limits;
+  // auth: key — invoking /<app> needs `Authorization: Bearer <app key>`.
+  AuthMode auth = AuthMode::kNone;
+  std::vector<std::string> warnings;  // "file:line: field: ...", e.g. kv_set trigger cycles
 
   const FnSpec* find(std::string_view fn) const;
   const FnSpec* httpAppFn() const;  // nullptr if none

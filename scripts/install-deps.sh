@@ -15,7 +15,7 @@ PACKAGES=(
   librocksdb-dev libraft-dev libuv1-dev libgrpc++-dev libprotobuf-dev
   protobuf-compiler protobuf-compiler-grpc libyaml-cpp-dev libarchive-dev libboost-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev curl iproute2
+  libgtest-dev libgmock-dev libbenchmark-dev curl iproute2 openssl
 )
 
 missing=()

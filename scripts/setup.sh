@@ -20,6 +20,8 @@ for _ in $(seq 1 600); do
   if curl -fs localhost:2501/healthz >/dev/null 2>&1; then
     echo "waverless dev is serving on http://localhost:2501 (log: $DATA/dev.log, pid $(cat "$DATA/dev.pid"))"
     echo "try: curl localhost:2501/hello"
+    echo "admin token (for /api/* and the CLI): $DATA/admin.token, e.g."
+    echo "  curl -H \"Authorization: Bearer \$(cat $DATA/admin.token)\" localhost:2501/api/apps"
     exit 0
   fi
   if ! kill -0 "$(cat "$DATA/dev.pid")" 2>/dev/null; then

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/auth.h"
 #include "http/http_client.h"
 #include "master/package.h"
 #include "node/node.h"
@@ -29,15 +31,28 @@ constexpr const char* kUsage = R"(usage: waverless <command> [options]
         (default --addr 127.0.0.1:2500, so http://127.0.0.1:2501)
   node --config cluster.yaml --id N [--data DIR] [--apps DIR] [--cache DIR]
         run node N of a cluster: RPC on its addr, HTTP on port+1
+    dev and node also take:
+      --token-file PATH             admin token file (default DIR/admin.token; made if
+                                    missing, mode 0600; the nodes of a cluster share one)
+      --tls-cert FILE --tls-key FILE  serve HTTPS instead of HTTP (PEM)
+      --metrics-addr HOST:PORT      serve /metrics there, without a token (then /metrics
+                                    on the main port needs the admin token)
   build DIR                       compile DIR's C/C++ sources to DIR/app.wasm
-  deploy DIR [--name APP]         build if stale, then deploy DIR (app.yaml, app.wasm, files/)
-  invoke APP [FN] [--data TEXT|@FILE]
-                                  call APP's http_app function (or FN) and print the output
+  deploy DIR [--name APP]         build if stale, then deploy DIR (app.yaml, app.wasm, files/);
+                                  prints a new `auth: key` app's invoke key (shown once)
+  invoke APP [FN] [--data TEXT|@FILE] [--key KEY]
+                                  call APP's http_app function (or FN) and print the output;
+                                  --key (or $WAVERLESS_APP_KEY): an `auth: key` app's key
   apps                            list deployed apps
   logs APP [--limit N]            recent function output of APP
   delete APP                      remove APP and its keys
+  key APP                         make a new invoke key for APP (the old one stops working)
 
-  --to URL   node to talk to (default http://127.0.0.1:2501)
+  --to URL         node to talk to (default http://127.0.0.1:2501; https:// too)
+  --insecure       https: do not verify the node's certificate
+  --ca FILE        https: trust this CA certificate (PEM)
+  admin token (every command but build and invoke): $WAVERLESS_TOKEN, else the file
+  --token-file PATH, else DIR/admin.token with DIR from --data (default waverless-data)
 )";
 
 struct Args {
@@ -65,8 +80,8 @@ Args parse(int argc, char** argv, int from) {
       auto eq = s.find('=');
       if (eq != std::string::npos) {
         a.flags.emplace_back(s.substr(2, eq - 2), s.substr(eq + 1));
-      } else if (s == "--fsync") {
-        a.flags.emplace_back("fsync", "1");
+      } else if (s == "--fsync" || s == "--insecure") {
+        a.flags.emplace_back(s.substr(2), "1");
       } else if (i + 1 < argc) {
         a.flags.emplace_back(s.substr(2), argv[++i]);
       } else {
@@ -82,6 +97,72 @@ Args parse(int argc, char** argv, int from) {
 int fail(const std::string& msg) {
   fprintf(stderr, "waverless: %s\n", msg.c_str());
   return 1;
+}
+
+// Where a client's admin token comes from, and the token.
+struct Credentials {
+  std::string token;  // empty: none found
+  std::string source;
+};
+
+Credentials adminCredentials(const Args& a) {
+  Credentials c;
+  if (const char* env = getenv("WAVERLESS_TOKEN"); env != nullptr && *env != '\0') {
+    c.token = env;
+    c.source = "$WAVERLESS_TOKEN";
+    return c;
+  }
+  fs::path path = a.has("token-file") ? fs::path(a.get("token-file"))
+                                      : fs::path(a.get("data", "waverless-data")) / "admin.token";
+  c.source = path.string();
+  auto t = auth::AdminToken::read(path);
+  if (t.ok()) c.token = std::move(*t);
+  return c;
+}
+
+// How a client call is made: where to, with which credentials.
+struct Client {
+  std::string to;
+  http::FetchOptions options;
+  Credentials admin;
+  std::string app_key;  // for invoke
+
+  http::FetchOptions with(const std::string& bearer, const std::string& content_type,
+                          std::chrono::milliseconds timeout) const {
+    http::FetchOptions o = options;
+    o.content_type = content_type;
+    o.timeout = timeout;
+    if (!bearer.empty()) o.headers.emplace_back("Authorization", "Bearer " + bearer);
+    return o;
+  }
+};
+
+Client clientOf(const Args& a) {
+  Client c;
+  c.to = a.get("to", "http://127.0.0.1:2501");
+  c.options.insecure = a.has("insecure");
+  c.options.ca_file = a.get("ca");
+  c.admin = adminCredentials(a);
+  c.app_key = a.get("key");
+  if (const char* env = getenv("WAVERLESS_APP_KEY"); c.app_key.empty() && env != nullptr) {
+    c.app_key = env;
+  }
+  return c;
+}
+
+// What to tell the user when the node refused the credentials.
+std::string refusal(int status, bool admin, const Client& c) {
+  if (admin) {
+    if (c.admin.token.empty()) {
+      return "the node wants its admin token, and none was found in " + c.admin.source +
+             " (set $WAVERLESS_TOKEN, --token-file PATH or --data DIR)";
+    }
+    return std::string(status == 401 ? "the node wants its admin token" : "the node refused") +
+           " the admin token from " + c.admin.source +
+           " (a node started with another --data or --token-file has another token)";
+  }
+  if (c.app_key.empty()) return "this app needs its invoke key: --key KEY or $WAVERLESS_APP_KEY";
+  return "the node refused the invoke key given with --key or $WAVERLESS_APP_KEY";
 }
 
 // Runs a node until SIGINT/SIGTERM.
@@ -109,6 +190,14 @@ int serve(const node::NodeOptions& o) {
   return 0;
 }
 
+// The flags dev and node share: token file, TLS, metrics listener.
+void serverSecurity(const Args& a, node::NodeOptions& o) {
+  o.token_file = a.get("token-file");
+  o.tls_cert_file = a.get("tls-cert");
+  o.tls_key_file = a.get("tls-key");
+  o.metrics_address = a.get("metrics-addr");
+}
+
 int runDev(const Args& a) {
   std::string addr = a.get("addr", "127.0.0.1:2500");
   auto colon = addr.rfind(':');
@@ -129,6 +218,7 @@ int runDev(const Args& a) {
   }
   if (a.has("workers")) o.executor_threads = std::max(1, std::atoi(a.get("workers").c_str()));
   if (a.has("max-body")) o.max_body_bytes = std::strtoull(a.get("max-body").c_str(), nullptr, 10);
+  serverSecurity(a, o);
   return serve(o);
 }
 
@@ -144,7 +234,23 @@ int runNode(const Args& a) {
   o.fsync_writes = a.has("fsync");
   if (a.has("http-threads")) o.io_threads = std::max(1, std::atoi(a.get("http-threads").c_str()));
   if (a.has("workers")) o.executor_threads = std::max(1, std::atoi(a.get("workers").c_str()));
+  serverSecurity(a, o);
   return serve(o);
+}
+
+// A deploy or key rotation answer's new invoke key, pointed out: it is not
+// shown again.
+void printNewKey(const std::string& app, const std::string& json) {
+  constexpr std::string_view kField = "\"invoke_key\":\"";
+  auto at = json.find(kField);
+  if (at == std::string::npos) return;
+  auto from = at + kField.size();
+  auto end = json.find('"', from);
+  if (end == std::string::npos) return;
+  fprintf(stderr,
+          "invoke key of %s (shown once; send it as `Authorization: Bearer <key>` or "
+          "`waverless invoke %s --key <key>`):\n%s\n",
+          app.c_str(), app.c_str(), json.substr(from, end - from).c_str());
 }
 
 int runBuild(const fs::path& dir) {
@@ -157,7 +263,8 @@ int runBuild(const fs::path& dir) {
   return 0;
 }
 
-int runDeploy(const Args& a, const std::string& to) {
+int runDeploy(const Args& a, const Client& c) {
+  const std::string& to = c.to;
   if (a.positional.size() < 2) return fail("deploy DIR");
   fs::path dir = fs::absolute(a.positional[1]).lexically_normal();
   if (dir.filename().empty()) dir = dir.parent_path();
@@ -169,18 +276,27 @@ int runDeploy(const Args& a, const std::string& to) {
   if (!tar.ok()) return fail(std::string(tar.status().message()));
   fprintf(stderr, "deploying %s (%zu bytes) to %s; compiling on the node...\n", name.c_str(),
           tar->size(), to.c_str());
-  auto r = http::fetch("POST", to + "/api/apps?name=" + name, *tar, "application/x-tar",
-                       std::chrono::minutes(10));
+  auto r = http::fetch("POST", to + "/api/apps?name=" + name, *tar,
+                       c.with(c.admin.token, "application/x-tar", std::chrono::minutes(10)));
   if (!r.ok()) return fail(std::string(r.status().message()));
+  if (r->status == 401 || r->status == 403) return fail(refusal(r->status, true, c));
   if (r->status != 200)
     return fail("deploy failed (" + std::to_string(r->status) + "): " + r->body);
   printf("%s\n", r->body.c_str());
+  printNewKey(name, r->body);
   return 0;
 }
 
-int simple(const std::string& method, const std::string& url, const std::string& body = "") {
-  auto r = http::fetch(method, url, body, "application/octet-stream");
+int simple(const Client& c, const std::string& method, const std::string& path,
+           const std::string& body = "", bool admin = true) {
+  auto r = http::fetch(method, c.to + path, body,
+                       c.with(admin ? c.admin.token : c.app_key, "application/octet-stream",
+                              std::chrono::seconds(120)));
   if (!r.ok()) return fail(std::string(r.status().message()));
+  if (r->status == 401 || r->status == 403) {
+    fprintf(stderr, "%s", r->body.c_str());
+    return fail(refusal(r->status, admin, c) + " (HTTP " + std::to_string(r->status) + ")");
+  }
   fwrite(r->body.data(), 1, r->body.size(), r->status == 200 ? stdout : stderr);
   if (!r->body.empty() && r->body.back() != '\n' && r->status == 200) printf("\n");
   return r->status == 200 ? 0 : (fprintf(stderr, "(HTTP %d)\n", r->status), 1);
@@ -195,14 +311,14 @@ int run(int argc, char** argv) {
   }
   std::string cmd = argv[1];
   Args a = parse(argc, argv, 1);
-  std::string to = a.get("to", "http://127.0.0.1:2501");
+  Client client = clientOf(a);
   if (cmd == "dev") return runDev(a);
   if (cmd == "node") return runNode(a);
   if (cmd == "build") {
     if (a.positional.size() < 2) return fail("build DIR");
     return runBuild(a.positional[1]);
   }
-  if (cmd == "deploy") return runDeploy(a, to);
+  if (cmd == "deploy") return runDeploy(a, client);
   if (cmd == "invoke") {
     if (a.positional.size() < 2) return fail("invoke APP [FN] [--data TEXT|@FILE]");
     std::string data = a.get("data");
@@ -213,17 +329,29 @@ int run(int argc, char** argv) {
     }
     std::string path = "/" + a.positional[1];
     if (a.positional.size() > 2) path += "/" + a.positional[2];
-    return simple("POST", to + path, data);
+    return simple(client, "POST", path, data, /*admin=*/false);
   }
-  if (cmd == "apps") return simple("GET", to + "/api/apps");
+  if (cmd == "apps") return simple(client, "GET", "/api/apps");
   if (cmd == "logs") {
     if (a.positional.size() < 2) return fail("logs APP");
-    return simple("GET",
-                  to + "/api/apps/" + a.positional[1] + "/logs?limit=" + a.get("limit", "200"));
+    return simple(client, "GET",
+                  "/api/apps/" + a.positional[1] + "/logs?limit=" + a.get("limit", "200"));
   }
   if (cmd == "delete") {
     if (a.positional.size() < 2) return fail("delete APP");
-    return simple("DELETE", to + "/api/apps/" + a.positional[1]);
+    return simple(client, "DELETE", "/api/apps/" + a.positional[1]);
+  }
+  if (cmd == "key") {
+    if (a.positional.size() < 2) return fail("key APP");
+    auto r = http::fetch(
+        "POST", client.to + "/api/apps/" + a.positional[1] + "/key", "",
+        client.with(client.admin.token, "application/octet-stream", std::chrono::minutes(5)));
+    if (!r.ok()) return fail(std::string(r.status().message()));
+    if (r->status == 401 || r->status == 403) return fail(refusal(r->status, true, client));
+    if (r->status != 200) return fail("key failed (" + std::to_string(r->status) + "): " + r->body);
+    printf("%s\n", r->body.c_str());
+    printNewKey(a.positional[1], r->body);
+    return 0;
   }
   fputs(kUsage, stderr);
   return 2;

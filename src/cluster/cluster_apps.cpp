@@ -16,6 +16,16 @@ namespace waverless::cluster {
 namespace fs = std::filesystem;
 namespace pb = net::pb;
 
+namespace {
+
+// The package's invoke key hash, when it has one, into an app folder.
+absl::Status writeInvokeKey(const fs::path& dir, const pb::AppPackage& pkg) {
+  if (pkg.invoke_key_sha256().empty()) return absl::OkStatus();
+  return writeFileAtomically(dir / meta::kInvokeKeyFile, pkg.invoke_key_sha256());
+}
+
+}  // namespace
+
 // --- deploy once --------------------------------------------------------------------
 
 absl::StatusOr<pb::AppPackage> Cluster::packageOf(const meta::DeployedApp& app) {
@@ -24,6 +34,7 @@ absl::StatusOr<pb::AppPackage> Cluster::packageOf(const meta::DeployedApp& app) 
   p.set_version(app.version);
   p.set_app_yaml(readFile(app.dir / "app.yaml"));
   p.set_app_wasm(readFile(app.dir / "app.wasm"));
+  p.set_invoke_key_sha256(readFile(app.dir / meta::kInvokeKeyFile));
   if (!app.files_dir.empty()) {
     auto tar = master::packTree(app.files_dir);
     if (!tar.ok()) return tar.status();
@@ -57,6 +68,7 @@ absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> Cluster::installPackage
   fs::create_directories(dir / "files", ec);
   absl::Status st = writeFileAtomically(dir / "app.yaml", pkg.app_yaml());
   if (st.ok()) st = writeFileAtomically(dir / "app.wasm", pkg.app_wasm());
+  if (st.ok()) st = writeInvokeKey(dir, pkg);
   if (st.ok() && !pkg.files_tar().empty()) st = master::extractTar(pkg.files_tar(), dir / "files");
   if (!st.ok()) {
     fs::remove_all(dir, ec);
@@ -109,6 +121,7 @@ absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> Cluster::deploy(const s
   pkg.set_name(name);
   pkg.set_app_yaml(readFile(dir / "app.yaml"));
   pkg.set_app_wasm(readFile(dir / "app.wasm"));
+  pkg.set_invoke_key_sha256(readFile(dir / meta::kInvokeKeyFile));
   std::error_code ec;
   if (fs::is_directory(dir / "files", ec)) {
     auto tar = master::packTree(dir / "files");
@@ -132,6 +145,7 @@ pb::Ack Cluster::installApp(const pb::AppPackage& pkg) {
     fs::create_directories(dir / "files", ec);
     st = writeFileAtomically(dir / "app.yaml", pkg.app_yaml());
     if (st.ok()) st = writeFileAtomically(dir / "app.wasm", pkg.app_wasm());
+    if (st.ok()) st = writeInvokeKey(dir, pkg);
     if (st.ok() && !pkg.files_tar().empty())
       st = master::extractTar(pkg.files_tar(), dir / "files");
     if (pkg.files_tar().empty()) fs::remove_all(dir / "files", ec);

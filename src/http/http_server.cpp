@@ -7,13 +7,16 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <future>
 #include <optional>
 #include <thread>
+#include <type_traits>
 
 namespace waverless::http {
 
@@ -21,6 +24,7 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+namespace ssl = net::ssl;
 
 std::string Request::header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
@@ -42,20 +46,63 @@ const char* reason(int status) {
   }
 }
 
-class Session : public std::enable_shared_from_this<Session> {
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One connection, over plain TCP or TLS. The two differ only in the TLS
+// handshake at the start and in what the raw body reads and answer writes
+// go through (io()); for plain TCP that is the socket itself, as before.
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
  public:
+  using std::enable_shared_from_this<Session>::shared_from_this;
+
+  // stream_args: the TLS context, for a TLS stream.
+  template <class... StreamArgs>
   Session(tcp::socket&& socket, Handler& handler, size_t max_body,
-          std::chrono::milliseconds idle_tick)
-      : stream_(std::move(socket)), handler_(handler), max_body_(max_body), idle_tick_(idle_tick) {}
+          std::chrono::milliseconds idle_tick, StreamArgs&... stream_args)
+      : stream_(std::move(socket), stream_args...),
+        handler_(handler),
+        max_body_(max_body),
+        idle_tick_(idle_tick) {}
 
   void start() {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
       self->armIdleTimer(self->idle_tick_);
-      self->read();
+      if constexpr (kTls) {
+        self->stream_.async_handshake(ssl::stream_base::server, [self](beast::error_code ec) {
+          if (ec) {
+            // Not TLS (plain HTTP sent to an HTTPS port) or a failed handshake.
+            self->closeNow();
+            return;
+          }
+          self->read();
+        });
+      } else {
+        self->read();
+      }
     });
   }
 
  private:
+  // What body reads and answer writes go through: for plain TCP the
+  // socket, bypassing tcp_stream's per-operation timer bookkeeping.
+  auto& io() {
+    if constexpr (kTls) {
+      return stream_;
+    } else {
+      return stream_.socket();
+    }
+  }
+  tcp::socket& socket() { return beast::get_lowest_layer(stream_).socket(); }
+  void closeNow() {
+    beast::error_code ignored;
+    socket().close(ignored);
+    idle_timer_.cancel();
+  }
+
   void read() {
     parser_.emplace();
     parser_->body_limit(max_body_);
@@ -139,7 +186,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     ++progress_;
     size_t n = std::min<size_t>(body_.size() - offset, size_t{16} << 20);
-    net::async_read(stream_.socket(), net::buffer(body_.data() + offset, n),
+    net::async_read(io(), net::buffer(body_.data() + offset, n),
                     [self = shared_from_this(), offset](beast::error_code ec, size_t got) {
                       if (ec) {
                         // Cut short (peer gone or too slow): nothing to answer.
@@ -181,7 +228,7 @@ class Session : public std::enable_shared_from_this<Session> {
     ++progress_;
     if (pump_buffer_.empty()) pump_buffer_.resize(size_t{1} << 20);
     size_t n = std::min<uint64_t>(pump_buffer_.size(), stream_body_->length() - stream_received_);
-    stream_.socket().async_read_some(
+    io().async_read_some(
         net::buffer(pump_buffer_.data(), n),
         [self = shared_from_this()](beast::error_code ec, size_t got) {
           if (ec) {
@@ -257,7 +304,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // idle intervals, or a client that stops reading would hold us forever.
     in_handler_ = false;
     ++progress_;
-    net::async_write(stream_.socket(), buffers,
+    net::async_write(io(), buffers,
                      [self = shared_from_this(), out, keep_alive](beast::error_code ec, size_t) {
                        if (ec || !keep_alive) {
                          self->close();
@@ -302,7 +349,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // connection before the client has read our answer.
   void close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    socket().shutdown(tcp::socket::shutdown_send, ec);
     closing_ = true;
     armIdleTimer(std::chrono::seconds(5));
     if (!pumping_) drain();  // else the pump reads (and drops) the rest, then drains
@@ -332,7 +379,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (ec) return;  // re-armed, or the connection is over
       if (self->closing_ || (self->progress_ == self->progress_seen_ && !self->in_handler_)) {
         beast::error_code ignored;
-        self->stream_.socket().close(ignored);  // pending operations end with an error
+        self->socket().close(ignored);  // pending operations end with an error
         return;
       }
       self->progress_seen_ = self->progress_;
@@ -340,7 +387,7 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::array<char, 16384> scratch_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -367,6 +414,7 @@ struct HttpServer::Impl {
   net::io_context own_ioc;                 // when not sharing the executor's
   std::vector<net::io_context*> contexts;  // where connections are served
   std::unique_ptr<tcp::acceptor> acceptor;
+  std::optional<ssl::context> tls;  // set: connections are TLS
   std::vector<std::thread> threads;
   size_t next = 0;  // used on the acceptor's context only
   uint16_t port = 0;
@@ -390,9 +438,15 @@ struct HttpServer::Impl {
         if (ec == net::error::operation_aborted) return;
       } else {
         s.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session>(std::move(s), handler, options.max_body_bytes,
-                                  options.idle_check_interval)
-            ->start();
+        if (tls) {
+          std::make_shared<Session<TlsStream>>(std::move(s), handler, options.max_body_bytes,
+                                               options.idle_check_interval, *tls)
+              ->start();
+        } else {
+          std::make_shared<Session<PlainStream>>(std::move(s), handler, options.max_body_bytes,
+                                                 options.idle_check_interval)
+              ->start();
+        }
       }
       accept();
     };
@@ -411,6 +465,22 @@ HttpServer::~HttpServer() { stop(); }
 
 absl::Status HttpServer::start() {
   beast::error_code ec;
+  const std::string& cert = impl_->options.tls_cert_file;
+  const std::string& key = impl_->options.tls_key_file;
+  if (cert.empty() != key.empty()) {
+    return absl::InvalidArgumentError(
+        "TLS needs both a certificate and a key (--tls-cert, --tls-key)");
+  }
+  if (!cert.empty()) {
+    auto& tls = impl_->tls.emplace(ssl::context::tls_server);
+    tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                    ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                    ssl::context::single_dh_use);
+    tls.use_certificate_chain_file(cert, ec);
+    if (ec) return absl::InvalidArgumentError("--tls-cert " + cert + ": " + ec.message());
+    tls.use_private_key_file(key, ssl::context::pem, ec);
+    if (ec) return absl::InvalidArgumentError("--tls-key " + key + ": " + ec.message());
+  }
   auto addr = net::ip::make_address(impl_->options.address, ec);
   if (ec) return absl::InvalidArgumentError("bad listen address " + impl_->options.address);
   tcp::endpoint ep(addr, impl_->options.port);

@@ -65,6 +65,9 @@ struct ServerOptions {
   // request is parsed, run and answered without changing threads) and
   // io_threads is ignored. Their owner runs and stops them.
   std::vector<boost::asio::io_context*> shared_contexts;
+  // HTTPS: both set (PEM files) serves every connection over TLS 1.2+.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class HttpServer {

@@ -90,16 +90,45 @@ std::string appJson(const meta::DeployedApp& a) {
                       "],\"warnings\":[", warnings, "]}");
 }
 
+// 401 asks for credentials (RFC 6750: with a Bearer challenge); 403 refuses
+// the ones given.
+http::Response denied(auth::Check check, const std::string& what) {
+  if (check == auth::Check::kMissing) {
+    http::Response r = text(401, "this needs `Authorization: Bearer <" + what + ">`");
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return r;
+  }
+  http::Response r = text(403, "wrong " + what);
+  return r;
+}
+
+// An app folder's invoke key file, holding the key's sha256.
+absl::Status writeKeyHash(const fs::path& dir, const std::string& key) {
+  std::ofstream f(dir / meta::kInvokeKeyFile, std::ios::trunc);
+  f << auth::hexOf(auth::digestOf(key)) << '\n';
+  f.close();
+  if (!f) return absl::InternalError("cannot write " + (dir / meta::kInvokeKeyFile).string());
+  return absl::OkStatus();
+}
+
+// A deploy answer with the new invoke key in it: shown this once.
+std::string withKey(std::string json_object, const std::string& key) {
+  json_object.pop_back();  // '}'
+  return json_object + ",\"invoke_key\":\"" + key + "\"}";
+}
+
 }  // namespace
 
 Gateway::Gateway(meta::AppRegistry& registry, Dispatcher& dispatcher, Deployer& deployer,
-                 worker::AppLogs& logs, metrics::Registry& metrics, fs::path scratch_dir)
+                 worker::AppLogs& logs, metrics::Registry& metrics, fs::path scratch_dir,
+                 auth::Digest admin_token)
     : registry_(registry),
       dispatcher_(dispatcher),
       app_deployer_(deployer),
       logs_(logs),
       metrics_(metrics),
-      scratch_dir_(std::move(scratch_dir)) {
+      scratch_dir_(std::move(scratch_dir)),
+      admin_token_(admin_token) {
   http_requests_ = &metrics_.counter("wl_http_requests_total", "HTTP requests received");
   http_errors_ = &metrics_.counter("wl_http_errors_total", "HTTP responses with status >= 400");
 }
@@ -128,13 +157,20 @@ void Gateway::handle(http::Request req, http::Responder respond) {
     return;
   }
   if (p == "/metrics") {
-    // Rendering takes milliseconds with many apps: not on an I/O thread.
-    control_.post([this, reply = std::make_shared<decltype(reply)>(std::move(reply))] {
-      http::Response r = text(200, metrics_.render());
-      r.content_type = "text/plain; version=0.0.4";
-      (*reply)(std::move(r));
-    });
+    if (metrics_need_token_) {
+      if (auto d = deniedAdmin(req)) {
+        reply(std::move(*d));
+        return;
+      }
+    }
+    serveMetrics(std::move(reply));
     return;
+  }
+  if (p == "/api" || p.starts_with("/api/")) {
+    if (auto d = deniedAdmin(req)) {
+      reply(std::move(*d));
+      return;
+    }
   }
   if (p == "/api/meta") {
     reply(meta_view_ ? json(200, meta_view_()) : text(404, "not a cluster node"));
@@ -176,6 +212,10 @@ void Gateway::handle(http::Request req, http::Responder respond) {
     if (sub.empty() && req.method == "GET") {
       auto app = registry_.find(name);
       reply(app ? json(200, appJson(*app)) : text(404, "no app named '" + name + "'"));
+      return;
+    }
+    if (sub == "/key" && req.method == "POST") {
+      rotateKey(name, std::move(reply));
       return;
     }
     if (sub == "/evict" && req.method == "POST") {
@@ -220,6 +260,47 @@ void Gateway::handle(http::Request req, http::Responder respond) {
     return;
   }
   invoke(std::move(req), std::move(reply));
+}
+
+void Gateway::serveMetrics(http::Responder respond) {
+  // Rendering takes milliseconds with many apps: not on an I/O thread.
+  control_.post([this, respond = std::make_shared<http::Responder>(std::move(respond))] {
+    http::Response r = text(200, metrics_.render());
+    r.content_type = "text/plain; version=0.0.4";
+    std::move (*respond)(std::move(r));
+  });
+}
+
+http::Handler& Gateway::metricsHandler() {
+  if (!metrics_only_) metrics_only_ = std::make_unique<MetricsOnly>(*this);
+  metrics_need_token_ = true;
+  return *metrics_only_;
+}
+
+void Gateway::MetricsOnly::handle(http::Request request, http::Responder respond) {
+  if (request.path != "/metrics") {
+    std::move(respond)(text(404, "this listener serves /metrics only"));
+    return;
+  }
+  gateway_.serveMetrics(std::move(respond));
+}
+
+std::optional<http::Response> Gateway::deniedAdmin(const http::Request& req) const {
+  auth::Check c = auth::checkBearer(req.header("Authorization"), admin_token_);
+  if (c == auth::Check::kOk) return std::nullopt;
+  return denied(c, "admin token");
+}
+
+std::optional<http::Response> Gateway::deniedInvoke(const http::Request& req,
+                                                    const meta::DeployedApp& app) {
+  if (app.manifest.auth != app::AuthMode::kKey) return std::nullopt;
+  if (!app.invoke_key) {
+    return text(403, "app '" + app.name + "' has no invoke key yet: make one with POST /api/apps/" +
+                         app.name + "/key");
+  }
+  auth::Check c = auth::checkBearer(req.header("Authorization"), *app.invoke_key);
+  if (c == auth::Check::kOk) return std::nullopt;
+  return denied(c, "invoke key of app '" + app.name + "'");
 }
 
 bool Gateway::streamBody(const http::Request& head) {
@@ -282,6 +363,10 @@ void Gateway::invoke(http::Request req, http::Responder respond) {
     std::move(respond)(std::move(route.error));
     return;
   }
+  if (auto d = deniedInvoke(req, *route.app)) {
+    std::move(respond)(std::move(*d));
+    return;
+  }
   auto done = [respond = std::move(respond)](worker::RequestOutcome o) mutable {
     http::Response r;
     r.status = o.http_status;
@@ -315,16 +400,77 @@ void Gateway::deploy(http::Request req, http::Responder respond) {
     fs::remove_all(dir, ec);
     fs::create_directories(dir, ec);
     absl::Status st = extractTar(body, dir);
+    // An invoke key is made at the first deploy and kept by redeploys (the
+    // registry keeps the installed one when the folder has none). Made for
+    // every app that has none, it is shown only if the app is `auth: key`.
+    std::error_code rm_ec;
+    fs::remove(dir / meta::kInvokeKeyFile, rm_ec);  // never the uploader's
+    std::string new_key;
+    auto previous = registry_.find(name);
+    if (st.ok() && !(previous && previous->invoke_key)) {
+      auto key = auth::newSecret();
+      st = key.ok() ? writeKeyHash(dir, *key) : key.status();
+      if (key.ok()) new_key = std::move(*key);
+    }
     http::Response r;
     if (st.ok()) {
       auto app = app_deployer_.deploy(name, dir);
       if (app.ok()) {
-        r = json(200, appJson(**app));
+        bool shows_key = !new_key.empty() && (*app)->manifest.auth == app::AuthMode::kKey;
+        r = json(200, shows_key ? withKey(appJson(**app), new_key) : appJson(**app));
       } else {
         r = text(worker::httpStatus(app.status()), std::string(app.status().message()));
       }
     } else {
       r = text(400, std::string(st.message()));
+    }
+    fs::remove_all(dir, ec);
+    std::move (*respond)(std::move(r));
+  });
+}
+
+}  // namespace waverless::master
+
+namespace waverless::master {
+
+void Gateway::rotateKey(const std::string& name, http::Responder respond) {
+  // A redeploy of the installed folder with a new key: in a cluster it
+  // reaches every node like any deploy (the compile is cached by content).
+  deploys_.post([this, name, respond = std::make_shared<http::Responder>(std::move(respond))] {
+    auto app = registry_.find(name);
+    if (!app) {
+      std::move (*respond)(text(404, "no app named '" + name + "'"));
+      return;
+    }
+    if (app->manifest.auth != app::AuthMode::kKey) {
+      std::move (*respond)(
+          text(400, "app '" + name + "' is not declared `auth: key` in its app.yaml"));
+      return;
+    }
+    fs::path dir = scratch_dir_ / absl::StrCat("rekey-", name, "-", deploy_seq_.fetch_add(1));
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    fs::create_directories(dir, ec);
+    absl::Status st;
+    for (const char* f : {"app.yaml", "app.wasm"}) {
+      if (!ec) fs::copy_file(app->dir / f, dir / f, ec);
+    }
+    if (!ec && !app->files_dir.empty()) {
+      fs::copy(app->files_dir, dir / "files", fs::copy_options::recursive, ec);
+    }
+    if (ec) st = absl::InternalError("copying the app folder of " + name + ": " + ec.message());
+    auto key = auth::newSecret();
+    if (st.ok()) st = key.ok() ? writeKeyHash(dir, *key) : key.status();
+    http::Response r;
+    if (st.ok()) {
+      auto deployed = app_deployer_.deploy(name, dir);
+      st = deployed.status();
+    }
+    if (st.ok()) {
+      r = json(200,
+               absl::StrCat("{\"name\":\"", jsonEscape(name), "\",\"invoke_key\":\"", *key, "\"}"));
+    } else {
+      r = text(worker::httpStatus(st), std::string(st.message()));
     }
     fs::remove_all(dir, ec);
     std::move (*respond)(std::move(r));

@@ -1,6 +1,11 @@
 // The HTTP face of a node: routes /<app>[/<path>] to the app's function,
 // and serves the control API (/api/apps, /healthz, /metrics).
 //
+// Authentication: every /api/* call needs `Authorization: Bearer <admin
+// token>` (401 without, 403 with another); an `auth: key` app's routes need
+// its invoke key the same way. /healthz is open, and /metrics too unless a
+// separate metrics listener serves it (metricsHandler()).
+//
 // Owns: routing and the deploy queue. Must not: execute functions (the
 // RequestRunner does) or parse app.yaml (the registry does).
 #pragma once
@@ -8,9 +13,12 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
+#include "auth/auth.h"
 #include "http/http_server.h"
 #include "master/job_queue.h"
 #include "meta/app_registry.h"
@@ -85,7 +93,8 @@ class LocalDeployer : public Deployer {
 class Gateway : public http::Handler {
  public:
   Gateway(meta::AppRegistry& registry, Dispatcher& dispatcher, Deployer& deployer,
-          worker::AppLogs& logs, metrics::Registry& metrics, std::filesystem::path scratch_dir);
+          worker::AppLogs& logs, metrics::Registry& metrics, std::filesystem::path scratch_dir,
+          auth::Digest admin_token);
 
   // Cluster mode: GET /api/nodes answers with this (JSON).
   void setNodesView(std::function<std::string()> view) { nodes_view_ = std::move(view); }
@@ -96,6 +105,10 @@ class Gateway : public http::Handler {
   void start();
   void stop();
   void setServing(bool serving) { serving_ = serving; }
+  // Serves /metrics only, without a token: for a listener of its own
+  // (--metrics-addr). Once asked for, /metrics on this handler needs the
+  // admin token like /api/*.
+  http::Handler& metricsHandler();
 
   void handle(http::Request request, http::Responder respond) override;
   // A large body for a function declared `body: stream` that runs here.
@@ -111,6 +124,22 @@ class Gateway : public http::Handler {
   Route route(const std::string& method, const std::string& path) const;
   void invoke(http::Request req, http::Responder respond);
   void deploy(http::Request req, http::Responder respond);
+  void rotateKey(const std::string& name, http::Responder respond);
+  void serveMetrics(http::Responder respond);
+  // The answer to a request without the admin token, or nullopt when it has it.
+  std::optional<http::Response> deniedAdmin(const http::Request& req) const;
+  // The same for an `auth: key` app's invoke key.
+  static std::optional<http::Response> deniedInvoke(const http::Request& req,
+                                                    const meta::DeployedApp& app);
+
+  class MetricsOnly : public http::Handler {
+   public:
+    explicit MetricsOnly(Gateway& g) : gateway_(g) {}
+    void handle(http::Request request, http::Responder respond) override;
+
+   private:
+    Gateway& gateway_;
+  };
 
   meta::AppRegistry& registry_;
   Dispatcher& dispatcher_;
@@ -121,6 +150,9 @@ class Gateway : public http::Handler {
   metrics::Registry& metrics_;
   std::filesystem::path scratch_dir_;
   std::atomic<bool> serving_{false};
+  const auth::Digest admin_token_;
+  std::atomic<bool> metrics_need_token_{false};
+  std::unique_ptr<MetricsOnly> metrics_only_;
   metrics::Counter* http_requests_;
   metrics::Counter* http_errors_;
 

@@ -33,6 +33,12 @@ std::string shortHash(const std::string& data) {
   return out;
 }
 
+std::optional<auth::Digest> readInvokeKey(const fs::path& dir, const app::AppManifest& m) {
+  if (m.auth != app::AuthMode::kKey) return std::nullopt;
+  auto hex = readFile(dir / kInvokeKeyFile);
+  return hex.ok() ? auth::digestFromHex(*hex) : std::nullopt;
+}
+
 }  // namespace
 
 absl::Status validateAppName(std::string_view name) {
@@ -87,6 +93,7 @@ absl::StatusOr<std::shared_ptr<DeployedApp>> AppRegistry::loadFolder(const std::
   app->object_path = info.object_path;
   app->from_cache = info.from_cache;
   app->wasm_bytes = wasm->size();
+  app->invoke_key = readInvokeKey(dir, app->manifest);
   return app;
 }
 
@@ -124,6 +131,10 @@ absl::StatusOr<std::shared_ptr<const DeployedApp>> AppRegistry::deploy(const std
       return absl::InvalidArgumentError(name + ": " + f + " is missing");
     }
   }
+  if (fs::exists(src / kInvokeKeyFile, ec)) {
+    fs::copy_file(src / kInvokeKeyFile, staging / kInvokeKeyFile,
+                  fs::copy_options::overwrite_existing, ec);
+  }
   if (fs::is_directory(src / "files", ec)) {
     fs::copy(src / "files", staging / "files", fs::copy_options::recursive, ec);
     if (ec) {
@@ -139,6 +150,11 @@ absl::StatusOr<std::shared_ptr<const DeployedApp>> AppRegistry::deploy(const std
   std::lock_guard deploy_lock(deploy_mu_);
   fs::path final_dir = apps_dir_ / name;
   fs::path old = apps_dir_ / (".old-" + name);
+  if (!fs::exists(staging / kInvokeKeyFile, ec) && fs::exists(final_dir / kInvokeKeyFile, ec)) {
+    // A redeploy without a key of its own keeps the installed one.
+    fs::copy_file(final_dir / kInvokeKeyFile, staging / kInvokeKeyFile, ec);
+    (*app)->invoke_key = readInvokeKey(staging, (*app)->manifest);
+  }
   fs::remove_all(old, ec);
   if (fs::exists(final_dir)) fs::rename(final_dir, old, ec);
   fs::rename(staging, final_dir, ec);

@@ -11,11 +11,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "app/app_manifest.h"
+#include "auth/auth.h"
 #include "wasm/engine.h"
 
 namespace waverless::kv {
@@ -35,7 +37,16 @@ struct DeployedApp {
   double compile_ms = 0;
   bool from_cache = false;
   size_t wasm_bytes = 0;
+  // An `auth: key` app's invoke key, as its sha256 (the file kInvokeKeyFile
+  // of its folder). Unset for other apps, and for an `auth: key` app that
+  // has no key yet (deployed from --apps): it then serves no one.
+  std::optional<auth::Digest> invoke_key;
 };
+
+// The file of an app folder that holds its invoke key's sha256 (hex). A
+// deploy whose folder has none keeps the installed version's: a redeploy
+// keeps the key its clients use.
+inline constexpr const char* kInvokeKeyFile = "invoke_key.sha256";
 
 class AppRegistry {
  public:

@@ -1,11 +1,13 @@
 #include "node/node.h"
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <iterator>
 
+#include "auth/auth.h"
 #include "cluster/cluster.h"
 #include "cluster/cluster_config.h"
 #include "http/http_server.h"
@@ -35,10 +37,12 @@ struct Node::Impl {
   std::unique_ptr<cluster::Cluster> cluster;
   std::unique_ptr<master::Gateway> gateway;
   std::unique_ptr<http::HttpServer> server;
+  std::unique_ptr<http::HttpServer> metrics_server;
   bool started = false;
   master::Deployer* deployer_for_apps = nullptr;
 
   void registerGauges();
+  absl::StatusOr<auth::AdminToken> adminToken();
   absl::Status deployAppsDir();
 };
 
@@ -81,6 +85,25 @@ void Node::Impl::registerGauges() {
     f >> pages >> rss;
     return double(rss) * 4096;
   });
+}
+
+// The token is shown once, when it is made, on stderr (the terminal of the
+// user who started the node); afterwards only its path is.
+absl::StatusOr<auth::AdminToken> Node::Impl::adminToken() {
+  fs::path path =
+      options.token_file.empty() ? options.data_dir / "admin.token" : options.token_file;
+  bool created = false;
+  auto token = auth::AdminToken::loadOrCreate(path, &created);
+  if (!token.ok()) return token.status();
+  if (created && isatty(STDERR_FILENO)) {
+    fprintf(stderr, "admin token written to %s: %s\n", path.c_str(), token->secret().c_str());
+  } else if (created) {
+    // Not a terminal: a log file, which may be readable by others.
+    fprintf(stderr, "admin token written to %s (read it there)\n", path.c_str());
+  } else {
+    fprintf(stderr, "level=info msg=\"admin token from %s\"\n", path.c_str());
+  }
+  return token;
 }
 
 absl::Status Node::Impl::deployAppsDir() {
@@ -128,6 +151,9 @@ absl::Status Node::start() {
   std::error_code ec;
   fs::create_directories(m.options.data_dir, ec);
   if (ec) return absl::InternalError(m.options.data_dir.string() + ": " + ec.message());
+
+  auto admin = m.adminToken();
+  if (!admin.ok()) return admin.status();
 
   kv::KvOptions kvo;
   kvo.dir = m.options.data_dir / "kv";
@@ -182,8 +208,9 @@ absl::Status Node::start() {
     deployer = m.deployer.get();
   }
   m.deployer_for_apps = deployer;
-  m.gateway = std::make_unique<master::Gateway>(*m.registry, *dispatcher, *deployer, m.logs,
-                                                m.metrics, m.options.data_dir / "tmp");
+  m.gateway =
+      std::make_unique<master::Gateway>(*m.registry, *dispatcher, *deployer, m.logs, m.metrics,
+                                        m.options.data_dir / "tmp", admin->digest());
   if (m.cluster) {
     m.gateway->setNodesView([c = m.cluster.get()] { return c->nodesJson(); });
     m.gateway->setMetaView([c = m.cluster.get()] { return c->metaJson(); });
@@ -194,8 +221,25 @@ absl::Status Node::start() {
   so.max_body_bytes = m.options.max_body_bytes;
   so.io_threads = m.options.io_threads;
   if (m.options.share_io_threads) so.shared_contexts = m.engine->ioContexts();
+  so.tls_cert_file = m.options.tls_cert_file.string();
+  so.tls_key_file = m.options.tls_key_file.string();
   m.server = std::make_unique<http::HttpServer>(so, *m.gateway);
   if (auto st = m.server->start(); !st.ok()) return st;
+  if (!m.options.metrics_address.empty()) {
+    const std::string& a = m.options.metrics_address;
+    auto colon = a.rfind(':');
+    int port = colon == std::string::npos ? -1 : std::atoi(a.c_str() + colon + 1);
+    if (port < 0 || port > 65535) {
+      return absl::InvalidArgumentError("--metrics-addr " + a + ": want HOST:PORT");
+    }
+    http::ServerOptions mo;
+    mo.address = a.substr(0, colon);
+    mo.port = static_cast<uint16_t>(port);
+    mo.max_body_bytes = 4096;
+    mo.io_threads = 1;
+    m.metrics_server = std::make_unique<http::HttpServer>(mo, m.gateway->metricsHandler());
+    if (auto st = m.metrics_server->start(); !st.ok()) return st;
+  }
   m.started = true;
   if (auto st = m.deployAppsDir(); !st.ok()) return st;
   m.gateway->setServing(true);
@@ -207,12 +251,17 @@ void Node::stop() {
   if (!m.started) return;
   m.started = false;
   m.gateway->setServing(false);
-  m.server->stop();   // no new requests
+  m.server->stop();  // no new requests
+  if (m.metrics_server) m.metrics_server->stop();
   m.gateway->stop();  // no deploys
   if (m.cluster) m.cluster->stop();
   m.engine->stop();  // finishes or cancels running invocations
 }
 
 uint16_t Node::httpPort() const { return impl_->server ? impl_->server->port() : 0; }
+
+uint16_t Node::metricsPort() const {
+  return impl_->metrics_server ? impl_->metrics_server->port() : 0;
+}
 
 }  // namespace waverless::node

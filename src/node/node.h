@@ -29,6 +29,16 @@ struct NodeOptions {
   // RPC addresses then come from the file (http_* above are ignored).
   std::filesystem::path cluster_config;
   uint32_t node_id = 0;
+  // The admin token every /api/* call must present; empty:
+  // <data_dir>/admin.token. Made (mode 0600) when the file does not exist.
+  // The nodes of a cluster share one file.
+  std::filesystem::path token_file;
+  // HTTPS: both set serves the HTTP listener over TLS (PEM files).
+  std::filesystem::path tls_cert_file;
+  std::filesystem::path tls_key_file;
+  // "HOST:PORT": a listener of its own serving only /metrics, without a
+  // token (then /metrics on the main listener needs the admin token).
+  std::string metrics_address;
 };
 
 class Node {
@@ -38,6 +48,7 @@ class Node {
   absl::Status start();
   void stop();  // idempotent; reverse order of start
   uint16_t httpPort() const;
+  uint16_t metricsPort() const;  // 0 without metrics_address
 
  private:
   struct Impl;

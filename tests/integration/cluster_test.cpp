@@ -47,7 +47,9 @@ class ClusterTest : public ::testing::Test {
                                        "--data",
                                        (*root_ / ("data" + std::to_string(i + 1))).string(),
                                        "--cache",
-                                       WL_TEST_CACHE};
+                                       WL_TEST_CACHE,
+                                       "--token-file",
+                                       (*root_ / "cluster.token").string()};
       if (i == 0) args.insert(args.end(), {"--apps", apps.string()});
       nodes_[i] = new NodeProcess(args, static_cast<uint16_t>(ports[i] + 1),
                                   (*root_ / ("node" + std::to_string(i + 1) + ".log")).string());
@@ -185,7 +187,7 @@ TEST_F(ClusterTest, DeployThroughAWorkerReachesEveryNode) {
   fs::path src = *root_ / "hello_w";
   copyApp(fs::path(WL_SOURCE_DIR) / "apps/hello", fs::path(WL_BUILD_DIR) / "apps/hello/app.wasm",
           src);
-  auto d = runCli({"deploy", src.string(), "--to", nodes_[1]->url("")});
+  auto d = runCli({"deploy", src.string()}, nodes_[1]->cliArgs());
   ASSERT_EQ(d.exit_code, 0) << d.output;
   for (int n : {0, 1, 2}) {
     bool ok = false;
@@ -212,7 +214,7 @@ TEST_F(ClusterTest, WorkerDownDuringDeployInstallsFromTheReplicatedRecord) {
   fs::path src = *root_ / "hello_late";
   copyApp(fs::path(WL_SOURCE_DIR) / "apps/hello", fs::path(WL_BUILD_DIR) / "apps/hello/app.wasm",
           src);
-  auto d = runCli({"deploy", src.string(), "--to", nodes_[0]->url("")});
+  auto d = runCli({"deploy", src.string()}, nodes_[0]->cliArgs());
   ASSERT_EQ(d.exit_code, 0) << d.output;
   ASSERT_TRUE(nodes_[2]->start());
   bool ok = false;

@@ -54,9 +54,11 @@ struct CommandResult {
 };
 
 // Runs the CLI and captures stdout+stderr.
-inline CommandResult runCli(const std::vector<std::string>& args) {
+inline CommandResult runCli(const std::vector<std::string>& args,
+                            const std::vector<std::string>& more = {}) {
   std::string cmd = WL_BINARY;
   for (const auto& a : args) cmd += " '" + a + "'";
+  for (const auto& a : more) cmd += " '" + a + "'";
   cmd += " 2>&1";
   CommandResult r;
   FILE* p = popen(cmd.c_str(), "r");
@@ -68,12 +70,28 @@ inline CommandResult runCli(const std::vector<std::string>& args) {
   return r;
 }
 
+// The value of `--flag VALUE` in args, or "".
+inline std::string flagValue(const std::vector<std::string>& args, const std::string& flag) {
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == flag) return args[i + 1];
+  }
+  return "";
+}
+
 // A `waverless` node (dev or cluster node) as a child process, driven over
-// HTTP like a user would.
+// HTTP like a user would. Its admin token is read from the file the node
+// uses (--token-file, else <--data>/admin.token) once it serves, and sent
+// with every /api/* and /metrics call(); request() sends only what it is given.
+// With --tls-cert it is spoken to over https (certificate not verified).
 class NodeProcess {
  public:
   NodeProcess(std::vector<std::string> args, uint16_t http_port, std::string log)
-      : args_(std::move(args)), http_port_(http_port), log_(std::move(log)) {}
+      : args_(std::move(args)), http_port_(http_port), log_(std::move(log)) {
+    token_file_ = flagValue(args_, "--token-file");
+    if (token_file_.empty())
+      token_file_ = std::filesystem::path(flagValue(args_, "--data")) / "admin.token";
+    tls_ = !flagValue(args_, "--tls-cert").empty();
+  }
   ~NodeProcess() { kill(SIGKILL); }
 
   bool start(std::chrono::seconds timeout = std::chrono::seconds(300)) {
@@ -101,8 +119,12 @@ class NodeProcess {
                 text.substr(text.size() > 2000 ? text.size() - 2000 : 0).c_str());
         return false;
       }
-      auto r = http::fetch("GET", url("/healthz"), "", "text/plain", std::chrono::seconds(2));
-      if (r.ok() && r->status == 200) return true;
+      auto r = request("GET", "/healthz", "", {}, std::chrono::seconds(2));
+      if (r.status == 200) {
+        std::ifstream f(token_file_);
+        std::getline(f, token_);
+        return true;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     return false;
@@ -120,20 +142,46 @@ class NodeProcess {
   }
 
   std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(http_port_) + path;
+    return (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(http_port_) + path;
   }
   http::ClientResponse call(const std::string& method, const std::string& path,
                             const std::string& body = "",
                             std::chrono::milliseconds timeout = std::chrono::seconds(120)) const {
-    auto r = http::fetch(method, url(path), body, "application/octet-stream", timeout);
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (path.starts_with("/api") || path == "/metrics") {
+      headers.emplace_back("Authorization", "Bearer " + token_);
+    }
+    return request(method, path, body, std::move(headers), timeout);
+  }
+  // Sends exactly these headers (no admin token of its own).
+  http::ClientResponse request(
+      const std::string& method, const std::string& path, const std::string& body,
+      std::vector<std::pair<std::string, std::string>> headers,
+      std::chrono::milliseconds timeout = std::chrono::seconds(120)) const {
+    http::FetchOptions o;
+    o.headers = std::move(headers);
+    o.timeout = timeout;
+    o.insecure = tls_;
+    auto r = http::fetch(method, url(path), body, o);
     if (!r.ok()) return {-1, std::string(r.status().message()), ""};
     return *r;
+  }
+  const std::string& token() const { return token_; }
+  const std::filesystem::path& tokenFile() const { return token_file_; }
+  // What the CLI needs to reach this node's control API.
+  std::vector<std::string> cliArgs() const {
+    std::vector<std::string> a = {"--to", url(""), "--token-file", token_file_.string()};
+    if (tls_) a.push_back("--insecure");
+    return a;
   }
 
  private:
   std::vector<std::string> args_;
   uint16_t http_port_;
   std::string log_;
+  std::filesystem::path token_file_;
+  std::string token_;
+  bool tls_ = false;
   pid_t pid_ = -1;
 };
 
@@ -165,6 +213,16 @@ class DevNode {
                             const std::string& body = "") const {
     return process_->call(method, path, body, std::chrono::seconds(300));
   }
+  http::ClientResponse request(const std::string& method, const std::string& path,
+                               const std::string& body,
+                               std::vector<std::pair<std::string, std::string>> headers) const {
+    return process_->request(method, path, body, std::move(headers), std::chrono::seconds(300));
+  }
+  const std::string& token() const { return process_->token(); }
+  std::filesystem::path tokenFile() const { return process_->tokenFile(); }
+  // --to and --token-file (and --insecure for https) for runCli.
+  std::vector<std::string> cliArgs() const { return process_->cliArgs(); }
+  const std::filesystem::path& dataDir() const { return data_; }
 
  private:
   std::filesystem::path data_, apps_;

@@ -41,16 +41,20 @@ done
 start() {  # node id, extra args...
   local id=$1; shift
   ip netns exec "$TAG-n$id" "$BIN" node --config "$WORK/cluster.yaml" --id "$id" \
-    --data "$WORK/d$id" --cache "$CACHE" "$@" >>"$WORK/n$id.log" 2>&1 &
+    --data "$WORK/d$id" --cache "$CACHE" --token-file "$WORK/admin.token" "$@" \
+    >>"$WORK/n$id.log" 2>&1 &
   PIDS+=($!)
   eval "PID$id=$!"
 }
 fail() { echo "FAIL: $*"; for i in 1 2 3; do echo "--- node $i"; tail -20 "$WORK/n$i.log"; done; exit 1; }
+# One admin token for the whole cluster, made before any node starts.
+(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d " \n" >"$WORK/admin.token")
+AUTH="Authorization: Bearer $(cat "$WORK/admin.token")"
 start 2; start 3; start 1 --apps "$WORK/apps"
 M=http://$NET.1:2501
 for _ in $(seq 1 600); do curl -fs "$M/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
 curl -fs "$M/healthz" >/dev/null || fail "master not healthy"
-alive() { curl -s "$M/api/nodes" | grep -o "\"id\":$1,[^}]*" | grep -q '"alive":true'; }
+alive() { curl -s -H "$AUTH" "$M/api/nodes" | grep -o "\"id\":$1,[^}]*" | grep -q '"alive":true'; }
 for _ in $(seq 1 100); do alive 2 && alive 3 && break; sleep 0.1; done
 alive 2 && alive 3 || fail "workers did not join"
 sleep 0.7
@@ -61,7 +65,7 @@ OUT=$(curl -s -d 'Hello, netns!' "$M/longchain")
 WC=$(curl -s --data-binary "one two two three three three" "$M/word_count")
 [ "$WC" = '{"one":1,"three":3,"two":2}' ] || fail "word_count: $WC"
 # The workers talked to each other over their own IPs.
-curl -s "http://$NET.2:2501/metrics" | grep -q 'wl_net_bytes{peer="3",dir="sent"}' || fail "no peer metrics"
+curl -s -H "$AUTH" "http://$NET.2:2501/metrics" | grep -q 'wl_net_bytes{peer="3",dir="sent"}' || fail "no peer metrics"
 
 # Partition worker 3: its link is cut, its traffic dropped.
 ip link set "$TAG-h3" down

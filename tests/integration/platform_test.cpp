@@ -44,10 +44,10 @@ TEST_F(PlatformTest, HelloOverHttpAndCli) {
   auto r = node_->call("GET", "/hello");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "hello world");
-  auto cli = runCli({"invoke", "hello", "--to", node_->base()});
+  auto cli = runCli({"invoke", "hello"}, node_->cliArgs());
   EXPECT_EQ(cli.exit_code, 0) << cli.output;
   EXPECT_THAT(cli.output, HasSubstr("hello world"));
-  auto apps = runCli({"apps", "--to", node_->base()});
+  auto apps = runCli({"apps"}, node_->cliArgs());
   EXPECT_THAT(apps.output, HasSubstr("\"name\":\"word_count\""));
 }
 
@@ -77,7 +77,7 @@ TEST_F(PlatformTest, KvAccessOutsideTheDeclaredPatternsIsRefusedAndLogged) {
   auto r = node_->call("POST", "/testkit/perm", "");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body, "forbidden=2 allowed=0");
-  auto logs = runCli({"logs", "testkit", "--to", node_->base()});
+  auto logs = runCli({"logs", "testkit"}, node_->cliArgs());
   EXPECT_THAT(logs.output, HasSubstr("may not set key 'forbidden_1'"));
 }
 
@@ -164,7 +164,7 @@ TEST_F(PlatformTest, MalformedAppYamlIsRejectedWithItsLine) {
   copyApp(fs::path(WL_SOURCE_DIR) / "apps/hello", fs::path(WL_BUILD_DIR) / "apps/hello/app.wasm",
           bad);
   std::ofstream(bad / "app.yaml") << "fns:\n  fn2:\n    event:\n    - http_app:\n    colour: red\n";
-  auto r = runCli({"deploy", bad.string(), "--to", node_->base()});
+  auto r = runCli({"deploy", bad.string()}, node_->cliArgs());
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.output, HasSubstr("app.yaml:5"));
   EXPECT_THAT(r.output, HasSubstr("colour"));
@@ -176,10 +176,10 @@ TEST_F(PlatformTest, DeployListDeleteThroughTheCli) {
   fs::path src = *root_ / "hello2";
   copyApp(fs::path(WL_SOURCE_DIR) / "apps/hello", fs::path(WL_BUILD_DIR) / "apps/hello/app.wasm",
           src);
-  auto d = runCli({"deploy", src.string(), "--to", node_->base()});
+  auto d = runCli({"deploy", src.string()}, node_->cliArgs());
   ASSERT_EQ(d.exit_code, 0) << d.output;
   EXPECT_EQ(node_->call("GET", "/hello2").body, "hello world");
-  auto del = runCli({"delete", "hello2", "--to", node_->base()});
+  auto del = runCli({"delete", "hello2"}, node_->cliArgs());
   EXPECT_EQ(del.exit_code, 0) << del.output;
   EXPECT_EQ(node_->call("GET", "/hello2").status, 404);
 }

@@ -80,6 +80,7 @@ struct Engine::Impl {
   size_t bytes = 0;
   uint64_t live = 0;
   uint64_t evictions = 0;
+  uint64_t discarded = 0;
 
   std::jthread reaper;
   bool started = false;
@@ -325,6 +326,10 @@ void Engine::Impl::run(Fiber& f, const std::shared_ptr<App>& app_ptr, Invocation
     return;
   }
 
+  if (req.cancel && req.cancel->cancelled()) {
+    res.status = req.cancel->reason();  // queued when its request ended: never starts
+    return;
+  }
   InvocationState inv;
   inv.fiber = &f;
   inv.host = req.host;
@@ -342,6 +347,7 @@ void Engine::Impl::run(Fiber& f, const std::shared_ptr<App>& app_ptr, Invocation
   in->env.exec = &x;
   in->env.inv = &inv;
   x.mem_base = in->env.memory->data;
+  x.grow_failed = false;
 
   uint64_t args[2] = {0, 0};
   uint64_t ret[1] = {0};
@@ -387,6 +393,9 @@ void Engine::Impl::run(Fiber& f, const std::shared_ptr<App>& app_ptr, Invocation
     std::string why =
         absl::StrCat("function ", req.function, " of app ", app.name, ": ", rt::describeStop(x));
     switch (x.stop) {
+      case rt::StopReason::kCancelled:
+        res.status = req.cancel ? req.cancel->reason() : absl::CancelledError(why);
+        break;
       case rt::StopReason::kTimeout:
         res.status =
             absl::DeadlineExceededError(absl::StrCat(why, " (", req.timeout.count(), " ms)"));
@@ -399,8 +408,18 @@ void Engine::Impl::run(Fiber& f, const std::shared_ptr<App>& app_ptr, Invocation
     }
   }
   res.exit_code = x.exit_code;
-  // proc_exit ran the C runtime's exit path; such an instance is finished.
-  release(in, ok);
+  // Only a healthy instance goes back to the pool. Not one that trapped or
+  // exited (broken invariants; proc_exit ran the C runtime's exit path),
+  // nor one whose allocator was refused memory (its heap may be full and
+  // stay so), nor one that grew large (it would pin that memory while idle),
+  // nor any under instance: fresh.
+  bool grew_large = size_t{in->env.memory->pages} * kPageBytes > options.max_pooled_instance_bytes;
+  bool healthy = ok && !x.grow_failed && !grew_large && !req.fresh_instance;
+  if (!healthy && ok) {
+    std::lock_guard lock(pool_mu);
+    discarded++;
+  }
+  release(in, healthy);
   res.output = std::move(inv.output);
   res.log = std::move(inv.log);
 }
@@ -489,7 +508,11 @@ absl::StatusOr<std::shared_ptr<App>> Engine::load(std::string name, std::span<co
 void Engine::invoke(std::shared_ptr<App> app, InvocationRequest request,
                     absl::AnyInvocable<void(InvocationResult)> done) {
   auto deadline = Clock::now() + request.timeout;
-  bool on_caller = request.run_on_caller_thread;
+  SpawnOptions spawn;
+  spawn.prefer_caller = request.run_on_caller_thread;
+  spawn.background = request.background;
+  spawn.tenant = app.get();
+  spawn.cancel = request.cancel;
   impl_->executor.spawn(
       deadline,
       [impl = impl_.get(), app = std::move(app), req = std::move(request),
@@ -500,7 +523,7 @@ void Engine::invoke(std::shared_ptr<App> app, InvocationRequest request,
         res.duration = Clock::now() - start;
         done(std::move(res));
       },
-      on_caller);
+      std::move(spawn));
 }
 
 InvocationResult Engine::invokeSync(std::shared_ptr<App> app, InvocationRequest request) {
@@ -521,6 +544,7 @@ EngineStats Engine::stats() {
     s.instances_idle = impl_->lru.size();
     s.instance_bytes = impl_->bytes;
     s.evictions = impl_->evictions;
+    s.discarded = impl_->discarded;
   }
   s.reservations_mapped = rt::reservationStats().mapped;
   s.executor = impl_->executor.stats();

@@ -71,6 +71,14 @@ struct InvocationRequest {
   // Run on the calling thread when it is an executor thread (an HTTP request
   // served there): no hand-off. Triggered work leaves it false to spread.
   bool run_on_caller_thread = false;
+  // Queue it for the background threads, served round-robin across apps
+  // (see SpawnOptions::background); run_on_caller_thread is then ignored.
+  bool background = false;
+  // The request's scope: once cancelled, this invocation does not start, or
+  // stops (status: the scope's reason).
+  std::shared_ptr<common::CancelScope> cancel;
+  // A pristine instance for this call, discarded after it (instance: fresh).
+  bool fresh_instance = false;
 };
 
 struct InvocationResult {
@@ -91,6 +99,10 @@ struct EngineOptions {
   size_t max_value_bytes = size_t{16} << 20;     // KV values
   size_t max_output_bytes = size_t{64} << 20;
   size_t max_log_bytes = size_t{1} << 20;  // further log bytes are dropped
+  // An instance whose linear memory grew past this is freed after its call
+  // instead of going back to the pool: one large call must not pin the
+  // memory for every later one.
+  size_t max_pooled_instance_bytes = size_t{256} << 20;
 };
 
 struct LoadInfo {
@@ -105,6 +117,7 @@ struct EngineStats {
   uint64_t instances_idle = 0;
   uint64_t instance_bytes = 0;  // committed linear memory + instance structs
   uint64_t evictions = 0;
+  uint64_t discarded = 0;  // instances freed after a call instead of pooled
   uint64_t reservations_mapped = 0;
   ExecutorStats executor;
 };

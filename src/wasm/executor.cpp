@@ -10,6 +10,7 @@
 #include <boost/context/fiber.hpp>
 #include <cstdio>
 #include <optional>
+#include <unordered_map>
 
 namespace waverless::wasm {
 
@@ -19,7 +20,8 @@ struct WaitState {
   FiberTask* task;
   Executor* executor;
   Clock::time_point deadline;
-  bool is_sleep = false;  // deadline is a wake-up time, not a failure
+  bool is_sleep = false;                        // deadline is a wake-up time, not a failure
+  std::shared_ptr<common::CancelScope> cancel;  // the task's, if any
   std::atomic<bool> fired{false};
   absl::Status status;
 };
@@ -30,7 +32,9 @@ struct FiberTask {
   absl::AnyInvocable<void(Fiber&)> job;
   rt::ExecContext exec;
   Clock::time_point deadline;
-  Executor::Worker* owner = nullptr;
+  Executor::Worker* owner = nullptr;  // null while queued for a background thread
+  const void* tenant = nullptr;
+  std::shared_ptr<common::CancelScope> cancel;
   bool finished = false;
   std::shared_ptr<WaitState> pending_wait;
   absl::AnyInvocable<void(Resumer)> pending_arm;
@@ -43,6 +47,52 @@ struct Executor::Worker {
   boost::asio::io_context ioc{1};  // one thread runs it
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard;
   rt::ThreadSlot slot;
+  bool background = false;
+  std::atomic<bool> pull_posted{false};  // background: a pull() is queued on ioc
+  // The cancel scope of the fiber on the CPU, for the watchdog. Set and
+  // cleared around each slice of a task that has one; the lock makes the
+  // watchdog's read safe against the task being freed.
+  std::mutex cancel_mu;
+  const common::CancelScope* running_cancel = nullptr;  // guarded by cancel_mu
+};
+
+// Background tasks not started yet, one lane per tenant; pop() takes the
+// oldest task of the next tenant in turn.
+class Executor::FairQueue {
+ public:
+  void push(FiberTask* t) {
+    std::lock_guard lock(mu_);
+    auto& lane = lanes_[t->tenant];
+    if (lane.empty()) ring_.push_back(t->tenant);
+    lane.push_back(t);
+    size_++;
+  }
+  FiberTask* pop() {
+    std::lock_guard lock(mu_);
+    if (ring_.empty()) return nullptr;
+    const void* tenant = ring_.front();
+    ring_.pop_front();
+    auto it = lanes_.find(tenant);
+    FiberTask* t = it->second.front();
+    it->second.pop_front();
+    if (it->second.empty()) {
+      lanes_.erase(it);
+    } else {
+      ring_.push_back(tenant);
+    }
+    size_--;
+    return t;
+  }
+  size_t size() const {
+    std::lock_guard lock(mu_);
+    return size_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<const void*, std::deque<FiberTask*>> lanes_;  // guarded by mu_
+  std::deque<const void*> ring_;  // tenants with queued tasks; guarded by mu_
+  size_t size_ = 0;               // guarded by mu_
 };
 
 namespace {
@@ -136,6 +186,7 @@ absl::Status Fiber::sleepFor(std::chrono::nanoseconds d) {
   ws->task = task_;
   ws->deadline = wake;
   ws->is_sleep = true;
+  ws->cancel = task_->cancel;
   task_->pending_wait = ws;
   task_->pending_arm = [](Resumer) {};
   task_->caller = std::move(task_->caller).resume();
@@ -147,12 +198,15 @@ absl::Status Fiber::wait(absl::AnyInvocable<void(Resumer)> arm) {
   ws->task = task_;
   ws->deadline = task_->deadline;
   ws->executor = nullptr;  // set by the worker when it parks us
+  ws->cancel = task_->cancel;
   task_->pending_wait = ws;
   task_->pending_arm = std::move(arm);
   task_->caller = std::move(task_->caller).resume();
-  // Past the deadline the invocation is over, whatever the guest does next:
-  // it stops when the current host call returns.
-  if (Clock::now() >= task_->deadline) {
+  // Past the deadline (or once its request is cancelled) the invocation is
+  // over, whatever the guest does next: it stops when the host call returns.
+  if (task_->exec.cancelRequested()) {
+    task_->exec.requestStop(rt::StopReason::kCancelled);
+  } else if (Clock::now() >= task_->deadline) {
     task_->exec.requestStop(rt::StopReason::kTimeout);
   }
   return ws->status;
@@ -164,7 +218,9 @@ Executor::Executor(ExecutorOptions options) : options_(options) {
   if (options_.threads <= 0) {
     options_.threads = std::max(2u, std::thread::hardware_concurrency());
   }
+  if (options_.background_threads <= 0) options_.background_threads = options_.threads;
   stacks_ = std::make_unique<StackPool>(options_.stack_bytes);
+  fair_ = std::make_unique<FairQueue>();
 }
 
 Executor::~Executor() { stop(); }
@@ -175,11 +231,17 @@ absl::Status Executor::start() {
   for (int i = 0; i < options_.threads; ++i) {
     workers_.push_back(std::make_unique<Worker>());
   }
-  for (auto& w : workers_) {
-    Worker* wp = w.get();
-    w->guard.emplace(boost::asio::make_work_guard(w->ioc));
-    w->thread = std::jthread([this, wp] { workerLoop(*wp); });
-    w->slot.thread = w->thread.native_handle();
+  for (int i = 0; i < options_.background_threads; ++i) {
+    background_.push_back(std::make_unique<Worker>());
+    background_.back()->background = true;
+  }
+  for (auto* pool : {&workers_, &background_}) {
+    for (auto& w : *pool) {
+      Worker* wp = w.get();
+      w->guard.emplace(boost::asio::make_work_guard(w->ioc));
+      w->thread = std::jthread([this, wp] { workerLoop(*wp); });
+      w->slot.thread = w->thread.native_handle();
+    }
   }
   watchdog_ = std::jthread([this](std::stop_token st) { watchdogLoop(st); });
   started_ = true;
@@ -205,28 +267,64 @@ void Executor::stop() {
   }
   watchdog_.request_stop();
   if (watchdog_.joinable()) watchdog_.join();
-  for (auto& w : workers_) {
-    w->guard.reset();
-    w->ioc.stop();
+  for (auto* pool : {&workers_, &background_}) {
+    for (auto& w : *pool) {
+      w->guard.reset();
+      w->ioc.stop();
+    }
   }
-  for (auto& w : workers_) {
-    if (w->thread.joinable()) w->thread.join();
+  for (auto* pool : {&workers_, &background_}) {
+    for (auto& w : *pool) {
+      if (w->thread.joinable()) w->thread.join();
+    }
   }
   workers_.clear();
+  background_.clear();
 }
 
 void Executor::spawn(Clock::time_point deadline, absl::AnyInvocable<void(Fiber&)> job,
-                     bool prefer_caller) {
+                     SpawnOptions options) {
   auto* task = new FiberTask();
   task->job = std::move(job);
   task->deadline = deadline;
   task->exec.token = next_token_.fetch_add(1);
-  task->owner = prefer_caller && t_executor == this
+  task->tenant = options.tenant;
+  task->cancel = std::move(options.cancel);
+  if (task->cancel) task->exec.cancelled = &task->cancel->flag();
+  live_.fetch_add(1);
+  if (options.background) {
+    fair_->push(task);  // its thread is the first background one free
+    wakeBackground();
+    return;
+  }
+  task->owner = options.prefer_caller && t_executor == this && !t_worker->background
                     ? t_worker
                     : workers_[next_worker_.fetch_add(1) % workers_.size()].get();
   task->exec.slot = &task->owner->slot;
-  live_.fetch_add(1);
   post(task);
+}
+
+void Executor::wakeBackground() {
+  for (auto& w : background_) {
+    Worker* wp = w.get();
+    if (!wp->pull_posted.exchange(true)) {
+      boost::asio::post(wp->ioc, [this, wp] { pull(*wp); });
+    }
+  }
+}
+
+// One background task per turn, then the thread serves whatever else was
+// posted meanwhile (resumed fibers) before taking the next.
+void Executor::pull(Worker& w) {
+  w.pull_posted.store(false);
+  FiberTask* task = fair_->pop();
+  if (task == nullptr) return;
+  task->owner = &w;
+  task->exec.slot = &w.slot;
+  runSlice(w, task);
+  if (fair_->size() > 0 && !w.pull_posted.exchange(true)) {
+    boost::asio::post(w.ioc, [this, wp = &w] { pull(*wp); });
+  }
 }
 
 void Executor::post(FiberTask* task) {
@@ -262,10 +360,18 @@ void Executor::runSlice(Worker& w, FiberTask* task) {
                              });
   }
   rt::setCurrent(&task->exec);
+  if (task->cancel) {
+    std::lock_guard lock(w.cancel_mu);
+    w.running_cancel = task->cancel.get();
+  }
   w.slot.deadline_ns.store(toNs(task->deadline), std::memory_order_relaxed);
   w.slot.running_token.store(task->exec.token, std::memory_order_release);
   task->fiber = std::move(task->fiber).resume();
   w.slot.running_token.store(0, std::memory_order_release);
+  if (task->cancel) {
+    std::lock_guard lock(w.cancel_mu);
+    w.running_cancel = nullptr;
+  }
   rt::setCurrent(nullptr);
 
   if (task->finished) {
@@ -297,11 +403,20 @@ void Executor::watchdogLoop(std::stop_token st) {
     std::this_thread::sleep_for(options_.tick);
     auto now = Clock::now();
     int64_t now_ns = toNs(now);
-    for (auto& w : workers_) {
-      uint64_t tok = w->slot.running_token.load(std::memory_order_acquire);
-      if (tok != 0 && w->slot.deadline_ns.load(std::memory_order_relaxed) < now_ns) {
-        w->slot.interrupt_token.store(tok, std::memory_order_relaxed);
-        pthread_kill(w->slot.thread, sig);
+    for (auto* pool : {&workers_, &background_}) {
+      for (auto& w : *pool) {
+        uint64_t tok = w->slot.running_token.load(std::memory_order_acquire);
+        if (tok == 0) continue;
+        bool stop = w->slot.deadline_ns.load(std::memory_order_relaxed) < now_ns;
+        if (!stop) {
+          std::lock_guard lock(w->cancel_mu);
+          stop = w->running_cancel != nullptr && w->running_cancel->cancelled() &&
+                 w->slot.running_token.load(std::memory_order_acquire) == tok;
+        }
+        if (stop) {
+          w->slot.interrupt_token.store(tok, std::memory_order_relaxed);
+          pthread_kill(w->slot.thread, sig);
+        }
       }
     }
     std::vector<std::shared_ptr<WaitState>> expired;
@@ -309,7 +424,7 @@ void Executor::watchdogLoop(std::stop_token st) {
       std::lock_guard lock(waits_mu_);
       std::erase_if(waits_, [&](const std::shared_ptr<WaitState>& ws) {
         if (ws->fired.load()) return true;
-        if (ws->deadline < now) {
+        if (ws->deadline < now || (ws->cancel && ws->cancel->cancelled())) {
           expired.push_back(ws);
           return true;
         }
@@ -317,10 +432,14 @@ void Executor::watchdogLoop(std::stop_token st) {
       });
     }
     for (auto& ws : expired) {
-      Resumer(ws).resume(ws->is_sleep
-                             ? absl::OkStatus()
-                             : absl::DeadlineExceededError(
-                                   "the invocation's deadline passed while it was waiting"));
+      if (ws->cancel && ws->cancel->cancelled()) {
+        Resumer(ws).resume(ws->cancel->reason());
+      } else {
+        Resumer(ws).resume(ws->is_sleep
+                               ? absl::OkStatus()
+                               : absl::DeadlineExceededError(
+                                     "the invocation's deadline passed while it was waiting"));
+      }
     }
   }
 }
@@ -328,7 +447,8 @@ void Executor::watchdogLoop(std::stop_token st) {
 ExecutorStats Executor::stats() const {
   ExecutorStats s;
   s.live_fibers = live_.load();
-  s.threads = workers_.size();
+  s.threads = workers_.size() + background_.size();
+  s.queued_background = fair_->size();
   s.pooled_stacks = stacks_->pooled();
   std::lock_guard lock(waits_mu_);
   s.parked_fibers = waits_.size();

@@ -19,6 +19,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "common/cancel_scope.h"
 #include "wasm/rt/exec_context.h"
 
 namespace boost::asio {
@@ -69,7 +70,11 @@ class Fiber {
 };
 
 struct ExecutorOptions {
-  int threads = 0;                       // 0: one per core, at least 2
+  int threads = 0;  // 0: one per core, at least 2
+  // Threads for background work (see SpawnOptions::background); 0: as many
+  // as `threads`. They compete with the foreground threads for the cores,
+  // so the kernel's scheduler shares the CPU between the two kinds.
+  int background_threads = 0;
   size_t stack_bytes = size_t{1} << 20;  // per fiber, plus a guard
   std::chrono::milliseconds tick{2};     // watchdog resolution
 };
@@ -77,14 +82,32 @@ struct ExecutorOptions {
 struct ExecutorStats {
   uint64_t live_fibers = 0;
   uint64_t parked_fibers = 0;
-  uint64_t threads = 0;
+  uint64_t threads = 0;  // foreground + background
   uint64_t pooled_stacks = 0;
+  uint64_t queued_background = 0;  // not started yet
+};
+
+struct SpawnOptions {
+  // A caller that is itself a foreground executor thread (e.g. an HTTP
+  // handler running on one) keeps the job: no hand-off to another thread.
+  bool prefer_caller = false;
+  // Background jobs (triggered work, heavy entries) wait in a queue served
+  // round-robin across tenants by the background threads, so one tenant's
+  // flood delays only itself. Foreground jobs run on the foreground threads
+  // in arrival order.
+  bool background = false;
+  const void* tenant = nullptr;  // fairness key (an app); any stable address
+  // Cancelled: a job not started yet never runs its guest code (the job
+  // still runs, to report); a parked one is woken with the scope's reason;
+  // guest code is stopped at its next host call or by the timeout signal.
+  std::shared_ptr<common::CancelScope> cancel;
 };
 
 class Executor {
  public:
   struct Worker;
   class StackPool;
+  class FairQueue;
 
   explicit Executor(ExecutorOptions options);
   ~Executor();
@@ -94,13 +117,11 @@ class Executor {
   absl::Status start();
   void stop();  // idempotent; waits for running fibers to park or finish
 
-  // Runs job on a new fiber; the job must finish (or park) on its own. With
-  // prefer_caller, a caller that is itself an executor thread (e.g. an HTTP
-  // handler running on one) keeps the job: no hand-off to another thread.
+  // Runs job on a new fiber; the job must finish (or park) on its own.
   void spawn(Clock::time_point deadline, absl::AnyInvocable<void(Fiber&)> job,
-             bool prefer_caller = false);
+             SpawnOptions options = {});
 
-  // Each worker thread runs one of these; other components (the HTTP
+  // Each foreground thread runs one of these; other components (the HTTP
   // server) may run their I/O on them too, so a request is parsed, run and
   // answered on one thread.
   std::vector<boost::asio::io_context*> ioContexts();
@@ -112,14 +133,18 @@ class Executor {
   friend class Resumer;
 
   void post(FiberTask* task);
+  void wakeBackground();
+  void pull(Worker& w);
   void workerLoop(Worker& w);
   void runSlice(Worker& w, FiberTask* task);
   void watchdogLoop(std::stop_token st);
   void registerWait(std::shared_ptr<WaitState> w);
 
   ExecutorOptions options_;
-  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<Worker>> workers_;     // foreground
+  std::vector<std::unique_ptr<Worker>> background_;  // serve fair_
   std::unique_ptr<StackPool> stacks_;
+  std::unique_ptr<FairQueue> fair_;
   std::atomic<uint64_t> next_worker_{0};
   std::atomic<uint64_t> next_token_{1};
   std::atomic<uint64_t> live_{0};

@@ -92,5 +92,51 @@ TEST(Executor, StopWakesParkedFibersWithCancelled) {
   EXPECT_EQ(cancelled.load(), 10);
 }
 
+// One tenant with a long backlog delays another's work by one turn, not by
+// the backlog: the background queue serves tenants round-robin.
+TEST(Executor, BackgroundQueueServesTenantsInTurn) {
+  Executor ex({.threads = 1, .background_threads = 1});
+  ASSERT_TRUE(ex.start().ok());
+  int flood_tenant = 0, quiet_tenant = 0;
+  std::mutex mu;
+  std::vector<int> order;  // 0: flood, 1: quiet
+  std::promise<void> all;
+  constexpr int kFlood = 200;
+  auto job = [&](int who) {
+    return [&, who](Fiber&) {
+      auto until = Clock::now() + std::chrono::microseconds(200);
+      while (Clock::now() < until) {
+      }
+      std::lock_guard lock(mu);
+      order.push_back(who);
+      if (order.size() == kFlood + 1) all.set_value();
+    };
+  };
+  auto deadline = Clock::now() + std::chrono::seconds(30);
+  for (int i = 0; i < kFlood; ++i) {
+    ex.spawn(deadline, job(0), {.background = true, .tenant = &flood_tenant});
+  }
+  ex.spawn(deadline, job(1), {.background = true, .tenant = &quiet_tenant});
+  ASSERT_EQ(all.get_future().wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  auto pos = std::find(order.begin(), order.end(), 1) - order.begin();
+  EXPECT_LT(pos, 10) << "the quiet tenant waited behind the flood";
+}
+
+TEST(Executor, CancelledScopeWakesParkedFiberWithItsReason) {
+  Executor ex({.threads = 1});
+  ASSERT_TRUE(ex.start().ok());
+  auto scope = std::make_shared<common::CancelScope>();
+  std::promise<absl::Status> got;
+  ex.spawn(Clock::now() + std::chrono::seconds(30),
+           [&](Fiber& f) { got.set_value(f.wait([](Resumer) {})); }, {.cancel = scope});
+  for (int i = 0; i < 1000 && ex.stats().parked_fibers < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  scope->cancel(absl::AbortedError("client went away"));
+  auto fut = got.get_future();
+  ASSERT_EQ(fut.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_EQ(fut.get().message(), "client went away");
+}
+
 }  // namespace
 }  // namespace waverless::wasm

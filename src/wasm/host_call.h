@@ -54,6 +54,7 @@ int32_t thunk(void* env, const uint64_t* a, uint64_t* r) {
   x->in_guest = false;
   F(e, a, r);
   x->in_guest = true;
+  if (x->cancelRequested()) x->requestStop(StopReason::kCancelled);
   return (x->stop != StopReason::kNone || x->interrupted()) ? 1 : 0;
 }
 

@@ -203,3 +203,12 @@ WL_FUNCTION(grow_raw) {
   while (__builtin_wasm_memory_grow(0, 1) != (size_t)-1) ++pages;
   outf("%ld", pages);
 }
+
+/* Allocates 1 MiB blocks until malloc fails; reports how many it got. The
+ * blocks are kept: the heap stays full, as a leaking function leaves it. */
+static void* volatile last_block;
+WL_FUNCTION(malloc_until_null) {
+  long n = 0;
+  while ((last_block = malloc(1 << 20)) != NULL) ++n;
+  outf("%ld", n);
+}

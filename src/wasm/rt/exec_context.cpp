@@ -80,7 +80,7 @@ void onFault(int sig, siginfo_t* info, void* uctx) {
 void onTimeout(int, siginfo_t*, void*) {
   ExecContext* ctx = t_current;
   if (ctx != nullptr && ctx->in_guest && ctx->interrupted()) {
-    ctx->stop = StopReason::kTimeout;
+    ctx->stop = ctx->cancelRequested() ? StopReason::kCancelled : StopReason::kTimeout;
     jumpOut(ctx);
   }
   // In a host call: the import wrapper sees interrupted() on return.
@@ -161,7 +161,9 @@ ReservationPool& reservations() {
 [[noreturn]] void apiRaisePending() {
   ExecContext* ctx = t_current;
   if (ctx == nullptr || !ctx->in_guest) abortHostBug("raise_pending");
-  if (ctx->stop == StopReason::kNone) ctx->stop = StopReason::kTimeout;
+  if (ctx->stop == StopReason::kNone) {
+    ctx->stop = ctx->cancelRequested() ? StopReason::kCancelled : StopReason::kTimeout;
+  }
   jumpOut(ctx);
 }
 
@@ -191,12 +193,17 @@ void apiAllocateMemory(wasm_rt_memory_t* mem, uint32_t initial, uint32_t max) {
 uint32_t apiGrowMemory(wasm_rt_memory_t* mem, uint32_t delta) {
   uint32_t old = mem->pages;
   uint64_t wanted = uint64_t{old} + delta;
-  if (wanted > mem->max_pages || wanted > 65536) return UINT32_MAX;
+  ExecContext* ctx = t_current;
+  auto refuse = [ctx] {
+    if (ctx != nullptr) ctx->grow_failed = true;
+    return UINT32_MAX;
+  };
+  if (wanted > mem->max_pages || wanted > 65536) return refuse();
   if (delta == 0) return old;
   size_t old_bytes = size_t{old} * kPageBytes;
   size_t add = size_t{delta} * kPageBytes;
   if (mprotect(mem->data + old_bytes, add, PROT_READ | PROT_WRITE) != 0) {
-    return UINT32_MAX;
+    return refuse();
   }
   mem->pages = static_cast<uint32_t>(wanted);
   // size is a uint32_t in wasm-rt.h; 65536 pages would overflow it, so the
@@ -291,6 +298,8 @@ std::string describeStop(const ExecContext& ctx) {
       return "timed out: the invocation ran past its deadline";
     case StopReason::kExit:
       return absl::StrCat("exited with code ", ctx.exit_code);
+    case StopReason::kCancelled:
+      return "cancelled: its request ended";
     case StopReason::kHostError:
     case StopReason::kFailed:
       return ctx.message;

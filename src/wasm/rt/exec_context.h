@@ -24,6 +24,7 @@ enum class StopReason : int {
   kExit,       // WASI proc_exit; exit_code holds the code
   kHostError,  // a host call rejected the guest's arguments (message set)
   kFailed,     // the guest called wl_fail (message and fail_code set)
+  kCancelled,  // the request it works for was cancelled (deadline, limit, client gone)
 };
 
 // Per-thread slot the watchdog reads to interrupt whatever runs there.
@@ -56,10 +57,20 @@ struct ExecContext {
   const uint8_t* stack_guard_hi = nullptr;
 
   uint32_t memory_limit_pages = 65536;
+  // Set when a memory.grow was refused (cap or node budget): the guest's
+  // allocator may be left out of memory, so the instance is not reused.
+  bool grow_failed = false;
+
+  // The request's cancel flag (common::CancelScope::flag), if it has one;
+  // owned by whoever owns this context and outlives it.
+  const std::atomic<bool>* cancelled = nullptr;
 
   bool interrupted() const {
     return slot != nullptr && token != 0 &&
            slot->interrupt_token.load(std::memory_order_relaxed) == token;
+  }
+  bool cancelRequested() const {
+    return cancelled != nullptr && cancelled->load(std::memory_order_relaxed);
   }
   // Stops the execution at the next host-call return (used by host calls).
   void requestStop(StopReason r, std::string msg = {}) {

@@ -307,13 +307,15 @@ def loadgen(target, *args, cpus=CLIENT_CPUS):
     return run_json([BIN / "loadgen", "--target", target, *args], cpus=cpus)
 
 
-def script(target, lines, path, cpus=CLIENT_CPUS):
+def script(target, lines, path, cpus=CLIENT_CPUS, token=None):
     """Runs loadgen's script mode; returns its per-tag summary (and writes
-    per-request samples beside the script)."""
+    per-request samples beside the script). token: sent as the Bearer
+    credential of every request (a node's admin token, for /api/* lines)."""
     path = Path(path)
     path.write_text("\n".join(lines) + "\n")
     samples = path.with_suffix(".samples")
-    r = loadgen(target, "--script", path, "--samples", samples, cpus=cpus)
+    extra = ["--header", "Authorization: Bearer " + token] if token else []
+    r = loadgen(target, "--script", path, "--samples", samples, *extra, cpus=cpus)
     return r["tags"], samples
 
 
@@ -396,6 +398,11 @@ class WaverlessNode(Server):
         super().__init__("waverless-" + tag, argv, root / "node.log", cpus=cpus,
                          ready_path="/healthz")
         self.http_port = port + 1
+        self.token_file = root / "data" / "admin.token"
+
+    def token(self):
+        """The admin token the node made at its first start (for /api/*)."""
+        return self.token_file.read_text().strip()
 
 
 def workerd_server(ctx, cpus=SERVER_CPUS):

@@ -111,7 +111,8 @@ def run(ctx):
             lines += ["deploy POST /api/apps?name=app%d @%s" % (i, tar),
                       "cold_deploy GET /app%d" % i, "warm_deploy GET /app%d" % i]
         before = cold_starts(node)
-        tags, samples = script(node.target(), lines, ctx.out / "cold_deploy.script")
+        tags, samples = script(node.target(), lines, ctx.out / "cold_deploy.script",
+                               token=node.token())
         res["deploy"] = tags["deploy"]
         res["cold_deploy"] = tags["cold_deploy"]
         res["warm_deploy"] = tags["warm_deploy"]
@@ -131,7 +132,8 @@ def run(ctx):
             lines += ["evict POST /api/apps/hello/evict", "cold_evict GET /hello",
                       "warm_evict GET /hello"]
         before = cold_starts(node)
-        tags, samples = script(node.target(), lines, ctx.out / "cold_evict.script")
+        tags, samples = script(node.target(), lines, ctx.out / "cold_evict.script",
+                               token=node.token())
         res["cold_evict"] = tags["cold_evict"]
         res["warm_evict"] = tags["warm_evict"]
         res["cold_evict_counted"] = cold_starts(node) - before
@@ -142,7 +144,7 @@ def run(ctx):
 
         # --- many apps: Zipf trace from an all-idle node --------------------
         script(node.target(), ["evict POST /api/apps/app%d/evict" % i for i in range(N_APPS)],
-               ctx.out / "evict_all.script")
+               ctx.out / "evict_all.script", token=node.token())
         st = node.status()
         res["rss_kb"]["after_evict_all"] = st["VmRSS"]
         rates = trace_rates(trace_seconds, trace_mean)

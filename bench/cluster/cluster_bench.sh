@@ -58,7 +58,7 @@ cluster() {
   local want
   want=$(grep -c '^  [0-9]' "$dir/cluster.yaml")
   for _ in $(seq 1 100); do
-    [ "$(curl -s http://127.0.0.1:4501/api/nodes | grep -o '"alive":true' | wc -l)" -ge "$want" ] && break
+    [ "$(curl -s -H "Authorization: Bearer $(cat "$dir/d1/admin.token" 2>/dev/null)" http://127.0.0.1:4501/api/nodes | grep -o '"alive":true' | wc -l)" -ge "$want" ] && break
     sleep 0.1
   done
   sleep 1

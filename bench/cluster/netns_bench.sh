@@ -48,7 +48,7 @@ run_cluster() {  # scheduler
     --cache "$PWD/build/module-cache" --apps "$WORK/apps" >"$dir/n1.log" 2>&1 & PIDS+=($!)
   for _ in $(seq 1 600); do curl -fs "http://$NET.1:2501/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   for _ in $(seq 1 100); do
-    [ "$(curl -s "http://$NET.1:2501/api/nodes" | grep -o '"alive":true' | wc -l)" -ge 2 ] && break; sleep 0.1
+    [ "$(curl -s -H "Authorization: Bearer $(cat "$dir/d1/admin.token" 2>/dev/null)" "http://$NET.1:2501/api/nodes" | grep -o '"alive":true' | wc -l)" -ge 2 ] && break; sleep 0.1
   done
   sleep 1
 }

@@ -65,7 +65,7 @@ for _ in $(seq 1 600); do
   (in_ns $CLIENT curl -fs "http://$NET.$COMPUTE:2501/healthz") >/dev/null 2>&1 && break; sleep 0.1
 done
 for _ in $(seq 1 300); do
-  (in_ns $CLIENT curl -fs "http://$NET.$COMPUTE:2501/api/apps") 2>/dev/null | grep -q "wc${SIZES##* }" && break
+  (in_ns $CLIENT curl -fs -H "Authorization: Bearer $(cat "$WORK/wl/admin.token" 2>/dev/null)" "http://$NET.$COMPUTE:2501/api/apps") 2>/dev/null | grep -q "wc${SIZES##* }" && break
   sleep 0.1
 done
 

@@ -15,11 +15,11 @@
 namespace wlbench {
 
 std::string buildRequest(std::string_view method, std::string_view path, std::string_view host,
-                         std::string_view body) {
+                         std::string_view body, std::string_view extra_headers) {
   std::string r;
   r.reserve(128 + body.size());
   r.append(method).append(" ").append(path).append(" HTTP/1.1\r\nHost: ").append(host);
-  r.append("\r\nUser-Agent: wl-loadgen\r\n");
+  r.append("\r\nUser-Agent: wl-loadgen\r\n").append(extra_headers);
   if (!body.empty() || method == "POST") {
     r.append("Content-Type: application/octet-stream\r\nContent-Length: ");
     r.append(std::to_string(body.size())).append("\r\n");

@@ -12,8 +12,9 @@
 namespace wlbench {
 
 // A complete request; body may be empty (then no Content-Type is sent).
+// extra_headers: whole header lines ("Name: value\r\n"), sent as given.
 std::string buildRequest(std::string_view method, std::string_view path, std::string_view host,
-                         std::string_view body);
+                         std::string_view body, std::string_view extra_headers = {});
 
 // Parses one response at the front of a buffer that grows as bytes arrive.
 // Offsets refer to the buffer passed in, so the caller must not consume

@@ -44,7 +44,7 @@ open loop (default):
   --cdf FILE               write the latency distribution (for plots)
   --timeline FILE          write per-second stats: second due ok p50_us p99_us
 script mode:
-  --script FILE [--samples FILE]   see script.h
+  --script FILE [--samples FILE] [--header "NAME: VALUE"]   see script.h
 )";
 
 struct Flags {
@@ -115,7 +115,8 @@ int main(int argc, char** argv) {
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 
   if (flags.has("script")) {
-    return wlbench::runScript({host, port, flags.get("script"), flags.get("samples")});
+    return wlbench::runScript(
+        {host, port, flags.get("script"), flags.get("samples"), flags.get("header")});
   }
 
   wlbench::OpenLoopOptions o;

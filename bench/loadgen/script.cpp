@@ -73,10 +73,11 @@ int runScript(const ScriptOptions& o) {
   std::map<std::string, uint64_t> errors;
   BlockingConnection conn(o.host, o.port);
   std::string host = o.host + ":" + std::to_string(o.port);
+  std::string extra_headers = o.header.empty() ? "" : o.header + "\r\n";
   for (const Line& l : lines) {
     static const std::string kEmpty;
     const std::string& body = l.body_file.empty() ? kEmpty : bodies[l.body_file];
-    std::string request = buildRequest(l.method, l.path, host, body);
+    std::string request = buildRequest(l.method, l.path, host, body, extra_headers);
     ResponseParser parser(/*keep_body=*/!l.save_file.empty());
     int64_t start = monoNs();
     int status = conn.exchange(request, parser);

@@ -5,7 +5,8 @@
 //
 // A script line is:  TAG METHOD PATH [@BODY_FILE] [>SAVE_FILE]
 // Blank lines and lines starting with '#' are skipped. Latencies are
-// summarised per TAG.
+// summarised per TAG. --header adds one header to every request (the admin
+// token of a node's /api/* calls).
 #pragma once
 
 #include <cstdint>
@@ -18,6 +19,7 @@ struct ScriptOptions {
   uint16_t port = 0;
   std::string script_path;
   std::string samples_path;  // optional: "<tag> <latency_us> <status>" per request
+  std::string header;        // optional: one "Name: value" sent with every request
 };
 
 // Prints a JSON summary on stdout; returns a process exit code.

@@ -150,7 +150,7 @@ ReservationPool& reservations() {
 
 // --- the WlHostApi functions -----------------------------------------------
 
-[[noreturn]] void apiTrap(wasm_rt_trap_t code) {
+__attribute__((noreturn)) void apiTrap(wasm_rt_trap_t code) {
   ExecContext* ctx = t_current;
   if (ctx == nullptr || !ctx->in_guest) abortHostBug("wasm_rt_trap");
   ctx->stop = StopReason::kTrap;
@@ -158,7 +158,7 @@ ReservationPool& reservations() {
   jumpOut(ctx);
 }
 
-[[noreturn]] void apiRaisePending() {
+__attribute__((noreturn)) void apiRaisePending() {
   ExecContext* ctx = t_current;
   if (ctx == nullptr || !ctx->in_guest) abortHostBug("raise_pending");
   if (ctx->stop == StopReason::kNone) {

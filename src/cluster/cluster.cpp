@@ -396,20 +396,23 @@ void Cluster::onEnvelope(pb::Envelope req, net::Reply reply) {
 // --- HTTP dispatch ------------------------------------------------------------------
 
 void Cluster::dispatch(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
-                       std::string body, absl::AnyInvocable<void(worker::RequestOutcome)> done) {
-  dispatchTo(std::move(app), &fn, std::move(body), {}, std::move(done));
+                       std::string body, absl::AnyInvocable<void(worker::RequestOutcome)> done,
+                       std::shared_ptr<common::CancelScope> cancel) {
+  dispatchTo(std::move(app), &fn, std::move(body), {}, std::move(done), nullptr, std::move(cancel));
 }
 
 void Cluster::dispatchStream(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
                              std::shared_ptr<http::BodyStream> body,
-                             absl::AnyInvocable<void(worker::RequestOutcome)> done) {
-  dispatchTo(std::move(app), &fn, "", {}, std::move(done), std::move(body));
+                             absl::AnyInvocable<void(worker::RequestOutcome)> done,
+                             std::shared_ptr<common::CancelScope> cancel) {
+  dispatchTo(std::move(app), &fn, "", {}, std::move(done), std::move(body), std::move(cancel));
 }
 
 void Cluster::dispatchTo(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec* fn,
                          std::string body, std::vector<uint32_t> excluded,
                          absl::AnyInvocable<void(worker::RequestOutcome)> done,
-                         std::shared_ptr<http::BodyStream> stream) {
+                         std::shared_ptr<http::BodyStream> stream,
+                         std::shared_ptr<common::CancelScope> cancel) {
   auto workers = aliveWorkers();
   for (auto& w : workers) {
     if (std::find(excluded.begin(), excluded.end(), w.id.value) != excluded.end()) w.alive = false;
@@ -433,7 +436,8 @@ void Cluster::dispatchTo(std::shared_ptr<const meta::DeployedApp> app, const app
     return;
   }
   if (node->value == self_->id) {
-    deps_.runner.run(std::move(app), *fn, std::move(body), std::move(done), std::move(stream));
+    deps_.runner.run(std::move(app), *fn, std::move(body), std::move(done), std::move(stream),
+                     std::move(cancel));
     return;
   }
   if (stream) {

@@ -64,14 +64,18 @@ class Cluster : public worker::ClusterHooks,
   std::string nodesJson();
 
   // master::Dispatcher
+  // cancel reaches a request run here; one forwarded to another node is not
+  // cancelled when its client goes away (it ends by its deadline).
   void dispatch(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
-                std::string body, absl::AnyInvocable<void(worker::RequestOutcome)> done) override;
+                std::string body, absl::AnyInvocable<void(worker::RequestOutcome)> done,
+                std::shared_ptr<common::CancelScope> cancel = nullptr) override;
   // A streamed body: kept streaming when the function is placed here,
   // collected and sent whole when it runs on another node.
   bool canStream() const override { return true; }
   void dispatchStream(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
                       std::shared_ptr<http::BodyStream> body,
-                      absl::AnyInvocable<void(worker::RequestOutcome)> done) override;
+                      absl::AnyInvocable<void(worker::RequestOutcome)> done,
+                      std::shared_ptr<common::CancelScope> cancel = nullptr) override;
   // master::Deployer
   absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> deploy(
       const std::string& name, const std::filesystem::path& dir) override;
@@ -131,7 +135,8 @@ class Cluster : public worker::ClusterHooks,
   void dispatchTo(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec* fn,
                   std::string body, std::vector<uint32_t> excluded,
                   absl::AnyInvocable<void(worker::RequestOutcome)> done,
-                  std::shared_ptr<http::BodyStream> stream = nullptr);
+                  std::shared_ptr<http::BodyStream> stream = nullptr,
+                  std::shared_ptr<common::CancelScope> cancel = nullptr);
 
   ClusterConfig config_;
   const NodeConfig* self_;

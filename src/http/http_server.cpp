@@ -1,6 +1,7 @@
 #include "http/http_server.h"
 
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <array>
 #include <boost/asio/dispatch.hpp>
@@ -13,6 +14,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cerrno>
 #include <future>
 #include <optional>
 #include <thread>
@@ -281,11 +283,32 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void dispatchRequest(Request req, bool keep_alive) {
     in_handler_ = true;  // the function may run for long: not idle
+    req.cancel = std::make_shared<common::CancelScope>();
+    // A streamed body's pump reads the socket itself and sees the client go.
+    if (!stream_body_) watchPeer(req.cancel);
     handler_.handle(std::move(req), [self = shared_from_this(), keep_alive](Response r) mutable {
       net::post(self->stream_.get_executor(), [self, r = std::move(r), keep_alive]() mutable {
         self->write(std::move(r), keep_alive);
       });
     });
+  }
+
+  // While the handler runs nothing reads the socket; a wait for readability
+  // tells when the client closes it (recv then sees end of stream), so that
+  // the work done for this request can be cancelled.
+  void watchPeer(std::shared_ptr<common::CancelScope> cancel) {
+    uint64_t seq = ++requests_;
+    socket().async_wait(
+        tcp::socket::wait_read,
+        [self = shared_from_this(), cancel = std::move(cancel), seq](beast::error_code ec) {
+          if (ec || !self->in_handler_ || seq != self->requests_) return;
+          char c;
+          ssize_t n = ::recv(self->socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+          if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            cancel->cancel(absl::CancelledError("the client closed the connection"));
+          }
+          // n > 0: it sent more (a pipelined request), so it is still there.
+        });
   }
 
   // The head is formatted here and sent with the body in one gathered
@@ -398,6 +421,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   bool pumping_ = false;
   net::steady_timer idle_timer_{stream_.get_executor()};
   uint64_t progress_ = 0;  // bumped when a read starts or a header arrives
+  uint64_t requests_ = 0;  // dispatched so far; tells a stale peer watch
   uint64_t progress_seen_ = 0;
   bool in_handler_ = false;
   bool closing_ = false;

@@ -13,6 +13,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "common/cancel_scope.h"
 #include "http/body_stream.h"
 
 namespace boost::asio {
@@ -29,6 +30,10 @@ struct Request {
   // Set instead of body when the handler asked for the body as a stream
   // (Handler::streamBody): it is still arriving.
   std::shared_ptr<BodyStream> body_stream;
+  // Cancelled by the server when the client closes the connection before
+  // the answer (seen while the handler runs; not behind pipelined requests,
+  // nor through TLS, whose close alert arrives as data).
+  std::shared_ptr<common::CancelScope> cancel;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string header(std::string_view name) const;  // case-insensitive, "" if absent
 };

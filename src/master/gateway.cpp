@@ -376,13 +376,15 @@ void Gateway::invoke(http::Request req, http::Responder respond) {
     else
       r.content_type = "application/octet-stream";
     r.headers.emplace_back("X-Request-Id", o.request_id);
+    if (o.retry_after_s > 0) r.headers.emplace_back("Retry-After", std::to_string(o.retry_after_s));
     std::move(respond)(std::move(r));
   };
   if (req.body_stream) {
     dispatcher_.dispatchStream(std::move(route.app), *route.fn, std::move(req.body_stream),
-                               std::move(done));
+                               std::move(done), std::move(req.cancel));
   } else {
-    dispatcher_.dispatch(std::move(route.app), *route.fn, std::move(req.body), std::move(done));
+    dispatcher_.dispatch(std::move(route.app), *route.fn, std::move(req.body), std::move(done),
+                         std::move(req.cancel));
   }
 }
 

@@ -33,15 +33,17 @@ namespace waverless::master {
 class Dispatcher {
  public:
   virtual ~Dispatcher() = default;
+  // cancel: the caller's scope (the client went away); may be null.
   virtual void dispatch(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
-                        std::string body,
-                        absl::AnyInvocable<void(worker::RequestOutcome)> done) = 0;
+                        std::string body, absl::AnyInvocable<void(worker::RequestOutcome)> done,
+                        std::shared_ptr<common::CancelScope> cancel = nullptr) = 0;
   // Whether dispatchStream may be used: the function would run on this node
   // and can take its body while it still arrives.
   virtual bool canStream() const { return false; }
   virtual void dispatchStream(std::shared_ptr<const meta::DeployedApp> /*app*/,
                               const app::FnSpec& /*fn*/, std::shared_ptr<http::BodyStream> /*body*/,
-                              absl::AnyInvocable<void(worker::RequestOutcome)> done) {
+                              absl::AnyInvocable<void(worker::RequestOutcome)> done,
+                              std::shared_ptr<common::CancelScope> /*cancel*/ = nullptr) {
     worker::RequestOutcome o;
     o.status = absl::InternalError("this dispatcher cannot stream request bodies");
     o.http_status = 500;
@@ -63,14 +65,16 @@ class LocalDispatcher : public Dispatcher {
  public:
   explicit LocalDispatcher(worker::RequestRunner& runner) : runner_(runner) {}
   void dispatch(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
-                std::string body, absl::AnyInvocable<void(worker::RequestOutcome)> done) override {
-    runner_.run(std::move(app), fn, std::move(body), std::move(done));
+                std::string body, absl::AnyInvocable<void(worker::RequestOutcome)> done,
+                std::shared_ptr<common::CancelScope> cancel = nullptr) override {
+    runner_.run(std::move(app), fn, std::move(body), std::move(done), nullptr, std::move(cancel));
   }
   bool canStream() const override { return true; }
   void dispatchStream(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
                       std::shared_ptr<http::BodyStream> body,
-                      absl::AnyInvocable<void(worker::RequestOutcome)> done) override {
-    runner_.run(std::move(app), fn, "", std::move(done), std::move(body));
+                      absl::AnyInvocable<void(worker::RequestOutcome)> done,
+                      std::shared_ptr<common::CancelScope> cancel = nullptr) override {
+    runner_.run(std::move(app), fn, "", std::move(done), std::move(body), std::move(cancel));
   }
 
  private:

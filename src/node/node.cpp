@@ -173,6 +173,7 @@ absl::Status Node::start() {
   m.registry = std::make_unique<meta::AppRegistry>(m.options.data_dir / "apps", *m.engine, *m.kv);
   if (auto st = m.registry->loadAll(); !st.ok()) return st;
   m.runner = std::make_unique<worker::RequestRunner>(*m.engine, *m.kv, m.metrics, m.logs);
+  if (auto st = m.runner->start(); !st.ok()) return st;
   master::Dispatcher* dispatcher;
   master::Deployer* deployer;
   http::ServerOptions so;
@@ -223,8 +224,7 @@ absl::Status Node::start() {
   if (m.options.share_io_threads) so.shared_contexts = m.engine->ioContexts();
   so.tls_cert_file = m.options.tls_cert_file.string();
   so.tls_key_file = m.options.tls_key_file.string();
-  m.server = std::make_unique<http::HttpServer>(so, *m.gateway);
-  if (auto st = m.server->start(); !st.ok()) return st;
+  // First: once it exists, /metrics on the main listener needs the token.
   if (!m.options.metrics_address.empty()) {
     const std::string& a = m.options.metrics_address;
     auto colon = a.rfind(':');
@@ -240,6 +240,8 @@ absl::Status Node::start() {
     m.metrics_server = std::make_unique<http::HttpServer>(mo, m.gateway->metricsHandler());
     if (auto st = m.metrics_server->start(); !st.ok()) return st;
   }
+  m.server = std::make_unique<http::HttpServer>(so, *m.gateway);
+  if (auto st = m.server->start(); !st.ok()) return st;
   m.started = true;
   if (auto st = m.deployAppsDir(); !st.ok()) return st;
   m.gateway->setServing(true);
@@ -256,6 +258,7 @@ void Node::stop() {
   m.gateway->stop();  // no deploys
   if (m.cluster) m.cluster->stop();
   m.engine->stop();  // finishes or cancels running invocations
+  m.runner->stop();  // request deadlines: none can fire any more
 }
 
 uint16_t Node::httpPort() const { return impl_->server ? impl_->server->port() : 0; }

@@ -39,8 +39,11 @@ int httpStatus(const absl::Status& s) {
 struct RequestRunner::Invocation {
   Invocation* parent = nullptr;
   const app::FnSpec* fn = nullptr;
-  int pending = 0;  // unfinished descendants
+  FnMetrics* metrics = nullptr;
+  uint32_t depth = 0;  // 0: the entry
+  int pending = 0;     // unfinished descendants
   bool descendant_failed = false;
+  bool ended = false;
   std::vector<wasm::Resumer> waiters;  // wl_wait_triggered callers
 };
 
@@ -48,16 +51,40 @@ struct RequestRunner::Request {
   std::string id;
   std::shared_ptr<const meta::DeployedApp> app;
   Clock::time_point start;
+  Clock::time_point deadline;  // of the whole tree: the entry's timeout
+  std::chrono::milliseconds timeout{0};
+  // Cancelled when the request ends early; every invocation carries it.
+  std::shared_ptr<common::CancelScope> scope;
   std::mutex mu;
   // Guarded by mu:
-  std::deque<Invocation> invocations;  // stable addresses; [0] is the entry
-  absl::AnyInvocable<void(RequestOutcome)> done;
-  std::shared_ptr<http::BodyStream> body;  // for an entry declared `body: stream`
+  std::deque<Invocation> invocations;             // stable addresses; [0] is the entry
+  absl::AnyInvocable<void(RequestOutcome)> done;  // null once answered
+  std::shared_ptr<http::BodyStream> body;         // for an entry declared `body: stream`
   bool root_done = false;
   wasm::InvocationResult root_result;
   absl::Status first_failure;  // first failed triggered function
-  bool finished = false;
+  bool finished = false;       // every invocation has ended
+  uint32_t in_flight = 0;      // invocations queued or running
+  bool timer_armed = false;
+  common::TimerQueue::TimerId timer = 0;
 };
+
+namespace {
+
+// A per-request limit, named as app.yaml names it.
+absl::Status limitError(const std::string& req, const std::string& app, const std::string& fn,
+                        const char* limit, uint64_t value, const std::string& what) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("request ", req, " of app ", app, " exceeded limits.", limit, " (", value,
+                   "): function ", fn, " ", what, "; the rest of the request was cancelled"));
+}
+
+// Entries that ran longer than this on average go to the background threads.
+constexpr int64_t kHeavyEntryNs = 2'000'000;
+// Error lines per app and second on stderr; the rest are counted, not printed.
+constexpr uint32_t kErrorLinesPerSecond = 20;
+
+}  // namespace
 
 // What a guest's host calls reach. One per invocation.
 class RequestRunner::Host : public wasm::HostServices {
@@ -83,8 +110,7 @@ class RequestRunner::Host : public wasm::HostServices {
       st = runner_->kv_.set(req_->app->name, key, value);
     }
     if (!st.ok()) return st;
-    trigger(key);
-    return absl::OkStatus();
+    return trigger(key);
   }
 
   absl::Status kvSetBatch(wasm::Fiber& fiber,
@@ -94,7 +120,9 @@ class RequestRunner::Host : public wasm::HostServices {
     }
     absl::Status st = storeBatch(fiber, kvs);
     if (!st.ok()) return st;
-    for (const auto& [k, v] : kvs) trigger(k);
+    for (const auto& [k, v] : kvs) {
+      if (absl::Status t = trigger(k); !t.ok()) return t;
+    }
     return absl::OkStatus();
   }
 
@@ -224,14 +252,19 @@ class RequestRunner::Host : public wasm::HostServices {
     });
   }
 
-  void trigger(std::string_view key) {
+  // An error: the trigger hit a limit or the request is over; the request
+  // has been failed and this invocation stops when the host call returns.
+  absl::Status trigger(std::string_view key) {
     for (const auto& [fn, index] : req_->app->manifest.triggeredBy(key)) {
       std::vector<std::string> args;
       for (const auto& a : fn->args) {
         args.push_back(a.kind == app::ArgSpec::Kind::kKvKey ? std::string(key) : std::string());
       }
-      runner_->launch(req_, inv_, *fn, std::move(args), key);
+      if (absl::Status st = runner_->launch(req_, inv_, *fn, std::move(args), key); !st.ok()) {
+        return st;
+      }
     }
+    return absl::OkStatus();
   }
 
   absl::Status result() const {
@@ -244,8 +277,7 @@ class RequestRunner::Host : public wasm::HostServices {
     runner_->permission_denials_->add();
     std::string msg = absl::StrCat("function ", inv_->fn->name, " may not ", verb, " key '",
                                    std::string(key), "' (not in its kvs list)");
-    fprintf(stderr, "level=warn app=%s fn=%s req=%s msg=\"%s\"\n", req_->app->name.c_str(),
-            inv_->fn->name.c_str(), req_->id.c_str(), msg.c_str());
+    runner_->logError(*req_, inv_->fn->name, msg);
     return absl::PermissionDeniedError(msg);
   }
 
@@ -259,35 +291,80 @@ RequestRunner::RequestRunner(wasm::Engine& engine, kv::KvStore& kv, metrics::Reg
     : engine_(engine), kv_(kv), metrics_(metrics), logs_(logs) {
   permission_denials_ = &metrics_.counter("wl_kv_permission_denied_total",
                                           "Guest KV operations refused by the kvs access list");
+  deadline_cancels_ =
+      &metrics_.counter("wl_request_deadline_cancels_total",
+                        "Requests whose trigger tree was cancelled at the request's deadline");
+  limit_failures_ =
+      &metrics_.counter("wl_request_limit_failures_total",
+                        "Requests failed by a per-request limit (invocations, concurrency, depth)");
+  quota_rejections_ = &metrics_.counter(
+      "wl_app_quota_rejections_total",
+      "Requests and triggers refused because the app was over limits.app_concurrency");
 }
 
-RequestRunner::~RequestRunner() = default;
+RequestRunner::~RequestRunner() { stop(); }
+
+absl::Status RequestRunner::start() {
+  deadlines_.start();
+  return absl::OkStatus();
+}
+
+void RequestRunner::stop() { deadlines_.stop(); }
+
+void RequestRunner::logError(const Request& req, const std::string& fn, const std::string& msg) {
+  int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+          .count();
+  uint64_t suppressed = 0;
+  {
+    std::lock_guard lock(log_mu_);
+    LogBudget& b = log_budget_[req.app->name];
+    if (now_ms - b.window_start_ms >= 1000) {
+      suppressed = b.suppressed;
+      b = LogBudget{now_ms, 0, 0};
+    }
+    if (++b.lines > kErrorLinesPerSecond) {
+      b.suppressed++;
+      return;
+    }
+  }
+  if (suppressed > 0) {
+    fprintf(stderr, "level=warn app=%s msg=\"%llu error lines suppressed in the last second\"\n",
+            req.app->name.c_str(), static_cast<unsigned long long>(suppressed));
+  }
+  fprintf(stderr, "level=error app=%s fn=%s req=%s msg=\"%s\"\n", req.app->name.c_str(), fn.c_str(),
+          req.id.c_str(), msg.c_str());
+}
 
 RequestRunner::FnMetrics& RequestRunner::fnMetrics(const std::string& app, const std::string& fn) {
   std::lock_guard lock(metrics_mu_);
   auto& slot = fn_metrics_[app + '\0' + fn];
   if (!slot) {
+    auto& load = loads_[app];
+    if (!load) load = std::make_unique<AppLoad>();
     metrics::Labels l = {{"app", app}, {"fn", fn}};
     auto with = [&](const char* k, const char* v) {
       auto x = l;
       x.emplace_back(k, v);
       return x;
     };
-    slot = std::make_unique<FnMetrics>(FnMetrics{
-        &metrics_.counter("wl_invocations_total", "Function invocations by result",
-                          with("result", "ok")),
-        &metrics_.counter("wl_invocations_total", "Function invocations by result",
-                          with("result", "error")),
-        &metrics_.counter("wl_cold_starts_total", "Invocations that created a new instance", l),
-        &metrics_.histogram("wl_invocation_seconds", "Function execution time", l),
-    });
+    slot = std::make_unique<FnMetrics>();
+    slot->ok = &metrics_.counter("wl_invocations_total", "Function invocations by result",
+                                 with("result", "ok"));
+    slot->failed = &metrics_.counter("wl_invocations_total", "Function invocations by result",
+                                     with("result", "error"));
+    slot->cold =
+        &metrics_.counter("wl_cold_starts_total", "Invocations that created a new instance", l);
+    slot->latency = &metrics_.histogram("wl_invocation_seconds", "Function execution time", l);
+    slot->load = load.get();
   }
   return *slot;
 }
 
 void RequestRunner::run(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
                         std::string http_text, absl::AnyInvocable<void(RequestOutcome)> done,
-                        std::shared_ptr<http::BodyStream> stream) {
+                        std::shared_ptr<http::BodyStream> stream,
+                        std::shared_ptr<common::CancelScope> scope) {
   std::vector<std::string> args(fn.args.size());
   if (fn.stream_body) {
     // A body that came whole (small, or forwarded by another node) is read the same way.
@@ -306,7 +383,7 @@ void RequestRunner::run(std::shared_ptr<const meta::DeployedApp> app, const app:
   }
   start(std::move(app), fn, std::move(args),
         absl::StrCat("r", absl::Hex(next_id_.fetch_add(1), absl::kZeroPad8)), std::move(done),
-        std::move(stream));
+        std::move(stream), std::move(scope));
 }
 
 void RequestRunner::runTriggered(std::shared_ptr<const meta::DeployedApp> app,
@@ -319,34 +396,114 @@ void RequestRunner::runTriggered(std::shared_ptr<const meta::DeployedApp> app,
 void RequestRunner::start(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
                           std::vector<std::string> args, std::string request_id,
                           absl::AnyInvocable<void(RequestOutcome)> done,
-                          std::shared_ptr<http::BodyStream> body) {
+                          std::shared_ptr<http::BodyStream> body,
+                          std::shared_ptr<common::CancelScope> scope) {
   auto req = std::make_shared<Request>();
   req->body = std::move(body);
   req->id = std::move(request_id);
   req->app = std::move(app);
   req->start = Clock::now();
+  req->timeout = fn.timeout.value_or(std::chrono::seconds(30));
+  req->deadline = req->start + req->timeout;
+  req->scope = scope ? std::move(scope) : std::make_shared<common::CancelScope>();
   req->done = std::move(done);
   inflight_++;
-  launch(req, nullptr, fn, std::move(args));
+  if (!launch(req, nullptr, fn, std::move(args)).ok()) {
+    complete(req);  // nothing started: the tree is over (the refusal answered)
+  }
 }
 
-void RequestRunner::launch(const std::shared_ptr<Request>& req, Invocation* parent,
-                           const app::FnSpec& fn, std::vector<std::string> args,
-                           std::string_view key) {
-  Invocation* inv;
+absl::Status RequestRunner::launch(const std::shared_ptr<Request>& req, Invocation* parent,
+                                   const app::FnSpec& fn, std::vector<std::string> args,
+                                   std::string_view key) {
+  const app::AppLimitsSpec& limits = req->app->manifest.limits;
+  FnMetrics& m = fnMetrics(req->app->name, fn.name);
+  Invocation* inv = nullptr;
+  absl::Status refused;
+  bool arm_timer = false;
+  auto now = Clock::now();
   {
     std::lock_guard lock(req->mu);
-    inv = &req->invocations.emplace_back();
-    inv->parent = parent;
-    inv->fn = &fn;
-    for (Invocation* a = parent; a != nullptr; a = a->parent) a->pending++;
+    const uint32_t depth = parent == nullptr ? 0 : parent->depth + 1;
+    // Invocations so far, the entry included.
+    const uint64_t launched = req->invocations.size();
+    if (req->scope->cancelled()) {
+      refused = req->scope->reason();  // the request is over: nothing of it starts again
+    } else if (depth > limits.trigger_depth) {
+      refused = limitError(req->id, req->app->name, fn.name, "trigger_depth", limits.trigger_depth,
+                           absl::StrCat("would run at depth ", depth));
+    } else if (parent != nullptr && launched > limits.request_invocations) {
+      refused = limitError(req->id, req->app->name, fn.name, "request_invocations",
+                           limits.request_invocations, "would be one invocation too many");
+    } else if (parent != nullptr && req->in_flight >= limits.request_concurrency) {
+      refused = limitError(req->id, req->app->name, fn.name, "request_concurrency",
+                           limits.request_concurrency,
+                           "was triggered while that many of the request's invocations were "
+                           "queued or running");
+    } else if (m.load->in_flight.load(std::memory_order_relaxed) >= limits.app_concurrency) {
+      refused = absl::ResourceExhaustedError(absl::StrCat(
+          "app ", req->app->name, " has ", limits.app_concurrency,
+          " invocations queued or running on this node (limits.app_concurrency); function ",
+          fn.name, " was not started: retry later"));
+      quota_rejections_->add();
+    } else if (now >= req->deadline) {
+      refused = absl::DeadlineExceededError(
+          absl::StrCat("request ", req->id, " passed its deadline (", req->timeout.count(),
+                       " ms) before function ", fn.name, " could start"));
+    }
+    if (refused.ok()) {
+      inv = &req->invocations.emplace_back();
+      inv->parent = parent;
+      inv->fn = &fn;
+      inv->metrics = &m;
+      inv->depth = depth;
+      req->in_flight++;
+      m.load->in_flight.fetch_add(1, std::memory_order_relaxed);
+      for (Invocation* a = parent; a != nullptr; a = a->parent) a->pending++;
+      // A tree that outlives its entry's call needs a timer to end it on
+      // time; a lone entry is timed by the executor.
+      arm_timer = parent != nullptr && !req->timer_armed;
+      req->timer_armed = req->timer_armed || arm_timer;
+    }
   }
+  if (!refused.ok()) {
+    if (refused.code() == absl::StatusCode::kFailedPrecondition) limit_failures_->add();
+    fail(req, refused);
+    return refused;
+  }
+  if (arm_timer) {
+    auto id = deadlines_.schedule(req->deadline, [this, weak = std::weak_ptr<Request>(req)] {
+      auto r = weak.lock();
+      if (!r) return;
+      std::string running;
+      {
+        std::lock_guard lock(r->mu);
+        // The latest invocation still going: what the deadline interrupted.
+        for (auto it = r->invocations.rbegin(); it != r->invocations.rend(); ++it) {
+          if (!it->ended) {
+            running = it->fn->name;
+            break;
+          }
+        }
+      }
+      if (running.empty()) return;
+      deadline_cancels_->add();
+      fail(r, absl::DeadlineExceededError(absl::StrCat(
+                  "request ", r->id, " of app ", r->app->name, " passed its deadline (",
+                  r->timeout.count(), " ms) while function ", running,
+                  " was still running or queued; the rest of the request was cancelled")));
+    });
+    std::lock_guard lock(req->mu);
+    req->timer = id;
+  }
+
+  auto remaining = std::chrono::ceil<std::chrono::milliseconds>(req->deadline - now);
+  auto timeout = std::min(fn.timeout.value_or(std::chrono::seconds(30)), remaining);
   if (cluster_ != nullptr && parent != nullptr) {
     if (auto node = cluster_->placeTrigger(*req->app, fn, key)) {
       // Runs there with everything it triggers; we learn only the outcome.
       RemoteTask task{req->app->name, fn.name, std::move(args),
-                      static_cast<uint32_t>(fn.timeout.value_or(std::chrono::seconds(30)).count()),
-                      req->id};
+                      static_cast<uint32_t>(timeout.count()), req->id};
       auto started = Clock::now();
       cluster_->invokeRemote(*node, std::move(task), [this, req, inv, started](absl::Status st) {
         wasm::InvocationResult r;
@@ -354,7 +511,7 @@ void RequestRunner::launch(const std::shared_ptr<Request>& req, Invocation* pare
         r.duration = Clock::now() - started;
         onDone(req, inv, std::move(r), /*ran_here=*/false);
       });
-      return;
+      return absl::OkStatus();
     }
   }
   auto host = std::make_unique<Host>(this, req, inv);
@@ -362,26 +519,38 @@ void RequestRunner::launch(const std::shared_ptr<Request>& req, Invocation* pare
   ir.function = fn.name;
   ir.args = std::move(args);
   ir.host = host.get();
-  ir.timeout = fn.timeout.value_or(std::chrono::seconds(30));
+  ir.timeout = timeout;
   ir.files_dir = req->app->files_dir;
-  // The entry runs where its HTTP request arrived; what it triggers spreads.
-  ir.run_on_caller_thread = parent == nullptr;
+  ir.cancel = req->scope;
+  ir.fresh_instance = fn.fresh_instance;
+  // The entry runs where its HTTP request arrived, unless it is known to
+  // compute for long; what it triggers waits its app's turn on the
+  // background threads.
+  ir.background = parent != nullptr || m.avg_ns.load(std::memory_order_relaxed) > kHeavyEntryNs;
+  ir.run_on_caller_thread = !ir.background;
   engine_.invoke(req->app->module, std::move(ir),
                  [this, req, inv, host = std::move(host)](wasm::InvocationResult r) mutable {
                    host.reset();
                    onDone(req, inv, std::move(r));
                  });
+  return absl::OkStatus();
 }
 
 void RequestRunner::onDone(const std::shared_ptr<Request>& req, Invocation* inv,
                            wasm::InvocationResult r, bool ran_here) {
+  FnMetrics& m = *inv->metrics;
   if (ran_here) {
-    FnMetrics& m = fnMetrics(req->app->name, inv->fn->name);
     (r.status.ok() ? m.ok : m.failed)->add();
     if (r.cold_start) m.cold->add();
     m.latency->observe(std::chrono::duration<double>(r.duration).count());
+    int64_t avg = m.avg_ns.load(std::memory_order_relaxed);
+    m.avg_ns.store(avg + (r.duration.count() - avg) / 8, std::memory_order_relaxed);
   }
-  if (!r.log.empty() || !r.status.ok()) {
+  m.load->in_flight.fetch_sub(1, std::memory_order_relaxed);
+  // After the request ended, its invocations fail because they were
+  // cancelled: that is no news, and a flood of it must not reach the logs.
+  const bool cancelled = req->scope->cancelled();
+  if (!r.log.empty() || (!r.status.ok() && !cancelled)) {
     std::string text = r.log;
     if (!r.status.ok()) text += "error: " + std::string(r.status.message()) + "\n";
     int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -389,16 +558,30 @@ void RequestRunner::onDone(const std::shared_ptr<Request>& req, Invocation* inv,
                          .count();
     logs_.append(req->app->name, {now_ms, req->id, inv->fn->name, std::move(text)});
   }
-  if (!r.status.ok()) {
-    fprintf(stderr, "level=error app=%s fn=%s req=%s msg=\"%s\"\n", req->app->name.c_str(),
-            inv->fn->name.c_str(), req->id.c_str(), std::string(r.status.message()).c_str());
+  if (!r.status.ok() && !cancelled) logError(*req, inv->fn->name, std::string(r.status.message()));
+
+  const bool root = inv->parent == nullptr;
+  // Ends the request now (answer, cancel the rest): the entry failed, or a
+  // triggered function ran out of the request's time.
+  absl::Status end_now;
+  if (!r.status.ok() && !cancelled) {
+    if (root) {
+      end_now = r.status;
+    } else if (r.status.code() == absl::StatusCode::kDeadlineExceeded &&
+               Clock::now() >= req->deadline) {
+      end_now = absl::DeadlineExceededError(
+          absl::StrCat("request ", req->id, " of app ", req->app->name, " passed its deadline (",
+                       req->timeout.count(), " ms) while function ", inv->fn->name,
+                       " was still running; the rest of the request was cancelled"));
+    }
   }
 
   std::vector<wasm::Resumer> wake;
   bool finish = false;
   {
     std::lock_guard lock(req->mu);
-    bool root = inv->parent == nullptr;
+    inv->ended = true;
+    req->in_flight--;
     if (!r.status.ok() && !root) {
       if (req->first_failure.ok()) req->first_failure = r.status;
       for (Invocation* a = inv->parent; a != nullptr; a = a->parent) a->descendant_failed = true;
@@ -420,10 +603,42 @@ void RequestRunner::onDone(const std::shared_ptr<Request>& req, Invocation* inv,
     }
   }
   for (auto& w : wake) w.resume(absl::OkStatus());
+  if (!end_now.ok()) fail(req, std::move(end_now));
   if (finish) complete(req);
 }
 
+void RequestRunner::fail(const std::shared_ptr<Request>& req, absl::Status why) {
+  req->scope->cancel(std::move(why));
+  // The first reason wins: a client that went away before the deadline.
+  absl::Status reason = req->scope->reason();
+  RequestOutcome out;
+  out.request_id = req->id;
+  out.http_status = httpStatus(reason);
+  out.body = std::string(reason.message()) + "\n";
+  if (reason.code() == absl::StatusCode::kResourceExhausted) out.retry_after_s = 1;
+  out.status = std::move(reason);
+  answer(req, std::move(out));
+}
+
+void RequestRunner::answer(const std::shared_ptr<Request>& req, RequestOutcome out) {
+  absl::AnyInvocable<void(RequestOutcome)> done;
+  {
+    std::lock_guard lock(req->mu);
+    done = std::move(req->done);
+    req->done = nullptr;
+  }
+  if (done) done(std::move(out));
+}
+
+// The whole tree has ended (or never started): answers unless an early end
+// did already.
 void RequestRunner::complete(const std::shared_ptr<Request>& req) {
+  bool timer;
+  {
+    std::lock_guard lock(req->mu);
+    timer = req->timer_armed && req->timer != 0;
+  }
+  if (timer) deadlines_.cancel(req->timer);
   RequestOutcome out;
   out.request_id = req->id;
   const absl::Status& root = req->root_result.status;
@@ -439,9 +654,8 @@ void RequestRunner::complete(const std::shared_ptr<Request>& req) {
   } else {
     out.body = std::move(req->root_result.output);
   }
-  auto done = std::move(req->done);
   inflight_--;
-  done(std::move(out));
+  answer(req, std::move(out));
 }
 
 }  // namespace waverless::worker

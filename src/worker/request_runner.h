@@ -14,6 +14,8 @@
 
 #include "absl/functional/any_invocable.h"
 #include "app/app_manifest.h"
+#include "common/cancel_scope.h"
+#include "common/timer_queue.h"
 #include "http/body_stream.h"
 #include "meta/app_registry.h"
 #include "metrics/metrics.h"
@@ -32,6 +34,7 @@ struct RequestOutcome {
   int http_status = 200;
   std::string body;
   std::string request_id;
+  int retry_after_s = 0;  // > 0: the app is over its quota; answer Retry-After
 };
 
 // absl status -> HTTP status, the one mapping used at the edge.
@@ -45,9 +48,15 @@ class RequestRunner {
   // Runs fn (which the app's manifest declares) with the HTTP body. A
   // function declared `body: stream` reads it with wl_body_read: from
   // `stream` while it still arrives, else from http_text.
+  //
+  // done is called exactly once: when the tree has finished, or at once
+  // when the request ends early (its deadline, a limit, the entry failing,
+  // `scope` cancelled by the caller, e.g. because the client went away).
+  // Ending early cancels the rest of the tree: nothing of it starts later.
   void run(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
            std::string http_text, absl::AnyInvocable<void(RequestOutcome)> done,
-           std::shared_ptr<http::BodyStream> stream = nullptr);
+           std::shared_ptr<http::BodyStream> stream = nullptr,
+           std::shared_ptr<common::CancelScope> scope = nullptr);
 
   // Runs fn with args on this node as part of a request owned by another
   // node; done when fn and everything it triggered have finished.
@@ -60,28 +69,49 @@ class RequestRunner {
 
   uint64_t inflight() const { return inflight_.load(); }
 
+  absl::Status start();  // the deadline timer
+  void stop();           // idempotent
+
   struct Request;
   struct Invocation;
   class Host;
 
  private:
+  // This app's invocations queued or running on this node, all requests.
+  struct AppLoad {
+    std::atomic<int64_t> in_flight{0};
+  };
   struct FnMetrics {
     metrics::Counter* ok;
     metrics::Counter* failed;
     metrics::Counter* cold;
     metrics::Histogram* latency;
+    AppLoad* load;
+    // Moving average of its run time: an entry that computes for long runs
+    // on the background threads, so it cannot hold up other apps' requests
+    // served on the same connection thread.
+    std::atomic<int64_t> avg_ns{0};
   };
   FnMetrics& fnMetrics(const std::string& app, const std::string& fn);
   void start(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
              std::vector<std::string> args, std::string request_id,
              absl::AnyInvocable<void(RequestOutcome)> done,
-             std::shared_ptr<http::BodyStream> body = nullptr);
-  void launch(const std::shared_ptr<Request>& req, Invocation* parent, const app::FnSpec& fn,
-              std::vector<std::string> args, std::string_view key = {});
+             std::shared_ptr<http::BodyStream> body = nullptr,
+             std::shared_ptr<common::CancelScope> scope = nullptr);
+  // Starts fn as part of req; an error (a limit hit, the request over) means
+  // it was not started and the request has been failed.
+  absl::Status launch(const std::shared_ptr<Request>& req, Invocation* parent,
+                      const app::FnSpec& fn, std::vector<std::string> args,
+                      std::string_view key = {});
   // ran_here: false for a remote outcome (the node that ran it counted it).
   void onDone(const std::shared_ptr<Request>& req, Invocation* inv, wasm::InvocationResult r,
               bool ran_here = true);
   void complete(const std::shared_ptr<Request>& req);
+  // Ends the request now with `why`: cancels what is left of its tree and
+  // answers, unless it has answered already.
+  void fail(const std::shared_ptr<Request>& req, absl::Status why);
+  void answer(const std::shared_ptr<Request>& req, RequestOutcome out);
+  void logError(const Request& req, const std::string& fn, const std::string& msg);
 
   wasm::Engine& engine_;
   kv::KvStore& kv_;
@@ -91,8 +121,20 @@ class RequestRunner {
   std::atomic<uint64_t> next_id_{1};
   std::atomic<uint64_t> inflight_{0};
   metrics::Counter* permission_denials_;
+  metrics::Counter* deadline_cancels_;
+  metrics::Counter* limit_failures_;
+  metrics::Counter* quota_rejections_;
+  common::TimerQueue deadlines_;
   std::mutex metrics_mu_;
   std::unordered_map<std::string, std::unique_ptr<FnMetrics>> fn_metrics_;  // by metrics_mu_
+  std::unordered_map<std::string, std::unique_ptr<AppLoad>> loads_;         // by metrics_mu_
+  std::mutex log_mu_;
+  struct LogBudget {
+    int64_t window_start_ms = 0;
+    uint32_t lines = 0;
+    uint64_t suppressed = 0;
+  };
+  std::unordered_map<std::string, LogBudget> log_budget_;  // by log_mu_
 };
 
 }  // namespace waverless::worker

@@ -11,6 +11,8 @@ PACKAGES=(
   # guests: clang's wasm32-wasi target with wasi-libc and libc++
   clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32
   libc++-14-dev-wasm32 libc++abi-14-dev-wasm32
+  # fuzzing (scripts/fuzz.sh): libFuzzer and the sanitizer runtimes for clang-14
+  libclang-rt-14-dev
   # platform: storage, consensus, RPC, config
   librocksdb-dev libraft-dev libuv1-dev libgrpc++-dev libprotobuf-dev
   protobuf-compiler protobuf-compiler-grpc libyaml-cpp-dev libarchive-dev libboost-dev

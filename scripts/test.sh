@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
 (cd "${BUILD_DIR:-build}" && ctest --output-on-failure -j "$(nproc)" --timeout 900)
+[ "${WAVERLESS_SKIP_FUZZ:-0}" = 1 ] || scripts/fuzz.sh 10
 if [ "${WAVERLESS_SKIP_SANITIZERS:-0}" != 1 ]; then
   ASAN_DIR=${ASAN_BUILD_DIR:-build-asan}
   if [ ! -f "$ASAN_DIR/build.ninja" ]; then

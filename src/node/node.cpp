@@ -55,6 +55,12 @@ void Node::Impl::registerGauges() {
                 [this] { return double(engine->stats().instance_bytes); });
   metrics.gauge("wl_instance_evictions", "Idle instances evicted for the memory budget",
                 [this] { return double(engine->stats().evictions); });
+  metrics.gauge("wl_instances_discarded_total",
+                "Instances freed after a call instead of pooled (allocation refused, grew "
+                "large, instance: fresh)",
+                [this] { return double(engine->stats().discarded); });
+  metrics.gauge("wl_background_queued", "Triggered or heavy invocations waiting for a thread",
+                [this] { return double(engine->stats().executor.queued_background); });
   metrics.gauge("wl_fibers_parked", "Invocations waiting in a host call",
                 [this] { return double(engine->stats().executor.parked_fibers); });
   metrics.gauge("wl_requests_inflight", "HTTP requests being executed",

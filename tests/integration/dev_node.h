@@ -168,6 +168,7 @@ class NodeProcess {
   }
   const std::string& token() const { return token_; }
   const std::filesystem::path& tokenFile() const { return token_file_; }
+  pid_t pid() const { return pid_; }
   // What the CLI needs to reach this node's control API.
   std::vector<std::string> cliArgs() const {
     std::vector<std::string> a = {"--to", url(""), "--token-file", token_file_.string()};
@@ -199,9 +200,9 @@ class DevNode {
                                      data_.string()};
     if (!apps_.empty()) args.insert(args.end(), {"--apps", apps_.string()});
     args.insert(args.end(), extra_.begin(), extra_.end());
+    http_port_ = static_cast<uint16_t>(port + 1);
     process_ = std::make_unique<NodeProcess>(
-        args, static_cast<uint16_t>(port + 1),
-        (data_.parent_path() / (data_.filename().string() + ".log")).string());
+        args, http_port_, (data_.parent_path() / (data_.filename().string() + ".log")).string());
     return process_->start(timeout);
   }
   void kill(int sig) {
@@ -220,6 +221,8 @@ class DevNode {
   }
   const std::string& token() const { return process_->token(); }
   std::filesystem::path tokenFile() const { return process_->tokenFile(); }
+  pid_t pid() const { return process_->pid(); }
+  uint16_t httpPort() const { return http_port_; }
   // --to and --token-file (and --insecure for https) for runCli.
   std::vector<std::string> cliArgs() const { return process_->cliArgs(); }
   const std::filesystem::path& dataDir() const { return data_; }
@@ -227,6 +230,7 @@ class DevNode {
  private:
   std::filesystem::path data_, apps_;
   std::vector<std::string> extra_;
+  uint16_t http_port_ = 0;
   std::unique_ptr<NodeProcess> process_;
 };
 

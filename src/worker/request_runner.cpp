@@ -211,7 +211,10 @@ class RequestRunner::Host : public wasm::HostServices {
     if (runner_->cluster_ == nullptr) return runner_->kv_.setBatch(req_->app->name, kvs);
     std::map<uint32_t, ClusterHooks::KvPairs> by_owner;  // 0: this node (ids start at 1)
     for (const auto& kv : kvs) by_owner[remoteOwner(kv.first).value_or(0)].push_back(kv);
-    for (auto& [node, pairs] : by_owner) {
+    // Not a structured binding: clang before 16 cannot capture one in a lambda.
+    for (auto& owned : by_owner) {
+      uint32_t node = owned.first;
+      auto& pairs = owned.second;
       absl::Status st;
       if (node == 0) {
         st = runner_->kv_.setBatch(req_->app->name, pairs);

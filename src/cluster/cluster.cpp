@@ -353,8 +353,6 @@ void Cluster::onEnvelope(pb::Envelope req, net::Reply reply) {
     reply(std::move(out));
     return;
   }
-  if (!req.has_invoke()) return;
-  const auto& task = req.invoke();
   auto fail = [&](absl::Status st) {
     pb::Envelope out;
     out.set_id(id);
@@ -363,6 +361,12 @@ void Cluster::onEnvelope(pb::Envelope req, net::Reply reply) {
     out.mutable_done()->set_http_status(worker::httpStatus(st));
     reply(std::move(out));
   };
+  if (!req.has_invoke()) {
+    // Every request is answered: the caller would otherwise wait out its deadline.
+    fail(absl::InvalidArgumentError("peer message is neither an invoke task nor a KV request"));
+    return;
+  }
+  const auto& task = req.invoke();
   auto app = deps_.registry.find(task.app());
   if (!app) {
     fail(absl::NotFoundError(absl::StrCat("no app named '", task.app(), "' on node ", self_->id)));

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 #include <vector>
@@ -101,20 +102,24 @@ struct ModuleShape {
   std::vector<ExportUse> exports;
 };
 
-absl::StatusOr<ModuleShape> inspect(std::span<const uint8_t> wasm) {
+// libwabt's reader and validator with the features wasm2c compiles.
+absl::Status readAndValidate(std::span<const uint8_t> wasm, wabt::Module* module) {
   wabt::Errors errors;
-  wabt::Module module;
   wabt::Features features;
   wabt::ReadBinaryOptions read_options(features, nullptr,
                                        /*read_debug_names=*/false,
                                        /*stop_on_first_error=*/true,
                                        /*fail_on_custom_section_error=*/false);
   if (wabt::Failed(wabt::ReadBinaryIr("module.wasm", wasm.data(), wasm.size(), read_options,
-                                      &errors, &module)) ||
-      wabt::Failed(wabt::ValidateModule(&module, &errors, wabt::ValidateOptions(features)))) {
+                                      &errors, module)) ||
+      wabt::Failed(wabt::ValidateModule(module, &errors, wabt::ValidateOptions(features)))) {
     return absl::InvalidArgumentError(absl::StrCat(
         "invalid wasm module: ", wabt::FormatErrorsToString(errors, wabt::Location::Type::Binary)));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ModuleShape> inspect(const wabt::Module& module) {
   ModuleShape shape;
   std::set<std::string> modules;
   auto host = hostImports();
@@ -169,15 +174,9 @@ absl::StatusOr<ModuleShape> inspect(std::span<const uint8_t> wasm) {
   return shape;
 }
 
-// The per-module descriptor: the only C code that knows wasm2c's names.
-std::string generateDescriptor(const ModuleShape& shape, std::string_view mod,
-                               std::string_view build_key) {
-  std::ostringstream c;
-  std::string inst = absl::StrCat("Z_", std::string(mod), "_instance_t");
-  c << "#include <stdarg.h>\n#include <stdlib.h>\n#include <string.h>\n"
-    << "#include \"module_abi.h\"\n#include \"module.h\"\n\n"
-    << "static const WlHostApi* H;\n"
-    << R"C(
+// The wasm-rt.h functions every descriptor defines, in three parts so a
+// test-only descriptor (spec_entry.cpp) can replace the type registry.
+constexpr const char* kRuntimeHead = R"C(
 void wasm_rt_init(void) {}
 bool wasm_rt_is_initialized(void) { return true; }
 void wasm_rt_free(void) {}
@@ -191,7 +190,9 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t* m, uint32_t d) {
 }
 void wasm_rt_free_memory(wasm_rt_memory_t* m) { H->free_memory(m); }
 
-/* Function types are compared only within this module (tables are never
+)C";
+constexpr const char* kTypeRegistry =
+    R"C(/* Function types are compared only within this module (tables are never
  * shared), so the registry is local; init_module runs once under a lock. */
 typedef struct { uint32_t p, r; wasm_rt_type_t t[32]; } FT;
 static FT* ft; static uint32_t nft;
@@ -204,7 +205,9 @@ uint32_t wasm_rt_register_func_type(uint32_t p, uint32_t r, ...) {
   ft = (FT*)realloc(ft, (nft + 1) * sizeof(FT)); ft[nft] = f; return nft++;
 }
 
-#define WL_TABLE(T, NULLV)                                                    \
+)C";
+constexpr const char* kRuntimeTail =
+    R"C(#define WL_TABLE(T, NULLV)                                                    \
   void wasm_rt_allocate_##T##_table(wasm_rt_##T##_table_t* t, uint32_t n,    \
                                     uint32_t max) {                           \
     t->size = n; t->max_size = max;                                           \
@@ -241,6 +244,16 @@ uint32_t wasm_rt_exception_size(void) { return 0; }
 void* wasm_rt_exception(void) { return 0; }
 
 )C";
+
+// The per-module descriptor: the only C code that knows wasm2c's names.
+std::string generateDescriptor(const ModuleShape& shape, std::string_view mod,
+                               std::string_view build_key) {
+  std::ostringstream c;
+  std::string inst = absl::StrCat("Z_", std::string(mod), "_instance_t");
+  c << "#include <stdarg.h>\n#include <stdlib.h>\n#include <string.h>\n"
+    << "#include \"module_abi.h\"\n#include \"module.h\"\n\n"
+    << "static const WlHostApi* H;\n"
+    << kRuntimeHead << kTypeRegistry << kRuntimeTail;
   // Import thunks: forward to the host table; unwind only after it returned.
   for (const auto& imp : shape.imports) {
     auto colon = imp.signature.find(':');
@@ -350,6 +363,12 @@ std::string importTableId() {
 
 }  // namespace
 
+std::string descriptorRuntime(bool with_type_registry) {
+  return absl::StrCat(kRuntimeHead, with_type_registry ? kTypeRegistry : "", kRuntimeTail);
+}
+
+std::string wasm2cMangle(std::string_view name) { return mangle(name); }
+
 ModuleCompiler::ModuleCompiler(CompilerOptions options) : options_(std::move(options)) {}
 
 absl::StatusOr<std::string> ModuleCompiler::toolchainId() {
@@ -368,13 +387,40 @@ absl::StatusOr<std::string> ModuleCompiler::toolchainId() {
 }
 
 absl::StatusOr<CompiledObject> ModuleCompiler::compile(std::span<const uint8_t> wasm) {
-  auto shape = inspect(wasm);
-  if (!shape.ok()) return shape.status();
+  return build(wasm, "",
+               [](const wabt::Module& module, std::string_view mod, std::string_view key,
+                  std::string_view) -> absl::StatusOr<std::string> {
+                 auto shape = inspect(module);
+                 if (!shape.ok()) return shape.status();
+                 return generateDescriptor(*shape, mod, key);
+               });
+}
+
+absl::StatusOr<CompiledObject> ModuleCompiler::compileWithDescriptor(std::span<const uint8_t> wasm,
+                                                                     std::string_view flavour,
+                                                                     const DescriptorFn& describe) {
+  return build(wasm, flavour, describe);
+}
+
+absl::StatusOr<CompiledObject> ModuleCompiler::build(std::span<const uint8_t> wasm,
+                                                     std::string_view flavour,
+                                                     const DescriptorFn& describe) {
+  wabt::Module module;
+  if (absl::Status st = readAndValidate(wasm, &module); !st.ok()) return st;
   auto toolchain = toolchainId();
   if (!toolchain.ok()) return toolchain.status();
 
   std::string_view bytes(reinterpret_cast<const char*>(wasm.data()), wasm.size());
-  std::string key = sha256Hex(absl::StrCat(sha256Hex(bytes), "|", *toolchain));
+  std::string key =
+      sha256Hex(absl::StrCat(sha256Hex(bytes), "|", *toolchain, std::string(flavour)));
+  std::string mod = absl::StrCat("wl", key.substr(0, 16));
+  // The policy checks run before the cache lookup, so a refused module is
+  // refused even when an object for its bytes exists. wasm2c's header is
+  // known only after it ran; the production descriptor does not need it.
+  if (flavour.empty()) {
+    auto checked = describe(module, mod, key, "");
+    if (!checked.ok()) return checked.status();
+  }
   CompiledObject out;
   out.build_key = key;
   out.wasm_bytes = wasm.size();
@@ -392,18 +438,20 @@ absl::StatusOr<CompiledObject> ModuleCompiler::compile(std::span<const uint8_t> 
     return absl::InternalError(absl::StrCat("mkdtemp in ", options_.cache_dir.string()));
   }
   std::filesystem::path dir = tmpl;
-  // The symbol prefix makes every module and every version distinct even in
-  // one address space; hidden visibility makes that a second line of defence.
-  std::string mod = absl::StrCat("wl", key.substr(0, 16));
+  // The symbol prefix (mod) makes every module and every version distinct
+  // even in one address space; hidden visibility is a second line of defence.
   absl::Status st = writeFile(dir / "module.wasm", bytes);
   if (st.ok()) st = writeFile(dir / "module_abi.h", kModuleAbiHeaderText);
-  if (st.ok()) {
-    st = writeFile(dir / "descriptor.c", generateDescriptor(*shape, mod, key));
-  }
   if (st.ok()) {
     st = run({options_.wasm2c, "-n", mod, (dir / "module.wasm").string(), "-o",
               (dir / "module.c").string()},
              "wasm2c");
+  }
+  if (st.ok()) {
+    std::ifstream h(dir / "module.h");
+    std::string module_h((std::istreambuf_iterator<char>(h)), std::istreambuf_iterator<char>());
+    auto descriptor = describe(module, mod, key, module_h);
+    st = descriptor.ok() ? writeFile(dir / "descriptor.c", *descriptor) : descriptor.status();
   }
   std::filesystem::path tmp_so = dir / "module.so";
   if (st.ok()) {

@@ -37,6 +37,8 @@ constexpr const char* kUsage = R"(usage: waverless <command> [options]
       --tls-cert FILE --tls-key FILE  serve HTTPS instead of HTTP (PEM)
       --metrics-addr HOST:PORT      serve /metrics there, without a token (then /metrics
                                     on the main port needs the admin token)
+      --memory-budget SIZE          linear memory of all instances, running or idle
+                                    (default 4GiB; e.g. 512MiB): see docs/limits.md
   build DIR                       compile DIR's C/C++ sources to DIR/app.wasm
   deploy DIR [--name APP]         build if stale, then deploy DIR (app.yaml, app.wasm, files/);
                                   prints a new `auth: key` app's invoke key (shown once)
@@ -198,6 +200,21 @@ void serverSecurity(const Args& a, node::NodeOptions& o) {
   o.metrics_address = a.get("metrics-addr");
 }
 
+// --memory-budget: bytes, or a number with MiB/GiB. False on a bad value.
+bool memoryBudget(const Args& a, node::NodeOptions& o) {
+  if (!a.has("memory-budget")) return true;
+  std::string v = a.get("memory-budget");
+  size_t unit = 1;
+  if (v.ends_with("MiB")) unit = size_t{1} << 20;
+  if (v.ends_with("GiB")) unit = size_t{1} << 30;
+  if (unit != 1) v.resize(v.size() - 3);
+  char* end = nullptr;
+  unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || n == 0 || n > (size_t{1} << 50) / unit) return false;
+  o.memory_budget_bytes = static_cast<size_t>(n) * unit;
+  return o.memory_budget_bytes >= (size_t{16} << 20);
+}
+
 int runDev(const Args& a) {
   std::string addr = a.get("addr", "127.0.0.1:2500");
   auto colon = addr.rfind(':');
@@ -219,6 +236,7 @@ int runDev(const Args& a) {
   if (a.has("workers")) o.executor_threads = std::max(1, std::atoi(a.get("workers").c_str()));
   if (a.has("max-body")) o.max_body_bytes = std::strtoull(a.get("max-body").c_str(), nullptr, 10);
   serverSecurity(a, o);
+  if (!memoryBudget(a, o)) return fail("--memory-budget wants a size of at least 16MiB");
   return serve(o);
 }
 
@@ -235,6 +253,7 @@ int runNode(const Args& a) {
   if (a.has("http-threads")) o.io_threads = std::max(1, std::atoi(a.get("http-threads").c_str()));
   if (a.has("workers")) o.executor_threads = std::max(1, std::atoi(a.get("workers").c_str()));
   serverSecurity(a, o);
+  if (!memoryBudget(a, o)) return fail("--memory-budget wants a size of at least 16MiB");
   return serve(o);
 }
 

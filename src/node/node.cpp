@@ -173,6 +173,7 @@ absl::Status Node::start() {
   eo.cache_dir =
       m.options.cache_dir.empty() ? m.options.data_dir / "module-cache" : m.options.cache_dir;
   eo.executor.threads = m.options.executor_threads;
+  eo.memory_budget_bytes = m.options.memory_budget_bytes;
   m.engine = std::make_unique<wasm::Engine>(eo);
   if (auto st = m.engine->start(); !st.ok()) return st;
 

@@ -20,6 +20,8 @@ struct NodeOptions {
   std::filesystem::path cache_dir;  // compiled modules; empty: <data_dir>/module-cache
   size_t max_body_bytes = size_t{64} << 20;
   int executor_threads = 0;  // 0: one per core
+  // Linear memory of every instance, running or idle (docs/limits.md).
+  size_t memory_budget_bytes = size_t{4} << 30;
   int io_threads = 1;
   // Serve HTTP on the executor's threads (a request stays on one thread);
   // false: io_threads threads of its own.

@@ -160,5 +160,40 @@ TEST_F(CancelTest, FreshInstanceKeepsNoStateBetweenCalls) {
   EXPECT_EQ(start(request("count", nullptr)).get().output, "2");
 }
 
+// The node-wide budget counts running instances: a guest that allocates
+// without end gets NULL from malloc once the budget is used up, even though
+// its own cap (1 GiB) is far away; idle instances are evicted to make room.
+TEST(MemoryBudget, GrowFailsInTheGuestWhenTheBudgetIsUsedUp) {
+  EngineOptions o;
+  o.cache_dir = WL_TEST_CACHE;
+  o.executor.threads = 2;
+  o.memory_budget_bytes = size_t{48} << 20;
+  Engine engine(o);
+  ASSERT_TRUE(engine.start().ok());
+  auto app = engine.load("basic", readGuest("basic.wasm"), AppLimits{});
+  ASSERT_TRUE(app.ok()) << app.status();
+  auto other = engine.load("other", readGuest("basic.wasm"), AppLimits{});
+  ASSERT_TRUE(other.ok()) << other.status();
+  TestHost host;
+  auto call = [&](const char* fn, std::shared_ptr<App> on = nullptr) {
+    InvocationRequest req;
+    req.function = fn;
+    req.host = &host;
+    return engine.invokeSync(on ? on : *app, std::move(req));
+  };
+  ASSERT_TRUE(call("count", *other).status.ok());
+  EXPECT_EQ(engine.stats().instances_idle, 1u);
+  uint64_t evictions = engine.stats().evictions;
+  InvocationResult r = call("malloc_until_null");
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_GT(std::stol(r.output), 30);
+  EXPECT_LT(std::stol(r.output), 48);
+  EXPECT_GT(engine.stats().evictions, evictions) << "the idle instance was not evicted for room";
+  // The full instance was freed after its call: the budget is free again.
+  EXPECT_LT(engine.stats().instance_bytes, size_t{1} << 20);
+  EXPECT_EQ(call("malloc_until_null").output, r.output);
+  engine.stop();
+}
+
 }  // namespace
 }  // namespace waverless::wasm

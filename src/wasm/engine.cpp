@@ -45,7 +45,7 @@ struct Instance {
   InstanceEnv env;
   Clock::time_point last_used;
   std::list<Instance*>::iterator lru_pos;  // valid while idle
-  size_t bytes = 0;                        // as accounted in the budget
+  size_t bytes = 0;                        // its size when last released (for eviction)
 };
 
 struct App::State {
@@ -68,16 +68,21 @@ struct Engine::Impl {
   explicit Impl(EngineOptions o)
       : options(std::move(o)),
         compiler(CompilerOptions{options.cache_dir, options.opt_level}),
-        executor(options.executor) {}
+        executor(options.executor) {
+    budget.limit = options.memory_budget_bytes;
+    budget.reclaim = [this](size_t need) { evictForBudget(need); };
+  }
 
   EngineOptions options;
   ModuleCompiler compiler;
   Executor executor;
   std::mutex load_mu;  // serialises dlopen + module init
 
+  // Every instance's linear memory and instance struct, running or idle.
+  rt::MemoryBudget budget;
+
   std::mutex pool_mu;
   std::list<Instance*> lru;  // idle instances of all apps; front = newest
-  size_t bytes = 0;
   uint64_t live = 0;
   uint64_t evictions = 0;
   uint64_t discarded = 0;
@@ -90,6 +95,7 @@ struct Engine::Impl {
   absl::StatusOr<Instance*> create(Fiber& f, App::State& app, InvocationState& inv);
   void release(Instance* in, bool healthy);
   void destroy(Instance* in);
+  void evictForBudget(size_t need);
   std::vector<Instance*> takeIdleLocked(App::State* only, Clock::time_point older,
                                         size_t need_bytes);
   void run(Fiber& f, const std::shared_ptr<App>& app, InvocationRequest& req,
@@ -148,7 +154,6 @@ std::vector<Instance*> Engine::Impl::takeIdleLocked(App::State* only, Clock::tim
     idle.erase(std::find(idle.begin(), idle.end(), in));
     it = lru.erase(it);
     in->app->total--;
-    bytes -= in->bytes;
     freed += in->bytes;
     live--;
     out.push_back(in);
@@ -157,9 +162,25 @@ std::vector<Instance*> Engine::Impl::takeIdleLocked(App::State* only, Clock::tim
 }
 
 void Engine::Impl::destroy(Instance* in) {
-  in->app->desc->free_instance(in->storage);
+  const WlModuleDescriptor* desc = in->app->desc;
+  // The memory a partly built instance got, if any (its struct was zeroed).
+  size_t memory_bytes = size_t{desc->memory(in->storage)->pages} * kPageBytes;
+  desc->free_instance(in->storage);
   free(in->storage);
+  budget.refund(memory_bytes + desc->instance_size);
   delete in;
+}
+
+// Called when a charge does not fit, from the guest's memory.grow or an
+// instantiation: frees least recently used idle instances of any app.
+void Engine::Impl::evictForBudget(size_t need) {
+  std::vector<Instance*> victims;
+  {
+    std::lock_guard lock(pool_mu);
+    victims = takeIdleLocked(nullptr, Clock::time_point::max(), need);
+    evictions += victims.size();
+  }
+  for (Instance* v : victims) destroy(v);
 }
 
 absl::StatusOr<Instance*> Engine::Impl::acquire(Fiber& f, const std::shared_ptr<App>& app_ptr,
@@ -182,9 +203,9 @@ absl::StatusOr<Instance*> Engine::Impl::acquire(Fiber& f, const std::shared_ptr<
       size_t estimate =
           app.typical_bytes != 0 ? app.typical_bytes : app.desc->instance_size + kPageBytes * 2;
       std::vector<Instance*> victims;
-      if (bytes + estimate > options.memory_budget_bytes) {
-        victims = takeIdleLocked(nullptr, Clock::time_point::max(),
-                                 bytes + estimate - options.memory_budget_bytes);
+      size_t used = budget.used.load();
+      if (used + estimate > budget.limit) {
+        victims = takeIdleLocked(nullptr, Clock::time_point::max(), used + estimate - budget.limit);
         evictions += victims.size();
       }
       lock.unlock();
@@ -222,9 +243,17 @@ absl::StatusOr<Instance*> Engine::Impl::acquire(Fiber& f, const std::shared_ptr<
 
 absl::StatusOr<Instance*> Engine::Impl::create(Fiber& f, App::State& app, InvocationState& inv) {
   rt::ExecContext& x = f.exec();
+  if (!budget.charge(app.desc->instance_size)) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("app ", app.name, ": the node's memory budget (", budget.limit >> 20,
+                     " MiB for all instances) is exhausted"));
+  }
   size_t size = (app.desc->instance_size + 63) / 64 * 64;
   void* storage = aligned_alloc(64, size);
-  if (storage == nullptr) return absl::ResourceExhaustedError("out of memory");
+  if (storage == nullptr) {
+    budget.refund(app.desc->instance_size);
+    return absl::ResourceExhaustedError("out of memory");
+  }
   memset(storage, 0, size);
   auto* in = new Instance();
   in->app = &app;
@@ -232,6 +261,7 @@ absl::StatusOr<Instance*> Engine::Impl::create(Fiber& f, App::State& app, Invoca
   in->env.exec = &x;
   in->env.inv = &inv;
   x.memory_limit_pages = app.limits.max_memory_pages;
+  x.budget = &budget;
   x.mem_base = nullptr;
   bool ok = rt::guestCall(&x, app.desc->instantiate, storage, &in->env);
   if (ok) {
@@ -261,7 +291,6 @@ void Engine::Impl::release(Instance* in, bool healthy) {
       std::lock_guard lock(pool_mu);
       app.total--;
       live--;
-      bytes -= in->bytes;
       if (!app.waiters.empty()) {
         app.waiters.front().resume(absl::OkStatus());
         app.waiters.pop_front();
@@ -272,7 +301,6 @@ void Engine::Impl::release(Instance* in, bool healthy) {
   }
   size_t now_bytes = app.desc->instance_size + size_t{in->env.memory->pages} * kPageBytes;
   std::lock_guard lock(pool_mu);
-  bytes = bytes - in->bytes + now_bytes;
   in->bytes = now_bytes;
   app.typical_bytes = now_bytes;
   in->last_used = Clock::now();
@@ -348,6 +376,7 @@ void Engine::Impl::run(Fiber& f, const std::shared_ptr<App>& app_ptr, Invocation
   in->env.inv = &inv;
   x.mem_base = in->env.memory->data;
   x.grow_failed = false;
+  x.budget = &budget;
 
   uint64_t args[2] = {0, 0};
   uint64_t ret[1] = {0};
@@ -542,7 +571,7 @@ EngineStats Engine::stats() {
     std::lock_guard lock(impl_->pool_mu);
     s.instances_live = impl_->live;
     s.instances_idle = impl_->lru.size();
-    s.instance_bytes = impl_->bytes;
+    s.instance_bytes = impl_->budget.used.load();
     s.evictions = impl_->evictions;
     s.discarded = impl_->discarded;
   }

@@ -140,7 +140,9 @@ TEST_F(EngineTest, InfiniteLoopStopsAtDeadlineAndThreadIsReused) {
   auto r = call("loop_forever", {}, std::chrono::milliseconds(200));
   EXPECT_EQ(r.status.code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_THAT(std::string(r.status.message()), HasSubstr("timed out"));
-  EXPECT_GE(r.duration, std::chrono::milliseconds(200));
+  // The deadline counts from invoke(), the duration from the fiber's start,
+  // which a loaded machine delays.
+  EXPECT_GE(r.duration, std::chrono::milliseconds(150));
   // Both executor threads are free again: several calls in a row succeed.
   for (int i = 0; i < 8; ++i) {
     auto ok = call("hello");

@@ -108,7 +108,8 @@ class LimitsTest : public ::testing::Test {
     yaml = yaml.substr(0, yaml.find("limits:")) +
            "limits:\n  trigger_depth: 10\n  app_concurrency: 4\n";
     std::ofstream(apps / "tight/app.yaml") << yaml;
-    node_ = new DevNode(*root_ / "data", apps, {"--cache", WL_TEST_CACHE});
+    node_ =
+        new DevNode(*root_ / "data", apps, {"--cache", WL_TEST_CACHE, "--memory-budget", "256MiB"});
     ASSERT_TRUE(node_->start()) << "node did not start; see " << (*root_ / "data.log");
   }
   static void TearDownTestSuite() {
@@ -213,6 +214,43 @@ TEST_F(LimitsTest, PoisonedInstanceIsNeverReused) {
   }
   auto m = node_->call("GET", "/metrics");
   EXPECT_GE(metric(m.body, "wl_instances_discarded_total"), 4);
+}
+
+// Four hogs at once would take 4 x 128 MiB; the node's budget is 256 MiB.
+TEST_F(LimitsTest, ConcurrentHogsStayWithinTheNodesMemoryBudget) {
+  std::atomic<bool> done{false};
+  uint64_t peak_rss = 0;
+  std::thread rss([&] {
+    while (!done) {
+      peak_rss = std::max(peak_rss, rssBytes(node_->pid()));
+      std::this_thread::sleep_for(5ms);
+    }
+  });
+  std::vector<std::thread> hogs;
+  std::mutex mu;
+  long blocks = 0;
+  int failed = 0;
+  for (int i = 0; i < 4; ++i) {
+    hogs.emplace_back([&] {
+      auto r = node_->request("POST", "/tenants/hog", "300", {});
+      std::lock_guard lock(mu);
+      if (r.status == 200) {
+        blocks += std::stol(r.body);
+      } else {
+        failed++;
+      }
+    });
+  }
+  for (auto& h : hogs) h.join();
+  done = true;
+  rss.join();
+  fprintf(stderr, "4 hogs under a 256 MiB budget: %ld MiB allocated, peak RSS %lu MiB\n", blocks,
+          static_cast<unsigned long>(peak_rss >> 20));
+  EXPECT_EQ(failed, 0);
+  EXPECT_LE(blocks, 256);
+  // The budget plus the documented overhead (binary, RocksDB, stacks).
+  EXPECT_LT(peak_rss, (uint64_t{256} + 160) << 20) << "peak RSS " << (peak_rss >> 20) << " MiB";
+  EXPECT_EQ(node_->request("GET", "/hello", "", {}).body, "hello world");
 }
 
 TEST_F(LimitsTest, FreshInstanceStartsPristineEveryCall) {

@@ -177,10 +177,18 @@ void apiAllocateMemory(wasm_rt_memory_t* mem, uint32_t initial, uint32_t max) {
         absl::StrCat("module needs ", initial, " initial memory pages; the limit is ", limit));
     jumpOut(ctx);
   }
-  uint8_t* base = reservations().acquire();
   size_t bytes = size_t{initial} * kPageBytes;
+  if (ctx->budget != nullptr && !ctx->budget->charge(bytes)) {
+    ctx->requestStop(StopReason::kHostError,
+                     absl::StrCat("the node's memory budget (", ctx->budget->limit >> 20,
+                                  " MiB for all instances) has no room for this instance's ",
+                                  initial, " initial memory pages"));
+    jumpOut(ctx);
+  }
+  uint8_t* base = reservations().acquire();
   if (base == nullptr || (bytes > 0 && mprotect(base, bytes, PROT_READ | PROT_WRITE) != 0)) {
     if (base != nullptr) reservations().release(base, bytes);
+    if (ctx->budget != nullptr) ctx->budget->refund(bytes);
     ctx->requestStop(StopReason::kHostError, "out of address space for a linear memory");
     jumpOut(ctx);
   }
@@ -202,7 +210,9 @@ uint32_t apiGrowMemory(wasm_rt_memory_t* mem, uint32_t delta) {
   if (delta == 0) return old;
   size_t old_bytes = size_t{old} * kPageBytes;
   size_t add = size_t{delta} * kPageBytes;
+  if (ctx != nullptr && ctx->budget != nullptr && !ctx->budget->charge(add)) return refuse();
   if (mprotect(mem->data + old_bytes, add, PROT_READ | PROT_WRITE) != 0) {
+    if (ctx != nullptr && ctx->budget != nullptr) ctx->budget->refund(add);
     return refuse();
   }
   mem->pages = static_cast<uint32_t>(wanted);

@@ -10,6 +10,7 @@
 #include <csetjmp>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "wasm/rt/module_abi.h"
@@ -35,6 +36,32 @@ struct ThreadSlot {
   pthread_t thread{};
 };
 
+// The bytes of linear memory a set of instances (one engine's) may commit,
+// running or idle. allocate_memory and memory.grow charge it; the owner
+// refunds when it frees an instance. A charge that does not fit asks
+// `reclaim` (free idle instances) once, then is refused: memory.grow
+// returns -1 (malloc gets NULL), instantiation fails.
+struct MemoryBudget {
+  size_t limit = 0;
+  std::atomic<size_t> used{0};
+  std::function<void(size_t need)> reclaim;  // may be empty
+
+  bool charge(size_t bytes) {
+    if (tryCharge(bytes)) return true;
+    if (reclaim) reclaim(used.load() + bytes - limit);
+    return tryCharge(bytes);
+  }
+  void refund(size_t bytes) { used.fetch_sub(bytes); }
+
+ private:
+  bool tryCharge(size_t bytes) {
+    size_t before = used.fetch_add(bytes);
+    if (before + bytes <= limit) return true;
+    used.fetch_sub(bytes);
+    return false;
+  }
+};
+
 // Trap state of one execution (one invocation's fiber). Trap state follows
 // the execution context, not the thread: the current context is switched
 // together with the fiber.
@@ -57,6 +84,7 @@ struct ExecContext {
   const uint8_t* stack_guard_hi = nullptr;
 
   uint32_t memory_limit_pages = 65536;
+  MemoryBudget* budget = nullptr;  // charged for this execution's linear memory
   // Set when a memory.grow was refused (cap or node budget): the guest's
   // allocator may be left out of memory, so the instance is not reused.
   bool grow_failed = false;

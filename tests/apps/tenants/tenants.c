@@ -57,10 +57,16 @@ WL_FUNCTION(loop) {
   wl_kv_set(key, (uint32_t)len, "", 0);
 }
 
-static void* volatile last_block;
+/* Allocates until malloc fails, touching every page, then holds it all for
+ * the body's number of milliseconds. */
+static char* volatile last_block; /* keeps clang from eliding the mallocs */
 WL_FUNCTION(hog) {
   long blocks = 0;
-  while ((last_block = malloc(1 << 20)) != NULL) ++blocks;
+  while ((last_block = malloc(1 << 20)) != NULL) {
+    for (int i = 0; i < (1 << 20); i += 4096) last_block[i] = 1;
+    ++blocks;
+  }
+  if (argc > 0 && args[0].len > 0) wl_sleep_ms((uint32_t)argNumber(&args[0]));
   char buf[32];
   snprintf(buf, sizeof buf, "%ld", blocks);
   out(buf);

@@ -456,9 +456,13 @@ absl::StatusOr<CompiledObject> ModuleCompiler::build(std::span<const uint8_t> wa
   std::filesystem::path tmp_so = dir / "module.so";
   if (st.ok()) {
     st = run({options_.cc, absl::StrCat("-O", options_.opt_level), "-fPIC", "-shared",
-              "-fvisibility=hidden", "-fno-strict-aliasing", "-fstack-clash-protection", "-w", "-I",
-              dir.string(), (dir / "module.c").string(), (dir / "descriptor.c").string(), "-o",
-              tmp_so.string()},
+              "-fvisibility=hidden", "-fno-strict-aliasing", "-fstack-clash-protection",
+              // Wasm semantics the C compiler must not optimise away: a call
+              // is a call (recursion turned into a loop never exhausts the
+              // stack, so it would run to the deadline or even return), and
+              // arithmetic quiets a signalling NaN (x*1.0 is not x).
+              "-fno-optimize-sibling-calls", "-fsignaling-nans", "-w", "-I", dir.string(),
+              (dir / "module.c").string(), (dir / "descriptor.c").string(), "-o", tmp_so.string()},
              "cc");
   }
   if (st.ok()) {

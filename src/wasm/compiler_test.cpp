@@ -102,6 +102,28 @@ TEST(Compiler, DamagedCacheEntryIsRebuiltOnLoad) {
   std::filesystem::remove_all(dir);
 }
 
+// Found by the spec testsuite (tests/spec): at -O2 cc turned unbounded
+// recursion into a loop (assert_exhaustion ran to the deadline) and folded
+// x * 1.0 to x, keeping a signalling NaN signalling.
+TEST(Compiler, CompiledCodeKeepsWasmCallAndNanSemantics) {
+  EngineOptions o;
+  o.cache_dir = WL_TEST_CACHE;
+  o.executor.threads = 1;
+  Engine engine(o);
+  ASSERT_TRUE(engine.start().ok());
+  auto app = engine.load("semantics", readGuest("wasm_semantics.wasm"), AppLimits{});
+  ASSERT_TRUE(app.ok()) << app.status();
+  InvocationRequest req;
+  req.function = "recurse";
+  req.timeout = std::chrono::seconds(20);
+  auto r = engine.invokeSync(*app, req);
+  EXPECT_THAT(std::string(r.status.message()), HasSubstr("call stack exhausted"));
+  req.function = "quiet_nan";
+  r = engine.invokeSync(*app, req);
+  EXPECT_TRUE(r.status.ok()) << r.status;
+  engine.stop();
+}
+
 TEST(Compiler, CompilingOneAppDoesNotBlockInvocationsOfAnother) {
   auto dir = freshDir("parallel");
   EngineOptions o;

@@ -23,7 +23,7 @@ extern "C" {
 #endif
 
 /* Bumped on any change to this file or to the generated descriptor. */
-#define WL_MODULE_ABI_VERSION 3
+#define WL_MODULE_ABI_VERSION 4
 #define WL_MODULE_ENTRY "waverless_module_entry"
 
 /* Host import: arguments and result as raw 64-bit slots (f32/f64 by bits).

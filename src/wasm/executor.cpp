@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -334,6 +336,10 @@ void Executor::post(FiberTask* task) {
 
 void Executor::workerLoop(Worker& w) {
   rt::ensureAltStack();
+  if (w.background && options_.background_nice > 0) {
+    // Per thread on Linux; lowering one's own priority needs no privilege.
+    setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), options_.background_nice);
+  }
   t_executor = this;
   t_worker = &w;
   w.ioc.run();

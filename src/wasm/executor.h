@@ -73,8 +73,13 @@ struct ExecutorOptions {
   int threads = 0;  // 0: one per core, at least 2
   // Threads for background work (see SpawnOptions::background); 0: as many
   // as `threads`. They compete with the foreground threads for the cores,
-  // so the kernel's scheduler shares the CPU between the two kinds.
+  // so the kernel's scheduler shares the CPU between the two kinds, with
+  // this nice value on the background ones: at 5, a busy foreground thread
+  // gets ~3/4 of a core against a busy background one, so short requests
+  // keep flowing while long ones compute, and an idle foreground leaves the
+  // background all of it.
   int background_threads = 0;
+  int background_nice = 5;
   size_t stack_bytes = size_t{1} << 20;  // per fiber, plus a guard
   std::chrono::milliseconds tick{2};     // watchdog resolution
 };

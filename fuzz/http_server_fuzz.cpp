@@ -12,12 +12,14 @@
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -79,8 +81,24 @@ std::string exchange(std::string_view bytes) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(g_port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  check(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0,
-        "the server stopped accepting connections");
+  // Each connection leaves a TIME_WAIT entry for ~60 s: from one source
+  // address the ~28k ephemeral ports would run out within a minute, so the
+  // source rotates through 127.0.0.0/8.
+  static uint32_t next_source = 0;
+  sockaddr_in source{};
+  source.sin_family = AF_INET;
+  source.sin_addr.s_addr = htonl((127u << 24) | (1 + next_source++ % 0xfffffe));
+  check(bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof source) == 0, "bind");
+  int rc = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  if (rc != 0 && errno == EINTR) {
+    // libFuzzer's timer signal: the connect goes on in the background.
+    pollfd p{fd, POLLOUT, 0};
+    while (poll(&p, 1, 10000) < 0 && errno == EINTR) {
+    }
+    socklen_t n = sizeof errno;
+    rc = getsockopt(fd, SOL_SOCKET, SO_ERROR, &errno, &n) == 0 && errno == 0 ? 0 : -1;
+  }
+  check(rc == 0, std::string("the server stopped accepting connections: ") + strerror(errno));
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   std::string got;

@@ -269,7 +269,8 @@ std::string generateDescriptor(const ModuleShape& shape, std::string_view mod,
     for (size_t i = 0; i < params.size(); ++i) {
       c << "  memcpy(&a[" << i << "], &a" << i << ", sizeof a" << i << ");\n";
     }
-    c << "  if (H->imports[" << imp.host_id << "]((void*)env, a, &r)) "
+    // env, or (called through a table) the instance field holding env.
+    c << "  if (H->imports[" << imp.host_id << "](*(void**)env, a, &r)) "
       << "H->raise_pending();\n";
     if (!results.empty()) {
       c << "  " << cType(results[0]) << " v; memcpy(&v, &r, sizeof v); "

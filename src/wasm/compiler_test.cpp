@@ -124,6 +124,24 @@ TEST(Compiler, CompiledCodeKeepsWasmCallAndNanSemantics) {
   engine.stop();
 }
 
+// Found by the spec testsuite (table_copy, linking): an import reached
+// through call_indirect got the address of its env's field, not the env.
+TEST(Compiler, HostImportCalledThroughTableGetsItsInstance) {
+  EngineOptions o;
+  o.cache_dir = WL_TEST_CACHE;
+  o.executor.threads = 1;
+  Engine engine(o);
+  ASSERT_TRUE(engine.start().ok());
+  auto app = engine.load("in_table", readGuest("import_in_table.wasm"), AppLimits{});
+  ASSERT_TRUE(app.ok()) << app.status();
+  InvocationRequest req;
+  req.function = "run";
+  auto r = engine.invokeSync(*app, req);
+  EXPECT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(r.output, "via table");
+  engine.stop();
+}
+
 TEST(Compiler, CompilingOneAppDoesNotBlockInvocationsOfAnother) {
   auto dir = freshDir("parallel");
   EngineOptions o;

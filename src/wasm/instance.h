@@ -35,6 +35,14 @@ struct InvocationState {
 
 // The env pointer every import receives; one per instance, lives with it.
 struct InstanceEnv {
+  InstanceEnv() = default;
+  InstanceEnv(const InstanceEnv&) = delete;
+  InstanceEnv& operator=(const InstanceEnv&) = delete;
+  // First, and pointing at itself: wasm2c 1.0.32 passes an import either
+  // this env (a direct call) or the address of the instance field holding
+  // it (a call through a table), so import thunks take *(void**)arg, which
+  // is this env either way (see the descriptor's import thunks).
+  InstanceEnv* self = this;
   wasm_rt_memory_t* memory = nullptr;
   rt::ExecContext* exec = nullptr;  // set for each call
   InvocationState* inv = nullptr;   // set for each call

@@ -23,10 +23,11 @@ extern "C" {
 #endif
 
 /* Bumped on any change to this file or to the generated descriptor. */
-#define WL_MODULE_ABI_VERSION 4
+#define WL_MODULE_ABI_VERSION 5
 #define WL_MODULE_ENTRY "waverless_module_entry"
 
 /* Host import: arguments and result as raw 64-bit slots (f32/f64 by bits).
+ * env is the host's per-instance pointer; its first word points at itself.
  * Returns 0, or nonzero when the invocation must stop (trap, timeout,
  * proc_exit, bad pointer); the descriptor's thunk then calls raise_pending,
  * so the unwinding starts only after the host frame has returned. */

@@ -1,5 +1,6 @@
 #include "wasm/spec_entry.h"
 
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -146,7 +147,7 @@ uint32_t wasm_rt_register_func_type(uint32_t p, uint32_t r, ...) {
   va_end(ap); s[n] = 0;
   return REG(s);
 }
-#define E(e) ((const WlSpecImports*)(e))
+#define E(e) (*(const WlSpecImports* const*)(e)) /* env, or the field holding it */
 static uint64_t wl_fslot(wasm_rt_funcref_t v) { return (uint64_t)(uintptr_t)v.func; }
 static wasm_rt_funcref_t wl_fval(uint64_t s) {
   if (s) H->trap(WASM_RT_TRAP_CALL_INDIRECT);
@@ -178,6 +179,7 @@ static wasm_rt_funcref_t wl_fval(uint64_t s) {
   };
 
   std::vector<std::string> import_modules;
+  std::set<std::string> defined;
   std::ostringstream table;
   uint32_t nf = 0, ng = 0, nm = 0, nt[2] = {0, 0};
   for (const wabt::Import* imp : m.imports) {
@@ -190,34 +192,38 @@ static wasm_rt_funcref_t wl_fval(uint64_t s) {
     std::string type;
     std::string kind;
     std::string limits = "0, 0";
+    // The same import twice is one symbol to wasm2c: define it once.
+    bool dup = !defined.insert(sym).second;
+    std::ostringstream unused;
+    std::ostringstream& o = dup ? unused : c;
     switch (imp->kind()) {
       case wabt::ExternalKind::Func: {
         auto sig = sigOf(wabt::cast<wabt::FuncImport>(imp)->func.decl.sig);
         if (!sig.ok()) return sig.status();
         kind = "WL_SPEC_FUNC";
         type = sig->params + ":" + sig->results;
-        c << retType(*sig) << " " << sym << "(" << env;
+        o << retType(*sig) << " " << sym << "(" << env;
         for (size_t i = 0; i < sig->params.size(); ++i) {
-          c << ", " << cType(sig->params[i]) << " a" << i;
+          o << ", " << cType(sig->params[i]) << " a" << i;
         }
-        c << ") {\n  uint64_t a[" << sig->params.size() + 1 << "], r[" << sig->results.size() + 1
+        o << ") {\n  uint64_t a[" << sig->params.size() + 1 << "], r[" << sig->results.size() + 1
           << "];\n";
         for (size_t i = 0; i < sig->params.size(); ++i) {
-          store(c, sig->params[i], absl::StrCat("a[", i, "]"), absl::StrCat("a", i));
+          store(o, sig->params[i], absl::StrCat("a[", i, "]"), absl::StrCat("a", i));
         }
-        c << "  E(e)->funcs[" << nf << "].call(E(e)->funcs[" << nf << "].instance, a, r);\n";
+        o << "  E(e)->funcs[" << nf << "].call(E(e)->funcs[" << nf << "].instance, a, r);\n";
         if (sig->results.size() == 1) {
-          load(c, sig->results[0], "v", "r[0]");
-          c << "  return v;\n";
+          load(o, sig->results[0], "v", "r[0]");
+          o << "  return v;\n";
         } else if (sig->results.size() > 1) {
-          c << "  " << retType(*sig) << " v;\n";
+          o << "  " << retType(*sig) << " v;\n";
           for (size_t i = 0; i < sig->results.size(); ++i) {
-            load(c, sig->results[i], absl::StrCat("v", i), absl::StrCat("r[", i, "]"));
-            c << "  v." << field(*sig, i) << " = v" << i << ";\n";
+            load(o, sig->results[i], absl::StrCat("v", i), absl::StrCat("r[", i, "]"));
+            o << "  v." << field(*sig, i) << " = v" << i << ";\n";
           }
-          c << "  return v;\n";
+          o << "  return v;\n";
         }
-        c << "}\n";
+        o << "}\n";
         ++nf;
         break;
       }
@@ -227,14 +233,14 @@ static wasm_rt_funcref_t wl_fval(uint64_t s) {
         if (!l) return absl::UnimplementedError("v128 (SIMD) globals");
         kind = "WL_SPEC_GLOBAL";
         type = std::string(1, l) + (g.mutable_ ? "m" : "");
-        c << cType(l) << "* " << sym << "(" << env << ") { return (" << cType(l)
+        o << cType(l) << "* " << sym << "(" << env << ") { return (" << cType(l)
           << "*)E(e)->globals[" << ng++ << "]; }\n";
         break;
       }
       case wabt::ExternalKind::Memory: {
         kind = "WL_SPEC_MEMORY";
         limits = limitsOf(wabt::cast<wabt::MemoryImport>(imp)->memory.page_limits);
-        c << "wasm_rt_memory_t* " << sym << "(" << env << ") { return E(e)->memories[" << nm++
+        o << "wasm_rt_memory_t* " << sym << "(" << env << ") { return E(e)->memories[" << nm++
           << "]; }\n";
         break;
       }
@@ -244,7 +250,7 @@ static wasm_rt_funcref_t wl_fval(uint64_t s) {
         kind = "WL_SPEC_TABLE";
         type = fun ? "r" : "e";
         limits = limitsOf(t.elem_limits);
-        c << "wasm_rt_" << (fun ? "funcref" : "externref") << "_table_t* " << sym << "(" << env
+        o << "wasm_rt_" << (fun ? "funcref" : "externref") << "_table_t* " << sym << "(" << env
           << ") { return E(e)->" << (fun ? "funcref" : "externref") << "_tables["
           << nt[fun ? 0 : 1]++ << "]; }\n";
         break;
@@ -252,8 +258,9 @@ static wasm_rt_funcref_t wl_fval(uint64_t s) {
       default:
         return absl::UnimplementedError("tag imports (exception handling)");
     }
-    table << "  {" << cString(imp->module_name) << ", " << cString(imp->field_name) << ", " << kind
-          << ", \"" << type << "\", " << limits << ", 0, 0},\n";
+    table << "  {" << cString(imp->module_name) << ", " << cString(imp->field_name) << ", "
+          << imp->field_name.size() << ", " << kind << ", \"" << type << "\", " << limits
+          << ", 0, 0},\n";
   }
   c << "static const WlSpecExtern IMPORTS[] = {\n" << table.str() << "  {0}};\n";
 
@@ -317,8 +324,8 @@ static wasm_rt_funcref_t wl_fval(uint64_t s) {
       c << "static void* G" << k << "(void* i) { return (void*)" << sym << "((" << inst
         << "*)i); }\n";
     }
-    exports << "  {0, " << cString(exp->name) << ", " << kind << ", \"" << type << "\", " << limits
-            << ", " << call << ", " << get << "},\n";
+    exports << "  {0, " << cString(exp->name) << ", " << exp->name.size() << ", " << kind << ", \""
+            << type << "\", " << limits << ", " << call << ", " << get << "},\n";
     ++k;
   }
   c << "static const WlSpecExtern EXPORTS[] = {\n" << exports.str() << "  {0}};\n";
@@ -348,7 +355,7 @@ static wasm_rt_funcref_t wl_fval(uint64_t s) {
 absl::StatusOr<CompiledObject> compileSpecModule(ModuleCompiler& compiler,
                                                  std::span<const uint8_t> wasm) {
   return compiler.compileWithDescriptor(
-      wasm, absl::StrCat("|spec|", std::hash<std::string_view>{}(kSpecAbiHeaderText)), describe);
+      wasm, absl::StrCat("|spec2|", std::hash<std::string_view>{}(kSpecAbiHeaderText)), describe);
 }
 
 }  // namespace waverless::wasm::spec

@@ -130,7 +130,17 @@ class JsonReader {
         case 'u': {
           unsigned cp = std::stoul(std::string(s_.substr(pos_, 4)), nullptr, 16);
           pos_ += 4;
-          if (cp < 0x80) {
+          if (cp >= 0xD800 && cp < 0xDC00 && s_.substr(pos_, 2) == "\\u") {
+            unsigned lo = std::stoul(std::string(s_.substr(pos_ + 2, 4)), nullptr, 16);
+            pos_ += 6;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          }
+          if (cp >= 0x10000) {
+            out->text += static_cast<char>(0xF0 | (cp >> 18));
+            out->text += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+            out->text += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            out->text += static_cast<char>(0x80 | (cp & 0x3F));
+          } else if (cp < 0x80) {
             out->text += static_cast<char>(cp);
           } else if (cp < 0x800) {
             out->text += static_cast<char>(0xC0 | (cp >> 6));

@@ -35,6 +35,7 @@ typedef struct WlSpecFunc {
 /* The env every import module of a spec module receives, indexed by the
  * position of the import among the module's imports of that kind. */
 typedef struct WlSpecImports {
+  const void* self; /* points at this struct (see InstanceEnv::self) */
   const WlSpecFunc* funcs;
   void* const* globals; /* points at the global's value */
   wasm_rt_memory_t* const* memories;
@@ -56,7 +57,8 @@ typedef enum WlSpecKind {
 typedef struct WlSpecExtern {
   const char* module; /* imports only */
   const char* name;
-  uint32_t kind; /* WlSpecKind */
+  uint32_t name_len; /* names may hold NUL bytes */
+  uint32_t kind;     /* WlSpecKind */
   const char* type;
   uint64_t min, max;
   WlTrampoline call;       /* exported functions */

@@ -10,6 +10,7 @@
 #include "dev_node.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "node_suite.h"
 
 namespace waverless::testing {
 namespace {
@@ -66,24 +67,14 @@ void writeApps(const fs::path& apps, const fs::path& keyed) {
   std::ofstream(keyed / "app.yaml", std::ios::app) << "auth: key\n";
 }
 
-class AuthTest : public ::testing::Test {
+class AuthTest : public NodeSuite<AuthTest> {
  protected:
   static void SetUpTestSuite() {
-    root_ = new fs::path(tempDir("auth"));
-    writeApps(*root_ / "apps", *root_ / "keyed");
-    node_ = new DevNode(*root_ / "data", *root_ / "apps", {"--cache", WL_TEST_CACHE});
-    ASSERT_TRUE(node_->start()) << "node did not start; see " << (*root_ / "data.log");
+    fs::path root = makeRoot("auth");
+    writeApps(root / "apps", root / "keyed");
+    startNode(root / "apps", {"--cache", WL_TEST_CACHE});
   }
-  static void TearDownTestSuite() {
-    delete node_;
-    fs::remove_all(*root_);
-    delete root_;
-  }
-  static DevNode* node_;
-  static fs::path* root_;
 };
-DevNode* AuthTest::node_ = nullptr;
-fs::path* AuthTest::root_ = nullptr;
 
 TEST_F(AuthTest, AdminTokenFileIsPrivateAndSurvivesARestart) {
   fs::path file = *root_ / "data" / "admin.token";

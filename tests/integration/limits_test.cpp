@@ -12,8 +12,7 @@
 #include <sstream>
 #include <thread>
 
-#include "app_fixtures.h"
-#include "dev_node.h"
+#include "node_suite.h"
 
 namespace waverless::testing {
 namespace {
@@ -90,11 +89,10 @@ class Bystander {
   std::thread thread_;
 };
 
-class LimitsTest : public ::testing::Test {
+class LimitsTest : public NodeSuite<LimitsTest> {
  protected:
   static void SetUpTestSuite() {
-    root_ = new fs::path(tempDir("limits"));
-    fs::path apps = *root_ / "apps";
+    fs::path apps = makeRoot("limits") / "apps";
     copyApp(fs::path(WL_SOURCE_DIR) / "apps/hello", fs::path(WL_BUILD_DIR) / "apps/hello/app.wasm",
             apps / "hello");
     fs::path tenants = fs::path(WL_SOURCE_DIR) / "tests/apps/tenants";
@@ -108,20 +106,9 @@ class LimitsTest : public ::testing::Test {
     yaml = yaml.substr(0, yaml.find("limits:")) +
            "limits:\n  trigger_depth: 10\n  app_concurrency: 4\n";
     std::ofstream(apps / "tight/app.yaml") << yaml;
-    node_ =
-        new DevNode(*root_ / "data", apps, {"--cache", WL_TEST_CACHE, "--memory-budget", "256MiB"});
-    ASSERT_TRUE(node_->start()) << "node did not start; see " << (*root_ / "data.log");
+    startNode(apps, {"--cache", WL_TEST_CACHE, "--memory-budget", "256MiB"});
   }
-  static void TearDownTestSuite() {
-    delete node_;
-    fs::remove_all(*root_);
-    delete root_;
-  }
-  static DevNode* node_;
-  static fs::path* root_;
 };
-DevNode* LimitsTest::node_ = nullptr;
-fs::path* LimitsTest::root_ = nullptr;
 
 TEST_F(LimitsTest, ExponentialFanOutFailsByItsLimitWhileHelloKeepsAnswering) {
   Bystander hello(*node_);

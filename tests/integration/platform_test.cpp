@@ -10,8 +10,7 @@
 #include <map>
 #include <random>
 
-#include "app_fixtures.h"
-#include "dev_node.h"
+#include "node_suite.h"
 
 namespace waverless::testing {
 namespace {
@@ -19,26 +18,14 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-class PlatformTest : public ::testing::Test {
+class PlatformTest : public NodeSuite<PlatformTest> {
  protected:
   static void SetUpTestSuite() {
-    root_ = new fs::path(tempDir("platform"));
-    fs::path apps = *root_ / "apps";
+    fs::path apps = makeRoot("platform") / "apps";
     copyTestApps(apps);
-    node_ = new DevNode(*root_ / "data", apps,
-                        {"--cache", WL_TEST_CACHE, "--max-body", std::to_string(8 << 20)});
-    ASSERT_TRUE(node_->start()) << "node did not start; see " << (*root_ / "data.log");
+    startNode(apps, {"--cache", WL_TEST_CACHE, "--max-body", std::to_string(8 << 20)});
   }
-  static void TearDownTestSuite() {
-    delete node_;
-    fs::remove_all(*root_);
-    delete root_;
-  }
-  static DevNode* node_;
-  static fs::path* root_;
 };
-DevNode* PlatformTest::node_ = nullptr;
-fs::path* PlatformTest::root_ = nullptr;
 
 TEST_F(PlatformTest, HelloOverHttpAndCli) {
   auto r = node_->call("GET", "/hello");

@@ -393,7 +393,9 @@ void Cluster::onEnvelope(pb::Envelope req, net::Reply reply) {
     deps_.runner.run(app, *fn, task.http_text(), std::move(respond));
   } else {
     std::vector<std::string> args(task.args().begin(), task.args().end());
-    deps_.runner.runTriggered(app, *fn, std::move(args), task.request_id(), std::move(respond));
+    // What is left of the triggering request's deadline, not a fresh one.
+    deps_.runner.runTriggered(app, *fn, std::move(args), task.request_id(), std::move(respond),
+                              std::chrono::milliseconds(task.timeout_ms()));
   }
 }
 

@@ -392,21 +392,24 @@ void RequestRunner::run(std::shared_ptr<const meta::DeployedApp> app, const app:
 void RequestRunner::runTriggered(std::shared_ptr<const meta::DeployedApp> app,
                                  const app::FnSpec& fn, std::vector<std::string> args,
                                  std::string request_id,
-                                 absl::AnyInvocable<void(RequestOutcome)> done) {
-  start(std::move(app), fn, std::move(args), std::move(request_id), std::move(done));
+                                 absl::AnyInvocable<void(RequestOutcome)> done,
+                                 std::chrono::milliseconds deadline) {
+  start(std::move(app), fn, std::move(args), std::move(request_id), std::move(done), nullptr,
+        nullptr, deadline);
 }
 
 void RequestRunner::start(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
                           std::vector<std::string> args, std::string request_id,
                           absl::AnyInvocable<void(RequestOutcome)> done,
                           std::shared_ptr<http::BodyStream> body,
-                          std::shared_ptr<common::CancelScope> scope) {
+                          std::shared_ptr<common::CancelScope> scope,
+                          std::optional<std::chrono::milliseconds> deadline) {
   auto req = std::make_shared<Request>();
   req->body = std::move(body);
   req->id = std::move(request_id);
   req->app = std::move(app);
   req->start = Clock::now();
-  req->timeout = fn.timeout.value_or(std::chrono::seconds(30));
+  req->timeout = deadline.value_or(fn.timeout.value_or(std::chrono::seconds(30)));
   req->deadline = req->start + req->timeout;
   req->scope = scope ? std::move(scope) : std::make_shared<common::CancelScope>();
   req->done = std::move(done);

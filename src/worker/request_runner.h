@@ -59,10 +59,12 @@ class RequestRunner {
            std::shared_ptr<common::CancelScope> scope = nullptr);
 
   // Runs fn with args on this node as part of a request owned by another
-  // node; done when fn and everything it triggered have finished.
+  // node; done when fn and everything it triggered have finished, or when
+  // `deadline` (what is left of that request's) passes.
   void runTriggered(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
                     std::vector<std::string> args, std::string request_id,
-                    absl::AnyInvocable<void(RequestOutcome)> done);
+                    absl::AnyInvocable<void(RequestOutcome)> done,
+                    std::chrono::milliseconds deadline);
 
   // Cluster mode: set once before serving; null on a single node.
   void setCluster(ClusterHooks* cluster) { cluster_ = cluster; }
@@ -97,7 +99,8 @@ class RequestRunner {
              std::vector<std::string> args, std::string request_id,
              absl::AnyInvocable<void(RequestOutcome)> done,
              std::shared_ptr<http::BodyStream> body = nullptr,
-             std::shared_ptr<common::CancelScope> scope = nullptr);
+             std::shared_ptr<common::CancelScope> scope = nullptr,
+             std::optional<std::chrono::milliseconds> deadline = std::nullopt);
   // Starts fn as part of req; an error (a limit hit, the request over) means
   // it was not started and the request has been failed.
   absl::Status launch(const std::shared_ptr<Request>& req, Invocation* parent,

@@ -7,6 +7,8 @@
 #include <iterator>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+
 namespace waverless::master {
 
 namespace fs = std::filesystem;
@@ -71,7 +73,7 @@ absl::StatusOr<std::string> packTree(const fs::path& dir) {
   return pack(entries);
 }
 
-absl::Status extractTar(const std::string& data, const fs::path& dir) {
+absl::Status extractTar(const std::string& data, const fs::path& dir, UnpackLimits limits) {
   struct archive* a = archive_read_new();
   archive_read_support_filter_all(a);
   archive_read_support_format_tar(a);
@@ -84,7 +86,13 @@ absl::Status extractTar(const std::string& data, const fs::path& dir) {
   absl::Status st;
   struct archive_entry* e;
   int rc;
+  uint64_t entries = 0, bytes = 0;
   while ((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+    if (++entries > limits.max_entries) {
+      st = absl::InvalidArgumentError(
+          absl::StrCat("app package: more than ", limits.max_entries, " entries"));
+      break;
+    }
     std::string name = archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
     while (name.starts_with("./")) name = name.substr(2);
     if (name.empty()) continue;
@@ -108,8 +116,19 @@ absl::Status extractTar(const std::string& data, const fs::path& dir) {
     const void* buf;
     size_t size;
     la_int64_t offset;
+    bool too_big = false;
     while ((rc = archive_read_data_block(a, &buf, &size, &offset)) == ARCHIVE_OK) {
+      bytes += size;
+      if (bytes > limits.max_bytes) {
+        too_big = true;
+        break;
+      }
       f.write(static_cast<const char*>(buf), static_cast<std::streamsize>(size));
+    }
+    if (too_big) {
+      st = absl::InvalidArgumentError(absl::StrCat(
+          "app package: its files expand past ", limits.max_bytes >> 20, " MiB (at '", name, "')"));
+      break;
     }
     if (rc != ARCHIVE_EOF || !f) {
       st = absl::InvalidArgumentError("app package: truncated entry '" + name + "'");

@@ -61,7 +61,7 @@ typedef struct WlSpecExtern {
   uint32_t kind;     /* WlSpecKind */
   const char* type;
   uint64_t min, max;
-  WlTrampoline call;       /* exported functions */
+  WlTrampoline call;        /* exported functions */
   void* (*get)(void* inst); /* exported tables, memories, globals */
 } WlSpecExtern;
 

@@ -550,6 +550,7 @@ void Engine::invoke(std::shared_ptr<App> app, InvocationRequest request,
         InvocationResult res;
         impl->run(f, app, req, res);
         res.duration = Clock::now() - start;
+        res.run_time = f.runTime();
         done(std::move(res));
       },
       std::move(spawn));

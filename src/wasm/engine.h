@@ -87,7 +87,8 @@ struct InvocationResult {
   std::string log;      // stdout/stderr and wl_log lines
   int exit_code = 0;    // WASI proc_exit code, if the guest called it
   bool cold_start = false;
-  std::chrono::nanoseconds duration{0};
+  std::chrono::nanoseconds duration{0};  // wall time, parked time included
+  std::chrono::nanoseconds run_time{0};  // on a CPU only
 };
 
 struct EngineOptions {

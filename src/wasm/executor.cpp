@@ -37,6 +37,8 @@ struct FiberTask {
   Executor::Worker* owner = nullptr;  // null while queued for a background thread
   const void* tenant = nullptr;
   std::shared_ptr<common::CancelScope> cancel;
+  Clock::time_point slice_start;
+  std::chrono::nanoseconds run_time{0};  // of the slices before the current one
   bool finished = false;
   std::shared_ptr<WaitState> pending_wait;
   absl::AnyInvocable<void(Resumer)> pending_arm;
@@ -178,6 +180,9 @@ void Resumer::resume(absl::Status status) const {
 
 rt::ExecContext& Fiber::exec() { return task_->exec; }
 Clock::time_point Fiber::deadline() const { return task_->deadline; }
+std::chrono::nanoseconds Fiber::runTime() const {
+  return task_->run_time + (Clock::now() - task_->slice_start);
+}
 
 absl::Status Fiber::sleepFor(std::chrono::nanoseconds d) {
   auto wake = Clock::now() + d;
@@ -372,7 +377,9 @@ void Executor::runSlice(Worker& w, FiberTask* task) {
   }
   w.slot.deadline_ns.store(toNs(task->deadline), std::memory_order_relaxed);
   w.slot.running_token.store(task->exec.token, std::memory_order_release);
+  task->slice_start = Clock::now();
   task->fiber = std::move(task->fiber).resume();
+  if (!task->finished) task->run_time += Clock::now() - task->slice_start;
   w.slot.running_token.store(0, std::memory_order_release);
   if (task->cancel) {
     std::lock_guard lock(w.cancel_mu);

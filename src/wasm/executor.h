@@ -53,6 +53,8 @@ class Fiber {
  public:
   rt::ExecContext& exec();
   Clock::time_point deadline() const;
+  // Time this fiber has spent on a CPU so far (its slices), not parked.
+  std::chrono::nanoseconds runTime() const;
 
   // Parks this fiber. `arm` runs after the fiber is parked and receives the
   // Resumer to hand to whoever completes the wait. Returns the status given

@@ -122,6 +122,22 @@ TEST(Executor, BackgroundQueueServesTenantsInTurn) {
   EXPECT_LT(pos, 10) << "the quiet tenant waited behind the flood";
 }
 
+TEST(Executor, RunTimeCountsSlicesNotParkedTime) {
+  Executor ex({.threads = 1});
+  ASSERT_TRUE(ex.start().ok());
+  std::promise<std::chrono::nanoseconds> got;
+  ex.spawn(Clock::now() + std::chrono::seconds(30), [&](Fiber& f) {
+    auto until = Clock::now() + std::chrono::milliseconds(20);
+    while (Clock::now() < until) {
+    }
+    EXPECT_TRUE(f.sleepFor(std::chrono::milliseconds(100)).ok());
+    got.set_value(f.runTime());
+  });
+  auto t = got.get_future().get();
+  EXPECT_GE(t, std::chrono::milliseconds(20));
+  EXPECT_LT(t, std::chrono::milliseconds(80));
+}
+
 TEST(Executor, CancelledScopeWakesParkedFiberWithItsReason) {
   Executor ex({.threads = 1});
   ASSERT_TRUE(ex.start().ok());

@@ -549,8 +549,10 @@ void RequestRunner::onDone(const std::shared_ptr<Request>& req, Invocation* inv,
     (r.status.ok() ? m.ok : m.failed)->add();
     if (r.cold_start) m.cold->add();
     m.latency->observe(std::chrono::duration<double>(r.duration).count());
+    // CPU time, not wall time: a function that mostly waits (for its body,
+    // or for what it triggered) is no burden to its thread.
     int64_t avg = m.avg_ns.load(std::memory_order_relaxed);
-    m.avg_ns.store(avg + (r.duration.count() - avg) / 8, std::memory_order_relaxed);
+    m.avg_ns.store(avg + (r.run_time.count() - avg) / 8, std::memory_order_relaxed);
   }
   m.load->in_flight.fetch_sub(1, std::memory_order_relaxed);
   // After the request ended, its invocations fail because they were

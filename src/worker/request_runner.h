@@ -89,9 +89,9 @@ class RequestRunner {
     metrics::Counter* cold;
     metrics::Histogram* latency;
     AppLoad* load;
-    // Moving average of its run time: an entry that computes for long runs
-    // on the background threads, so it cannot hold up other apps' requests
-    // served on the same connection thread.
+    // Moving average of its time on a CPU per call: an entry that computes
+    // for long runs on the background threads, so it cannot hold up other
+    // apps' requests served on the same connection thread.
     std::atomic<int64_t> avg_ns{0};
   };
   FnMetrics& fnMetrics(const std::string& app, const std::string& fn);

@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 
 namespace waverless::common {
@@ -35,9 +36,34 @@ class CancelScope {
   }
   // For code that can only hold a plain flag (the wasm runtime's context).
   const std::atomic<bool>& flag() const { return cancelled_; }
+  // What to do once the work turns out to be long (it parked, or went to a
+  // background thread): the HTTP server then starts watching for the client
+  // going away, which a short request never needs. Set by the owner before
+  // it shares the scope.
+  void onLong(absl::AnyInvocable<void()> hook) {
+    long_.store(false, std::memory_order_relaxed);
+    long_hook_ = std::move(hook);
+  }
+  // Runs the hook, once, on the calling thread (it must not block).
+  void markLong() {
+    if (long_.load(std::memory_order_relaxed) || long_.exchange(true)) return;
+    if (long_hook_) long_hook_();  // only the caller that flipped long_ gets here
+  }
+  // Makes the scope new again, for its owner to reuse it once nobody else
+  // holds it (shared_ptr::use_count() == 1): saves an allocation per request.
+  void reset() {
+    std::lock_guard lock(mu_);
+    reason_ = absl::OkStatus();
+    cancelled_.store(false, std::memory_order_release);
+    long_hook_ = nullptr;
+    long_.store(false, std::memory_order_relaxed);
+  }
 
  private:
   std::atomic<bool> cancelled_{false};
+  std::atomic<bool> long_{false};
+  // Written by the owner before sharing; run by the one markLong that flips long_.
+  absl::AnyInvocable<void()> long_hook_;
   mutable std::mutex mu_;
   absl::Status reason_ ABSL_GUARDED_BY(mu_);
 };

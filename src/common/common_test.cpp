@@ -23,6 +23,31 @@ TEST(CancelScope, FirstReasonWins) {
   EXPECT_EQ(s.reason().message(), "late");
 }
 
+TEST(CancelScope, ResetMakesItNewAgain) {
+  CancelScope s;
+  s.cancel(absl::AbortedError("x"));
+  s.reset();
+  EXPECT_FALSE(s.cancelled());
+  EXPECT_TRUE(s.reason().ok());
+  EXPECT_TRUE(s.cancel(absl::CancelledError("y")));
+  EXPECT_EQ(s.reason().message(), "y");
+}
+
+TEST(CancelScope, LongHookRunsOnceUntilReset) {
+  CancelScope s;
+  int runs = 0;
+  s.onLong([&] { runs++; });
+  s.markLong();
+  s.markLong();
+  EXPECT_EQ(runs, 1);
+  s.reset();
+  s.markLong();  // no hook any more
+  EXPECT_EQ(runs, 1);
+  s.onLong([&] { runs += 10; });
+  s.markLong();
+  EXPECT_EQ(runs, 11);
+}
+
 TEST(CancelScope, OkReasonBecomesCancelled) {
   CancelScope s;
   s.cancel(absl::OkStatus());

@@ -283,9 +283,27 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void dispatchRequest(Request req, bool keep_alive) {
     in_handler_ = true;  // the function may run for long: not idle
-    req.cancel = std::make_shared<common::CancelScope>();
+    // The last request's scope, if nothing holds it any more: most
+    // keep-alive requests then allocate none.
+    if (cancel_ && cancel_.use_count() == 1) {
+      cancel_->reset();
+    } else {
+      cancel_ = std::make_shared<common::CancelScope>();
+    }
+    uint64_t seq = ++requests_;
     // A streamed body's pump reads the socket itself and sees the client go.
-    if (!stream_body_) watchPeer(req.cancel);
+    // Others start watching once their work turns out to be long: a warm
+    // call answers within its first slice and never pays for it.
+    if (!stream_body_) {
+      cancel_->onLong([weak = this->weak_from_this(), seq] {
+        auto self = weak.lock();
+        if (!self) return;
+        net::post(self->stream_.get_executor(), [self, seq] {
+          if (self->in_handler_ && seq == self->requests_) self->watchPeer(self->cancel_, seq);
+        });
+      });
+    }
+    req.cancel = cancel_;
     handler_.handle(std::move(req), [self = shared_from_this(), keep_alive](Response r) mutable {
       net::post(self->stream_.get_executor(), [self, r = std::move(r), keep_alive]() mutable {
         self->write(std::move(r), keep_alive);
@@ -296,8 +314,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   // While the handler runs nothing reads the socket; a wait for readability
   // tells when the client closes it (recv then sees end of stream), so that
   // the work done for this request can be cancelled.
-  void watchPeer(std::shared_ptr<common::CancelScope> cancel) {
-    uint64_t seq = ++requests_;
+  void watchPeer(std::shared_ptr<common::CancelScope> cancel, uint64_t seq) {
     socket().async_wait(
         tcp::socket::wait_read,
         [self = shared_from_this(), cancel = std::move(cancel), seq](beast::error_code ec) {
@@ -420,8 +437,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::vector<char> pump_buffer_;
   bool pumping_ = false;
   net::steady_timer idle_timer_{stream_.get_executor()};
-  uint64_t progress_ = 0;  // bumped when a read starts or a header arrives
-  uint64_t requests_ = 0;  // dispatched so far; tells a stale peer watch
+  uint64_t progress_ = 0;                        // bumped when a read starts or a header arrives
+  uint64_t requests_ = 0;                        // dispatched so far; tells a stale peer watch
+  std::shared_ptr<common::CancelScope> cancel_;  // the current request's
   uint64_t progress_seen_ = 0;
   bool in_handler_ = false;
   bool closing_ = false;

@@ -53,11 +53,14 @@ struct Executor::Worker {
   rt::ThreadSlot slot;
   bool background = false;
   std::atomic<bool> pull_posted{false};  // background: a pull() is queued on ioc
-  // The cancel scope of the fiber on the CPU, for the watchdog. Set and
-  // cleared around each slice of a task that has one; the lock makes the
-  // watchdog's read safe against the task being freed.
-  std::mutex cancel_mu;
-  const common::CancelScope* running_cancel = nullptr;  // guarded by cancel_mu
+  // The cancel scope of the fiber on the CPU, for the watchdog, set and
+  // cleared around each slice. The watchdog raises `reading` before it
+  // loads the pointer; the worker, after clearing the pointer, waits while
+  // `reading` is up before the task (and its scope) may be freed. Both
+  // sides use sequentially consistent operations, so either the watchdog
+  // sees null or the worker sees it reading.
+  std::atomic<const common::CancelScope*> running_cancel{nullptr};
+  std::atomic<bool> reading{false};
 };
 
 // Background tasks not started yet, one lane per tenant; pop() takes the
@@ -300,6 +303,7 @@ void Executor::spawn(Clock::time_point deadline, absl::AnyInvocable<void(Fiber&)
   if (task->cancel) task->exec.cancelled = &task->cancel->flag();
   live_.fetch_add(1);
   if (options.background) {
+    if (task->cancel) task->cancel->markLong();
     fair_->push(task);  // its thread is the first background one free
     wakeBackground();
     return;
@@ -371,10 +375,7 @@ void Executor::runSlice(Worker& w, FiberTask* task) {
                              });
   }
   rt::setCurrent(&task->exec);
-  if (task->cancel) {
-    std::lock_guard lock(w.cancel_mu);
-    w.running_cancel = task->cancel.get();
-  }
+  if (task->cancel) w.running_cancel.store(task->cancel.get());
   w.slot.deadline_ns.store(toNs(task->deadline), std::memory_order_relaxed);
   w.slot.running_token.store(task->exec.token, std::memory_order_release);
   task->slice_start = Clock::now();
@@ -382,8 +383,10 @@ void Executor::runSlice(Worker& w, FiberTask* task) {
   if (!task->finished) task->run_time += Clock::now() - task->slice_start;
   w.slot.running_token.store(0, std::memory_order_release);
   if (task->cancel) {
-    std::lock_guard lock(w.cancel_mu);
-    w.running_cancel = nullptr;
+    w.running_cancel.store(nullptr);
+    // The watchdog is between loading the pointer and reading the flag: a
+    // few instructions, unless it was descheduled right there.
+    while (w.reading.load()) std::this_thread::yield();
   }
   rt::setCurrent(nullptr);
 
@@ -393,6 +396,7 @@ void Executor::runSlice(Worker& w, FiberTask* task) {
     return;
   }
   if (task->pending_wait) {
+    if (task->cancel) task->cancel->markLong();  // it parked: not answering right away
     std::shared_ptr<WaitState> ws = std::move(task->pending_wait);
     auto arm = std::move(task->pending_arm);
     ws->executor = this;
@@ -422,9 +426,11 @@ void Executor::watchdogLoop(std::stop_token st) {
         if (tok == 0) continue;
         bool stop = w->slot.deadline_ns.load(std::memory_order_relaxed) < now_ns;
         if (!stop) {
-          std::lock_guard lock(w->cancel_mu);
-          stop = w->running_cancel != nullptr && w->running_cancel->cancelled() &&
+          w->reading.store(true);
+          const common::CancelScope* scope = w->running_cancel.load();
+          stop = scope != nullptr && scope->cancelled() &&
                  w->slot.running_token.load(std::memory_order_acquire) == tok;
+          w->reading.store(false);
         }
         if (stop) {
           w->slot.interrupt_token.store(tok, std::memory_order_relaxed);

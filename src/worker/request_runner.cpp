@@ -58,7 +58,7 @@ struct RequestRunner::Request {
   std::mutex mu;
   // Guarded by mu:
   std::deque<Invocation> invocations;             // stable addresses; [0] is the entry
-  absl::AnyInvocable<void(RequestOutcome)> done;  // null once answered
+  absl::AnyInvocable<void(RequestOutcome)> done;  // moved out by the one who answers
   std::shared_ptr<http::BodyStream> body;         // for an entry declared `body: stream`
   bool root_done = false;
   wasm::InvocationResult root_result;
@@ -67,6 +67,8 @@ struct RequestRunner::Request {
   uint32_t in_flight = 0;      // invocations queued or running
   bool timer_armed = false;
   common::TimerQueue::TimerId timer = 0;
+  // Not guarded: whoever flips it first answers, and only it touches done.
+  std::atomic<bool> answered{false};
 };
 
 namespace {
@@ -629,24 +631,24 @@ void RequestRunner::fail(const std::shared_ptr<Request>& req, absl::Status why) 
 }
 
 void RequestRunner::answer(const std::shared_ptr<Request>& req, RequestOutcome out) {
-  absl::AnyInvocable<void(RequestOutcome)> done;
-  {
-    std::lock_guard lock(req->mu);
-    done = std::move(req->done);
-    req->done = nullptr;
-  }
-  if (done) done(std::move(out));
+  if (req->answered.exchange(true, std::memory_order_acq_rel)) return;
+  auto done = std::move(req->done);
+  done(std::move(out));
 }
 
 // The whole tree has ended (or never started): answers unless an early end
 // did already.
 void RequestRunner::complete(const std::shared_ptr<Request>& req) {
-  bool timer;
-  {
-    std::lock_guard lock(req->mu);
-    timer = req->timer_armed && req->timer != 0;
+  // Only launch() sets the timer, and nothing launches once the tree is
+  // over; reading it needs the lock only when one was armed.
+  if (req->timer_armed) {
+    common::TimerQueue::TimerId timer;
+    {
+      std::lock_guard lock(req->mu);
+      timer = req->timer;
+    }
+    if (timer != 0) deadlines_.cancel(timer);
   }
-  if (timer) deadlines_.cancel(req->timer);
   RequestOutcome out;
   out.request_id = req->id;
   const absl::Status& root = req->root_result.status;

@@ -549,8 +549,9 @@ void Engine::invoke(std::shared_ptr<App> app, InvocationRequest request,
         auto start = Clock::now();
         InvocationResult res;
         impl->run(f, app, req, res);
-        res.duration = Clock::now() - start;
-        res.run_time = f.runTime();
+        auto end = Clock::now();
+        res.duration = end - start;
+        res.run_time = f.runTime(end);
         done(std::move(res));
       },
       std::move(spawn));

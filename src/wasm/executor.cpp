@@ -183,8 +183,8 @@ void Resumer::resume(absl::Status status) const {
 
 rt::ExecContext& Fiber::exec() { return task_->exec; }
 Clock::time_point Fiber::deadline() const { return task_->deadline; }
-std::chrono::nanoseconds Fiber::runTime() const {
-  return task_->run_time + (Clock::now() - task_->slice_start);
+std::chrono::nanoseconds Fiber::runTime(Clock::time_point now) const {
+  return task_->run_time + (now - task_->slice_start);
 }
 
 absl::Status Fiber::sleepFor(std::chrono::nanoseconds d) {

@@ -54,7 +54,7 @@ class Fiber {
   rt::ExecContext& exec();
   Clock::time_point deadline() const;
   // Time this fiber has spent on a CPU so far (its slices), not parked.
-  std::chrono::nanoseconds runTime() const;
+  std::chrono::nanoseconds runTime(Clock::time_point now = Clock::now()) const;
 
   // Parks this fiber. `arm` runs after the fiber is parked and receives the
   // Resumer to hand to whoever completes the wait. Returns the status given

@@ -343,10 +343,13 @@ void RequestRunner::logError(const Request& req, const std::string& fn, const st
 
 RequestRunner::FnMetrics& RequestRunner::fnMetrics(const std::string& app, const std::string& fn) {
   std::lock_guard lock(metrics_mu_);
-  auto& slot = fn_metrics_[app + '\0' + fn];
+  auto a = apps_.find(std::string_view(app));
+  if (a == apps_.end()) a = apps_.emplace(app, AppEntry{}).first;
+  auto f = a->second.fns.find(std::string_view(fn));
+  if (f == a->second.fns.end()) f = a->second.fns.emplace(fn, nullptr).first;
+  auto& slot = f->second;
   if (!slot) {
-    auto& load = loads_[app];
-    if (!load) load = std::make_unique<AppLoad>();
+    auto& load = a->second.load;
     metrics::Labels l = {{"app", app}, {"fn", fn}};
     auto with = [&](const char* k, const char* v) {
       auto x = l;

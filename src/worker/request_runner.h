@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "absl/functional/any_invocable.h"
@@ -129,8 +130,18 @@ class RequestRunner {
   metrics::Counter* quota_rejections_;
   common::TimerQueue deadlines_;
   std::mutex metrics_mu_;
-  std::unordered_map<std::string, std::unique_ptr<FnMetrics>> fn_metrics_;  // by metrics_mu_
-  std::unordered_map<std::string, std::unique_ptr<AppLoad>> loads_;         // by metrics_mu_
+  // Looked up by string_view on every invocation: no key is built.
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  template <class V>
+  using ByName = std::unordered_map<std::string, V, NameHash, std::equal_to<>>;
+  struct AppEntry {
+    std::unique_ptr<AppLoad> load = std::make_unique<AppLoad>();
+    ByName<std::unique_ptr<FnMetrics>> fns;
+  };
+  ByName<AppEntry> apps_;  // by metrics_mu_
   std::mutex log_mu_;
   struct LogBudget {
     int64_t window_start_ms = 0;

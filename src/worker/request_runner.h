@@ -107,6 +107,9 @@ class RequestRunner {
   absl::Status launch(const std::shared_ptr<Request>& req, Invocation* parent,
                       const app::FnSpec& fn, std::vector<std::string> args,
                       std::string_view key = {});
+  // The guest-facing services of one invocation (request_host.cpp).
+  std::unique_ptr<wasm::HostServices> makeHost(const std::shared_ptr<Request>& req,
+                                               Invocation* inv);
   // ran_here: false for a remote outcome (the node that ran it counted it).
   void onDone(const std::shared_ptr<Request>& req, Invocation* inv, wasm::InvocationResult r,
               bool ran_here = true);

@@ -99,31 +99,27 @@ if [ -n "$BASELINE" ]; then
   echo "| hello p99 at 2,000 req/s, before, no flood | $(p99_us $BASE /hello 2000) |"
 fi
 
-# 2a. fan-out bombs fired back to back by 4 connections.
-flood_pids=()
-taskset -c 1 wrk -t1 -c4 -d$((3 * SECS + 10))s -s bench/isolation/post.lua \
-  "http://127.0.0.1:$NEW/tenants/bomb" >"$OUT/bomb-wrk.txt" 2>&1 &
-flood_pids+=($!)
-sleep 1
-BOMB_RPS=$(wrk_rps "http://127.0.0.1:$NEW/hello")
-BOMB_P99=$(p99_us $NEW /hello 2000)
-kill "${flood_pids[@]}" 2>/dev/null || true
-wait "${flood_pids[@]}" 2>/dev/null || true
-echo "| hello req/s while 4 clients fire fan-out bombs | $BOMB_RPS ($(awk -v a="$BOMB_RPS" -v b="$NEW_RPS" 'BEGIN {printf "%.2f", a / b}')× of no flood) |"
-echo "| hello p99 at 2,000 req/s while bombs go off | ${BOMB_P99} |"
+# under_flood CONNS SCRIPT PATH WHAT: hello's req/s and p99 while CONNS
+# connections call PATH back to back (wrk with SCRIPT).
+under_flood() {
+  local conns=$1 script=$2 path=$3 what=$4
+  taskset -c 1 wrk -t1 -c"$conns" -d$((3 * SECS + 10))s -s "bench/isolation/$script" \
+    "http://127.0.0.1:$NEW$path" >"$OUT/flood-$script.txt" 2>&1 &
+  local flood=$!
+  sleep 1
+  local rps p99
+  rps=$(wrk_rps "http://127.0.0.1:$NEW/hello")
+  p99=$(p99_us $NEW /hello 2000)
+  kill "$flood" 2>/dev/null || true
+  wait "$flood" 2>/dev/null || true
+  echo "| hello req/s while $what | $rps ($(awk -v a="$rps" -v b="$NEW_RPS" 'BEGIN {printf "%.2f", a / b}')× of no flood) |"
+  echo "| hello p99 at 2,000 req/s while $what | $p99 |"
+}
 
+# 2a. fan-out bombs fired back to back by 4 connections.
+under_flood 4 post.lua /tenants/bomb "4 clients fire fan-out bombs"
 # 2b. 16 connections calling a 20 ms CPU-bound function back to back.
-flood_pids=()
-taskset -c 1 wrk -t1 -c16 -d$((3 * SECS + 10))s -s bench/isolation/spin.lua \
-  "http://127.0.0.1:$NEW/tenants/spin" >"$OUT/spin-wrk.txt" 2>&1 &
-flood_pids+=($!)
-sleep 1
-SPIN_RPS=$(wrk_rps "http://127.0.0.1:$NEW/hello")
-SPIN_P99=$(p99_us $NEW /hello 2000)
-kill "${flood_pids[@]}" 2>/dev/null || true
-wait "${flood_pids[@]}" 2>/dev/null || true
-echo "| hello req/s while 16 clients run 20 ms CPU-bound calls | $SPIN_RPS ($(awk -v a="$SPIN_RPS" -v b="$NEW_RPS" 'BEGIN {printf "%.2f", a / b}')× of no flood) |"
-echo "| hello p99 at 2,000 req/s during that CPU flood | ${SPIN_P99} |"
+under_flood 16 spin.lua /tenants/spin "16 clients run 20 ms CPU-bound calls"
 
 # 3. instance: fresh against reuse, same function body.
 REUSE_RPS=$(taskset -c 1 wrk -t1 -c64 -d"${SECS}s" -s bench/isolation/post.lua "http://127.0.0.1:$NEW/tenants/count" | awk '/Requests\/sec/ {print $2}')

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kv/kv_store.h"
+#include "shard/wire.h"
 
 namespace waverless::shard {
 
@@ -16,47 +17,9 @@ constexpr uint8_t kFormat = 1;
 // Internal records use the empty app name, which no app can have.
 constexpr std::string_view kAppliedKey = "applied";
 
-void putU64(std::string& out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-void putBytes(std::string& out, std::string_view b) {
-  putU64(out, b.size());
-  out.append(b);
-}
-
-struct Reader {
-  std::string_view in;
-  bool ok = true;
-  uint64_t u64() {
-    if (in.size() < 8) {
-      ok = false;
-      return 0;
-    }
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(in[i]);
-    in.remove_prefix(8);
-    return v;
-  }
-  uint8_t u8() {
-    if (in.empty()) {
-      ok = false;
-      return 0;
-    }
-    uint8_t v = static_cast<uint8_t>(in[0]);
-    in.remove_prefix(1);
-    return v;
-  }
-  std::string bytes() {
-    uint64_t n = u64();
-    if (!ok || in.size() < n) {
-      ok = false;
-      return {};
-    }
-    std::string out(in.substr(0, n));
-    in.remove_prefix(n);
-    return out;
-  }
-};
+using wire::putBytes;
+using wire::putU64;
+using wire::Reader;
 
 // The state a proposal sees: the store, under the writes of earlier proposals of the same entry.
 class Overlay {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "shard/wire.h"
 
 namespace waverless::shard {
 
@@ -26,16 +27,14 @@ std::optional<uint32_t> nextReplica(uint32_t group, std::span<const sched::Worke
   return sched::straw2Pick(groupKey(group), eligible).value;
 }
 
-void putU64(std::string& out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
 bool getU64(std::string_view& in, uint64_t& v) {
-  if (in.size() < 8) return false;
-  v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(in[i]);
-  in.remove_prefix(8);
-  return true;
+  wire::Reader r{in};
+  v = r.u64();
+  in = r.in;
+  return r.ok;
 }
+
+using wire::putU64;
 
 }  // namespace
 

@@ -11,6 +11,8 @@ PACKAGES=(
   # guests: clang's wasm32-wasi target with wasi-libc and libc++
   clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32
   libc++-14-dev-wasm32 libc++abi-14-dev-wasm32
+  # Rust guests: Debian's rustc 1.63 and cargo with the wasm32-wasi std (not rustup)
+  rustc cargo libstd-rust-dev-wasm32
   # fuzzing (scripts/fuzz.sh): libFuzzer and the sanitizer runtimes for clang-14
   libclang-rt-14-dev
   # platform: storage, consensus, RPC, config
@@ -19,6 +21,11 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl iproute2 openssl
 )
+
+# AssemblyScript guests: node and npm run the pinned asc. A machine with its
+# own node (NodeSource's bundles npm) keeps it; Debian's comes in two packages.
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

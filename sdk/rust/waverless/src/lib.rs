@@ -106,17 +106,15 @@ pub enum Level {
 macro_rules! export {
     ($($name:ident),+ $(,)?) => {
         $(
-            // A module shares its name with the function without clashing
-            // (types and values live in separate namespaces), and gives the
-            // export a symbol of its own.
-            #[doc(hidden)]
-            #[allow(non_snake_case)]
-            pub mod $name {
+            // In an anonymous const block, the export's own symbol adds no
+            // name to the caller's module (a function may share its name with
+            // a module it imports, such as `files`).
+            const _: () = {
                 #[export_name = stringify!($name)]
-                pub extern "C" fn export(argv: u32, argc: u32) {
-                    $crate::__invoke(argv, argc, super::$name)
+                extern "C" fn export(argv: u32, argc: u32) {
+                    $crate::__invoke(argv, argc, $name)
                 }
-            }
+            };
         )+
     };
 }

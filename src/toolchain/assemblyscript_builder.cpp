@@ -80,7 +80,8 @@ absl::Status buildAssemblyScript(const fs::path& app_dir, const BuildOptions& op
     // above, which the platform needs, take precedence.
     argv.insert(argv.end(), {"--config", (dir / "asconfig.json").string()});
   } else {
-    argv.insert(argv.end(), {"-O3", "--noAssert"});
+    // Assertions stay: a failed one fails the invocation with its message.
+    argv.push_back("-O3");
   }
   auto r = runProcess(argv);
   if (!r.ok()) return r.status();

@@ -57,6 +57,7 @@ class LanguagesTest : public NodeSuite<LanguagesTest> {
     copySources(src / "apps/word_count_rs", apps / "word_count_rs");
     copySources(src / "apps/hello_as", apps / "hello_as");
     copySources(src / "tests/apps/rustkit", apps / "rustkit");
+    copySources(src / "tests/apps/askit", apps / "askit");
     // The C++ word_count, prebuilt, to compare answers with.
     copyApp(src / "apps/word_count", fs::path(WL_BUILD_DIR) / "apps/word_count/app.wasm",
             apps / "word_count");
@@ -67,7 +68,7 @@ class LanguagesTest : public NodeSuite<LanguagesTest> {
 };
 
 TEST_F(LanguagesTest, TheNodeBuiltEachAppFromSource) {
-  for (const char* app : {"word_count_rs", "hello_as", "rustkit"}) {
+  for (const char* app : {"word_count_rs", "hello_as", "rustkit", "askit"}) {
     EXPECT_TRUE(fs::exists(root() / "apps" / app / "app.wasm")) << app;
   }
   auto apps = runCli({"apps"}, node_->cliArgs());
@@ -93,6 +94,34 @@ TEST_F(LanguagesTest, AssemblyScriptFailGivesItsCodeAndMessage) {
   EXPECT_EQ(r.status, 400);
   EXPECT_THAT(r.body, HasSubstr("function hello"));
   EXPECT_THAT(r.body, HasSubstr("a name is letters, digits"));
+}
+
+TEST_F(LanguagesTest, AssemblyScriptKvBindingsAgainstTheRealStore) {
+  auto r = node_->call("POST", "/askit/kvops", "");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body,
+            "batch=0 set=0 scan=[as_a=one,as_b=two,as_c=three,as_empty=] missing=null empty='' "
+            "big=true del=0 deleted=null outside=2");
+}
+
+TEST_F(LanguagesTest, AssemblyScriptFilesAndStreamedBody) {
+  auto r = node_->call("POST", "/askit/files", "");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "data='askit data\n' missing=null");
+  std::string body = generateText(600u << 10, 3);  // over the 256 KiB streaming threshold
+  auto echo = node_->call("POST", "/askit/echo", body);
+  ASSERT_EQ(echo.status, 200) << echo.body.substr(0, 200);
+  EXPECT_TRUE(echo.body == body) << echo.body.size() << " bytes back of " << body.size();
+}
+
+// The host has no env.abort: the SDK points AssemblyScript's abort at wl_fail.
+TEST_F(LanguagesTest, AssemblyScriptAbortFailsTheInvocationWithItsMessage) {
+  auto r = node_->call("POST", "/askit/aborts", "");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_THAT(r.body, HasSubstr("function aborts"));
+  EXPECT_THAT(r.body, HasSubstr("AssemblyScript abort: askit asserted on purpose at"));
+  EXPECT_THAT(r.body, HasSubstr("assembly/index.ts:"));
+  EXPECT_EQ(node_->call("POST", "/askit/files", "").status, 200);
 }
 
 TEST_F(LanguagesTest, RustWordCountMatchesNativeCountAndTheCppApp) {
@@ -166,25 +195,37 @@ TEST_F(LanguagesTest, RustReadsAStreamedBodyInPieces) {
   EXPECT_TRUE(r.body == body);
 }
 
-const char kRustManifest[] =
-    "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n"
-    "[lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\nwaverless = { path = \"";
-
-TEST_F(LanguagesTest, CliDeployBuildsARustCrateFirst) {
-  fs::path dir = root() / "tiny_rs";
-  writeText(dir / "Cargo.toml", kRustManifest + (kSdk / "rust/waverless").string() + "\" }\n");
-  writeText(dir / "app.yaml", "fns:\n  hi:\n    event:\n    - http_app:\n    args: [http_text]\n");
-  writeText(dir / "src/lib.rs",
-            "fn hi(args: &waverless::Args) -> waverless::Result<()> {\n"
-            "    waverless::output(format!(\"hi {} from Rust\", args.str(0).unwrap_or(\"?\")))\n"
-            "}\nwaverless::export!(hi);\n");
-  auto deploy = runCli({"deploy", dir.string()}, node_->cliArgs());
-  ASSERT_EQ(deploy.exit_code, 0) << deploy.output;
-  EXPECT_THAT(deploy.output, HasSubstr("compiling Rust crate"));
-  auto r = node_->call("POST", "/tiny_rs", "there");
-  EXPECT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(r.body, "hi there from Rust");
+// What `waverless new <lang> DIR` does (sdk/templates/README.md).
+void instantiateTemplate(const std::string& language, const fs::path& dir) {
+  fs::copy(kSdk / "templates" / language, dir, fs::copy_options::recursive);
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    std::string text = readText(e.path());
+    text = std::regex_replace(text, std::regex("@APP_NAME@"), dir.filename().string());
+    text = std::regex_replace(text, std::regex("@WAVERLESS_SDK@"), kSdk.string());
+    writeText(e.path(), text);
+  }
 }
+
+TEST_F(LanguagesTest, EachTemplateDeploysWithTheCliWhichBuildsItFirst) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"rust", "compiling Rust crate"}, {"assemblyscript", "compiling AssemblyScript"}};
+  for (auto [language, progress] : cases) {
+    fs::path dir = root() / (std::string("tpl_") + language);
+    instantiateTemplate(language, dir);
+    auto deploy = runCli({"deploy", dir.string()}, node_->cliArgs());
+    ASSERT_EQ(deploy.exit_code, 0) << deploy.output;
+    EXPECT_THAT(deploy.output, HasSubstr(progress));
+    auto r = node_->call("POST", "/" + dir.filename().string(), "there");
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.body, std::string("hello there from ") +
+                          (std::string(language) == "rust" ? "Rust" : "AssemblyScript"));
+  }
+}
+
+const char kRustManifest[] =
+    "[package]\nname = \"broken\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n"
+    "[lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\nwaverless = { path = \"";
 
 TEST_F(LanguagesTest, RustCompileErrorsReachTheBuildAndDeployError) {
   fs::path dir = root() / "broken_rs";

@@ -119,8 +119,10 @@ bool needsBuild(const fs::path& app_dir, const fs::path& sdk_dir) {
   std::error_code ec;
   auto wasm = app_dir / "app.wasm";
   if (!fs::exists(wasm, ec)) return true;
+  // A prebuilt app.wasm without sources (or with an ambiguous mix) has
+  // nothing to be rebuilt from: it is deployed as it is.
   auto language = detectLanguage(app_dir);
-  if (!language.ok()) return true;
+  if (!language.ok()) return false;
   std::vector<fs::path> inputs;
   switch (*language) {
     case GuestLanguage::kC:

@@ -43,8 +43,8 @@ absl::StatusOr<GuestLanguage> detectLanguage(const std::filesystem::path& app_di
 // True when app.wasm is missing or older than any of the app's inputs: its
 // sources (for Rust and AssemblyScript every file of the project outside
 // build output, node_modules and files/) and, for those two, the SDK they
-// compile against. A folder whose language cannot be detected needs a
-// build (which then reports why it cannot).
+// compile against. An app.wasm with no sources next to it (a prebuilt
+// module) never needs a build.
 bool needsBuild(const std::filesystem::path& app_dir,
                 const std::filesystem::path& sdk_dir = defaultSdkDir());
 

@@ -128,6 +128,16 @@ TEST_F(GuestBuilderTest, CStalenessLooksOnlyAtSources) {
   EXPECT_TRUE(needsBuild(app, dir_ / "sdk"));
 }
 
+TEST_F(GuestBuilderTest, PrebuiltModuleWithoutSourcesIsNeverStale) {
+  fs::path app = dir_ / "app";
+  age(write("app/app.wasm"), 0);
+  age(write("app/app.yaml"), 20);
+  age(write("app/files/input.txt"), 20);
+  EXPECT_FALSE(needsBuild(app, dir_ / "sdk"));
+  fs::remove(app / "app.wasm");
+  EXPECT_TRUE(needsBuild(app, dir_ / "sdk"));
+}
+
 TEST(CargoOutput, FindsTheWasmArtifactAmongJsonLines) {
   std::string out =
       "   Compiling waverless v0.1.0 (/sdk/rust/waverless)\n"

@@ -11,7 +11,8 @@ PACKAGES=(
   # guests: clang's wasm32-wasi target with wasi-libc and libc++
   clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32
   libc++-14-dev-wasm32 libc++abi-14-dev-wasm32
-  # Rust guests: Debian's rustc 1.63 and cargo with the wasm32-wasi std (not rustup)
+  # Rust guests: Debian's rustc 1.63 and cargo with the wasm32-wasi std (not rustup);
+  # it links with lld-14, listed above
   rustc cargo libstd-rust-dev-wasm32
   # fuzzing (scripts/fuzz.sh): libFuzzer and the sanitizer runtimes for clang-14
   libclang-rt-14-dev

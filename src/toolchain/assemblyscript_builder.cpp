@@ -11,12 +11,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// asc resolves `import ... from "waverless"` through --path, and names the
-// abort handler by its path inside the compilation: both are relative to
-// the SDK folder, which is asc's working directory.
 constexpr char kAsc[] = "node_modules/assemblyscript/bin/asc.js";
 constexpr char kRuntimeEntry[] = "waverless/runtime.ts";
-constexpr char kAbortHandler[] = "abort=waverless/runtime/wlAbort";
 
 bool onPath(const char* program) {
   auto r = runProcess({"/bin/sh", "-c", std::string("command -v ") + program});
@@ -68,17 +64,41 @@ absl::Status buildAssemblyScript(const fs::path& app_dir, const BuildOptions& op
   if (options.progress) {
     options.progress("compiling AssemblyScript " + entry.string() + " -> app.wasm (asc)");
   }
+  // asc runs in the app folder, so its messages and abort locations name
+  // the app's files as the author knows them (assembly/index.ts:3:5).
+  // `import ... from "waverless"` resolves through --path to the SDK; the
+  // SDK's runtime entry adds wl_alloc/wl_free to the exports, and abort is
+  // pointed at its handler by the name asc gives it: the entry's path
+  // relative to the working folder, without extension, then the function.
+  fs::path runtime = fs::relative(as_sdk / kRuntimeEntry, dir, ec);
+  if (ec || runtime.empty()) {
+    return absl::InternalError("cannot reach " + (as_sdk / kRuntimeEntry).string() + " from " +
+                               dir.string());
+  }
+  fs::path abort_handler = runtime;
+  abort_handler.replace_extension();
   fs::path tmp = dir / "app.wasm.tmp";
-  std::vector<std::string> argv = {"/usr/bin/env", "-C", as_sdk.string(), "node", kAsc,
-                                   entry.string(), kRuntimeEntry, "--path", ".",
-                                   // The engine runs _initialize once per instance,
-                                   // as for a WASI reactor.
-                                   "--exportStart", "_initialize", "--use", kAbortHandler,
-                                   "--outFile", tmp.string()};
+  // --exportStart: the engine runs _initialize once per instance, as for a
+  // WASI reactor.
+  std::vector<std::string> argv = {"/usr/bin/env",
+                                   "-C",
+                                   dir.string(),
+                                   "node",
+                                   (as_sdk / kAsc).string(),
+                                   "assembly/index.ts",
+                                   runtime.string(),
+                                   "--path",
+                                   as_sdk.string(),
+                                   "--exportStart",
+                                   "_initialize",
+                                   "--use",
+                                   "abort=" + abort_handler.string() + "/wlAbort",
+                                   "--outFile",
+                                   tmp.string()};
   if (fs::is_regular_file(dir / "asconfig.json", ec)) {
     // The app's options (memory, runtime, optimisation) apply; the flags
     // above, which the platform needs, take precedence.
-    argv.insert(argv.end(), {"--config", (dir / "asconfig.json").string()});
+    argv.insert(argv.end(), {"--config", "asconfig.json"});
   } else {
     // Assertions stay: a failed one fails the invocation with its message.
     argv.push_back("-O3");

@@ -23,10 +23,11 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev curl iproute2 openssl
 )
 
-# AssemblyScript guests: node and npm run the pinned asc. A machine with its
-# own node (NodeSource's bundles npm) keeps it; Debian's comes in two packages.
-command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
-command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
+# AssemblyScript guests run the pinned asc with Node.js and npm; a Node.js
+# from elsewhere (e.g. NodeSource, which bundles npm) is used as it is.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

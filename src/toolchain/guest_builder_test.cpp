@@ -177,6 +177,17 @@ TEST_F(GuestBuilderTest, RustCrateThatIsNotACdylibIsRefusedWithTheFix) {
   EXPECT_FALSE(fs::exists(dir_ / "lib/app.wasm"));
 }
 
+TEST_F(GuestBuilderTest, RustTemplateCopiedByHandNamesThePlaceholderToReplace) {
+  write("tpl/Cargo.toml",
+        "[package]\nname = \"tpl\"\nversion = \"0.1.0\"\n\n[lib]\ncrate-type = "
+        "[\"cdylib\"]\n\n[dependencies]\nwaverless = { path = \"{{sdk}}/rust/waverless\" }\n");
+  write("tpl/src/lib.rs");
+  absl::Status st = buildApp(dir_ / "tpl", BuildOptions{"/opt/wl-sdk", {}});
+  ASSERT_FALSE(st.ok());
+  EXPECT_THAT(st.message(), HasSubstr("template placeholder {{sdk}}"));
+  EXPECT_THAT(st.message(), HasSubstr("/opt/wl-sdk"));
+}
+
 TEST_F(GuestBuilderTest, AssemblyScriptWithoutAnEntryFileIsRefused) {
   write("as/asconfig.json", "{}");
   absl::Status st = buildApp(dir_ / "as", BuildOptions{defaultSdkDir(), {}});

@@ -1,4 +1,6 @@
 // Rust guests: Debian's cargo and rustc, offline, for wasm32-wasi.
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -47,6 +49,13 @@ std::string humanLines(std::string_view output) {
   return out;
 }
 
+// The whole of a manifest-sized file; "" if it cannot be read (cargo then
+// says why).
+std::string readSmallFile(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
 }  // namespace
 
 std::vector<fs::path> cargoWasmArtifacts(std::string_view output) {
@@ -85,6 +94,15 @@ absl::Status buildRust(const fs::path& app_dir, const BuildOptions& options) {
     return absl::FailedPreconditionError(
         std::string("building Rust apps needs the wasm32-wasi std (") + kRustWasiStd +
         "): apt-get install libstd-rust-dev-wasm32 (scripts/install-deps.sh)");
+  }
+  // A template copied by hand keeps its placeholder; cargo would only say
+  // it cannot read "{{sdk}}/rust/waverless/Cargo.toml".
+  if (auto toml = readSmallFile(app_dir / "Cargo.toml");
+      toml.find("{{sdk}}") != std::string::npos) {
+    return absl::InvalidArgumentError((app_dir / "Cargo.toml").string() +
+                                      " still has the template placeholder {{sdk}}: " +
+                                      "replace it with the Waverless SDK folder, " +
+                                      options.sdk_dir.string() + " (`waverless new` does this)");
   }
   if (options.progress) {
     options.progress("compiling Rust crate " + app_dir.string() + " -> app.wasm (cargo)");

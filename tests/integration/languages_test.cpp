@@ -195,31 +195,39 @@ TEST_F(LanguagesTest, RustReadsAStreamedBodyInPieces) {
   EXPECT_TRUE(r.body == body);
 }
 
-// What `waverless new <lang> DIR` does (sdk/templates/README.md).
-void instantiateTemplate(const std::string& language, const fs::path& dir) {
-  fs::copy(kSdk / "templates" / language, dir, fs::copy_options::recursive);
-  for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    if (!e.is_regular_file()) continue;
+// What `waverless new <template> DIR` does (src/cli/templates.cpp): copy
+// the folder but its template.txt, replacing {{app}} with the app's name and
+// {{sdk}} with the SDK's folder.
+void instantiateTemplate(const std::string& name, const fs::path& dir) {
+  fs::path from = kSdk / "templates" / name;
+  ASSERT_TRUE(fs::exists(from / "template.txt")) << from;
+  for (const auto& e : fs::recursive_directory_iterator(from)) {
+    fs::path rel = fs::relative(e.path(), from);
+    if (!e.is_regular_file() || rel == "template.txt") continue;
     std::string text = readText(e.path());
-    text = std::regex_replace(text, std::regex("@APP_NAME@"), dir.filename().string());
-    text = std::regex_replace(text, std::regex("@WAVERLESS_SDK@"), kSdk.string());
-    writeText(e.path(), text);
+    text = std::regex_replace(text, std::regex("\\{\\{app\\}\\}"), dir.filename().string());
+    text = std::regex_replace(text, std::regex("\\{\\{sdk\\}\\}"), kSdk.string());
+    writeText(dir / rel, text);
   }
 }
 
 TEST_F(LanguagesTest, EachTemplateDeploysWithTheCliWhichBuildsItFirst) {
   const std::pair<const char*, const char*> cases[] = {
       {"rust", "compiling Rust crate"}, {"assemblyscript", "compiling AssemblyScript"}};
-  for (auto [language, progress] : cases) {
-    fs::path dir = root() / (std::string("tpl_") + language);
-    instantiateTemplate(language, dir);
+  for (auto [name, progress] : cases) {
+    fs::path dir = root() / (std::string("tpl_") + name);
+    instantiateTemplate(name, dir);
     auto deploy = runCli({"deploy", dir.string()}, node_->cliArgs());
     ASSERT_EQ(deploy.exit_code, 0) << deploy.output;
     EXPECT_THAT(deploy.output, HasSubstr(progress));
-    auto r = node_->call("POST", "/" + dir.filename().string(), "there");
+    // The same behaviour as the C and C++ templates: a counter per name.
+    std::string path = "/" + dir.filename().string();
+    auto r = node_->call("POST", path, "there");
     EXPECT_EQ(r.status, 200) << r.body;
-    EXPECT_EQ(r.body, std::string("hello there from ") +
-                          (std::string(language) == "rust" ? "Rust" : "AssemblyScript"));
+    EXPECT_EQ(r.body, "hello there (call 1)");
+    EXPECT_EQ(node_->call("POST", path, "there").body, "hello there (call 2)");
+    EXPECT_EQ(node_->call("POST", path, "").body, "hello world (call 1)");
+    EXPECT_EQ(node_->call("POST", path, "no spaces please").status, 400);
   }
 }
 

@@ -1,6 +1,4 @@
 // Rust guests: Debian's cargo and rustc, offline, for wasm32-wasi.
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -49,11 +47,14 @@ std::string humanLines(std::string_view output) {
   return out;
 }
 
-// The whole of a manifest-sized file; "" if it cannot be read (cargo then
-// says why).
-std::string readSmallFile(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+// p as a TOML basic string.
+std::string tomlString(const fs::path& p) {
+  std::string out = "\"";
+  for (char c : p.string()) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
 }
 
 }  // namespace
@@ -95,22 +96,18 @@ absl::Status buildRust(const fs::path& app_dir, const BuildOptions& options) {
         std::string("building Rust apps needs the wasm32-wasi std (") + kRustWasiStd +
         "): apt-get install libstd-rust-dev-wasm32 (scripts/install-deps.sh)");
   }
-  // A template copied by hand keeps its placeholder; cargo would only say
-  // it cannot read "{{sdk}}/rust/waverless/Cargo.toml".
-  if (auto toml = readSmallFile(app_dir / "Cargo.toml");
-      toml.find("{{sdk}}") != std::string::npos) {
-    return absl::InvalidArgumentError((app_dir / "Cargo.toml").string() +
-                                      " still has the template placeholder {{sdk}}: " +
-                                      "replace it with the Waverless SDK folder, " +
-                                      options.sdk_dir.string() + " (`waverless new` does this)");
-  }
   if (options.progress) {
     options.progress("compiling Rust crate " + app_dir.string() + " -> app.wasm (cargo)");
   }
   // env(1) sets RUSTC so cargo cannot pick a rustup rustc from PATH, and the
   // target folder so the build output stays with the crate whatever the
-  // caller's working directory.
+  // caller's working directory. The crate names the SDK as a registry
+  // dependency (`waverless = "0.1"`) and the build patches it to the SDK's
+  // folder: no registry is ever asked (offline, no index needed), and an app
+  // folder builds wherever it is copied. A crate that names the SDK by path
+  // builds too (the patch then goes unused).
   fs::path manifest = fs::absolute(app_dir / "Cargo.toml", ec);
+  fs::path sdk_crate = fs::absolute(options.sdk_dir / "rust" / "waverless", ec);
   std::vector<std::string> argv = {
       "/usr/bin/env",
       std::string("RUSTC=") + kRustc,
@@ -122,6 +119,8 @@ absl::Status buildRust(const fs::path& app_dir, const BuildOptions& options) {
       "--target",
       "wasm32-wasi",
       "--message-format=json-render-diagnostics",
+      "--config",
+      "patch.crates-io.waverless.path=" + tomlString(sdk_crate),
       "--manifest-path",
       manifest.string()};
   auto r = runProcess(argv);

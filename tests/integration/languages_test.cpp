@@ -30,21 +30,13 @@ void writeText(const fs::path& p, const std::string& text) {
   std::ofstream(p, std::ios::binary) << text;
 }
 
-// Copies an app's sources without its build output, and points a Rust
-// crate's path dependency on the SDK at the source tree (the relative path
-// in the repository does not hold from a temp folder).
+// Copies an app's sources without its build output.
 void copySources(const fs::path& src, const fs::path& dst) {
   fs::create_directories(dst);
   for (const auto& e : fs::directory_iterator(src)) {
     auto name = e.path().filename().string();
     if (name == "target" || name == "app.wasm" || name == "node_modules") continue;
     fs::copy(e.path(), dst / name, fs::copy_options::recursive);
-  }
-  if (fs::exists(dst / "Cargo.toml")) {
-    std::string toml = readText(dst / "Cargo.toml");
-    toml = std::regex_replace(toml, std::regex("path = \"[^\"]*sdk/rust/waverless\""),
-                              "path = \"" + (kSdk / "rust/waverless").string() + "\"");
-    writeText(dst / "Cargo.toml", toml);
   }
 }
 
@@ -196,8 +188,7 @@ TEST_F(LanguagesTest, RustReadsAStreamedBodyInPieces) {
 }
 
 // What `waverless new <template> DIR` does (src/cli/templates.cpp): copy
-// the folder but its template.txt, replacing {{app}} with the app's name and
-// {{sdk}} with the SDK's folder.
+// the folder but its template.txt, replacing {{app}} with the app's name.
 void instantiateTemplate(const std::string& name, const fs::path& dir) {
   fs::path from = kSdk / "templates" / name;
   ASSERT_TRUE(fs::exists(from / "template.txt")) << from;
@@ -206,7 +197,6 @@ void instantiateTemplate(const std::string& name, const fs::path& dir) {
     if (!e.is_regular_file() || rel == "template.txt") continue;
     std::string text = readText(e.path());
     text = std::regex_replace(text, std::regex("\\{\\{app\\}\\}"), dir.filename().string());
-    text = std::regex_replace(text, std::regex("\\{\\{sdk\\}\\}"), kSdk.string());
     writeText(dir / rel, text);
   }
 }
@@ -233,11 +223,11 @@ TEST_F(LanguagesTest, EachTemplateDeploysWithTheCliWhichBuildsItFirst) {
 
 const char kRustManifest[] =
     "[package]\nname = \"broken\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n"
-    "[lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\nwaverless = { path = \"";
+    "[lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\nwaverless = \"0.1\"\n";
 
 TEST_F(LanguagesTest, RustCompileErrorsReachTheBuildAndDeployError) {
   fs::path dir = root() / "broken_rs";
-  writeText(dir / "Cargo.toml", kRustManifest + (kSdk / "rust/waverless").string() + "\" }\n");
+  writeText(dir / "Cargo.toml", kRustManifest);
   writeText(dir / "app.yaml", "fns:\n  hi:\n    event:\n    - http_app:\n");
   writeText(dir / "src/lib.rs",
             "fn hi(_: &waverless::Args) -> waverless::Result<()> {\n"

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cluster/cluster_util.h"
+#include "common/status_map.h"
 #include "kv/kv_store.h"
 #include "master/package.h"
 #include "meta/app_registry.h"
@@ -340,7 +341,7 @@ void Cluster::invokeRemote(uint32_t node, worker::RemoteTask task,
                   absl::StrCat("function ", fn, " on node ", node, ": ", r.status().message())));
               return;
             }
-            done(statusOf(r->done().code(), r->done().message()));
+            done(common::fromWire(r->done().code(), r->done().message()));
           });
 }
 
@@ -356,9 +357,9 @@ void Cluster::onEnvelope(pb::Envelope req, net::Reply reply) {
   auto fail = [&](absl::Status st) {
     pb::Envelope out;
     out.set_id(id);
-    out.mutable_done()->set_code(static_cast<int32_t>(st.code()));
+    out.mutable_done()->set_code(common::toWire(st));
     out.mutable_done()->set_message(std::string(st.message()));
-    out.mutable_done()->set_http_status(worker::httpStatus(st));
+    out.mutable_done()->set_http_status(common::httpStatus(st));
     reply(std::move(out));
   };
   if (!req.has_invoke()) {
@@ -382,7 +383,7 @@ void Cluster::onEnvelope(pb::Envelope req, net::Reply reply) {
     pb::Envelope out;
     out.set_id(id);
     auto* d = out.mutable_done();
-    d->set_code(static_cast<int32_t>(o.status.code()));
+    d->set_code(common::toWire(o.status));
     d->set_message(std::string(o.status.message()));
     d->set_http_status(o.http_status);
     d->set_output(std::move(o.body));
@@ -454,7 +455,7 @@ void Cluster::dispatchTo(std::shared_ptr<const meta::DeployedApp> app, const app
           if (!got.ok()) {
             worker::RequestOutcome o;
             o.status = got.status();
-            o.http_status = worker::httpStatus(o.status);
+            o.http_status = common::httpStatus(o.status);
             o.body = std::string(o.status.message()) + "\n";
             done(std::move(o));
             return;
@@ -477,7 +478,7 @@ void Cluster::dispatchTo(std::shared_ptr<const meta::DeployedApp> app, const app
                       done = std::move(done)](absl::StatusOr<pb::Envelope> r) mutable {
                        if (r.ok()) {
                          worker::RequestOutcome o;
-                         o.status = statusOf(r->done().code(), r->done().message());
+                         o.status = common::fromWire(r->done().code(), r->done().message());
                          o.http_status = r->done().http_status();
                          o.body = std::move(*r->mutable_done()->mutable_output());
                          o.request_id = r->done().request_id();

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "cluster/cluster.h"
 #include "cluster/cluster_util.h"
+#include "common/status_map.h"
 #include "master/package.h"
 #include "meta/app_registry.h"
 
@@ -154,7 +155,7 @@ pb::Ack Cluster::installApp(const pb::AppPackage& pkg) {
   } else {
     st = installPackage(pkg).status();
   }
-  ack.set_code(static_cast<int32_t>(st.code()));
+  ack.set_code(common::toWire(st));
   ack.set_message(std::string(st.message()));
   return ack;
 }
@@ -245,7 +246,7 @@ absl::Status Cluster::recordApp(const std::string& name, const std::string& vers
   for (int attempt = 0; attempt < 20; ++attempt) {
     if (raft_) {
       pb::Ack a = metaPut(e);
-      st = statusOf(a.code(), a.message());
+      st = common::fromWire(a.code(), a.message());
     } else {
       st = peer(meta->id)->metaPut(e, std::chrono::seconds(5));
     }
@@ -271,7 +272,7 @@ pb::Ack Cluster::metaPut(const pb::MetaEntry& e) {
     st = e.erase() ? raft_->erase(e.key(), std::chrono::seconds(5))
                    : raft_->put(e.key(), e.value(), std::chrono::seconds(5));
   }
-  ack.set_code(static_cast<int32_t>(st.code()));
+  ack.set_code(common::toWire(st));
   ack.set_message(std::string(st.message()));
   return ack;
 }
@@ -308,7 +309,7 @@ pb::Ack Cluster::removeApp(const std::string& name) {
   absl::Status st = isMaster() ? remove(name) : deps_.registry.remove(name);
   pb::Ack ack;
   if (!st.ok() && st.code() != absl::StatusCode::kNotFound) {
-    ack.set_code(static_cast<int32_t>(st.code()));
+    ack.set_code(common::toWire(st));
     ack.set_message(std::string(st.message()));
   }
   return ack;

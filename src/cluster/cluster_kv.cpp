@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "cluster/cluster.h"
 #include "cluster/cluster_util.h"
+#include "common/status_map.h"
 #include "kv/kv_store.h"
 
 namespace waverless::cluster {
@@ -34,7 +35,7 @@ void Cluster::kvRemote(uint32_t node, app::KvOp op, std::string app, std::string
             }
             const auto& kr = r->kv_reply();
             if (kr.code() != 0) {
-              done(statusOf(kr.code(), kr.message()));
+              done(common::fromWire(kr.code(), kr.message()));
             } else if (!kr.found()) {
               done(std::optional<std::string>());
             } else {
@@ -61,7 +62,7 @@ void Cluster::kvSetBatchRemote(uint32_t node, std::string app, KvPairs pairs,
                            "key owner node ", node, " unreachable: ", r.status().message())));
                        return;
                      }
-                     done(statusOf(r->kv_reply().code(), r->kv_reply().message()));
+                     done(common::fromWire(r->kv_reply().code(), r->kv_reply().message()));
                    });
 }
 
@@ -119,7 +120,7 @@ void Cluster::kvScanAll(std::string app, std::string prefix, size_t limit,
           }
           const auto& kr = r->kv_reply();
           if (kr.code() != 0) {
-            g->add(statusOf(kr.code(), kr.message()));
+            g->add(common::fromWire(kr.code(), kr.message()));
             return;
           }
           KvPairs part;
@@ -157,7 +158,7 @@ void Cluster::serveKv(const pb::KvRequest& kv, pb::KvReply& kr) {
   } else {
     st = deps_.kv.del(kv.app(), kv.key());
   }
-  kr.set_code(static_cast<int32_t>(st.code()));
+  kr.set_code(common::toWire(st));
   kr.set_message(std::string(st.message()));
 }
 

@@ -38,9 +38,6 @@ struct RequestOutcome {
   int retry_after_s = 0;  // > 0: the app is over its quota; answer Retry-After
 };
 
-// absl status -> HTTP status, the one mapping used at the edge.
-int httpStatus(const absl::Status& status);
-
 class RequestRunner {
  public:
   RequestRunner(wasm::Engine& engine, kv::KvStore& kv, metrics::Registry& metrics, AppLogs& logs);

@@ -11,6 +11,7 @@
 #include "common/status_map.h"
 #include "kv/kv_store.h"
 #include "master/package.h"
+#include "meta/app_record.h"
 #include "meta/app_registry.h"
 #include "sched/scheduler.h"
 #include "wasm/engine.h"
@@ -53,11 +54,12 @@ absl::Status Cluster::start() {
     ro.dir = deps_.scratch_dir.parent_path() / "raft";
     raft_ = std::make_unique<meta::RaftLog>(ro);
     raft_->onApply([this](const std::string& key, const std::optional<std::string>& value) {
-      if (!key.starts_with("app/")) return;
+      auto name = meta::appOfRecordKey(key);
+      if (!name) return;
       std::lock_guard lock(sync_mu_);
       // Only a committed erase removes an app (and its keys) here: an app
       // merely absent from a partly replayed map must never be dropped.
-      if (!value) removals_.insert(key.substr(4));
+      if (!value) removals_.insert(*name);
       sync_pending_ = true;
       sync_cv_.notify_one();
     });

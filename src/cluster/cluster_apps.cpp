@@ -10,6 +10,7 @@
 #include "cluster/cluster_util.h"
 #include "common/status_map.h"
 #include "master/package.h"
+#include "meta/app_record.h"
 #include "meta/app_registry.h"
 
 namespace waverless::cluster {
@@ -197,11 +198,7 @@ void Cluster::syncApps(const std::map<std::string, std::string>& wanted) {
 }
 
 std::map<std::string, std::string> Cluster::wantedApps() {
-  std::map<std::string, std::string> out;
-  for (const auto& [k, v] : raft_->snapshot()) {
-    if (k.starts_with("app/")) out[k.substr(4)] = v;
-  }
-  return out;
+  return meta::recordedApps(raft_->snapshot());
 }
 
 void Cluster::metaSyncLoop(std::stop_token st) {
@@ -220,7 +217,7 @@ void Cluster::metaSyncLoop(std::stop_token st) {
       removals.swap(removals_);
     }
     for (const auto& name : removals) {
-      if (!raft_->get("app/" + name) && deps_.registry.find(name)) {
+      if (!raft_->get(meta::appRecordKey(name)) && deps_.registry.find(name)) {
         (void)deps_.registry.remove(name);
       }
     }
@@ -233,7 +230,7 @@ absl::Status Cluster::recordApp(const std::string& name, const std::string& vers
                               [](const NodeConfig& n) { return n.meta; });
   if (!any_meta) return absl::OkStatus();
   pb::MetaEntry e;
-  e.set_key("app/" + name);
+  e.set_key(meta::appRecordKey(name));
   e.set_value(version);
   e.set_erase(version.empty());
   // metaPut forwards to the raft leader itself; a node outside the raft

@@ -27,19 +27,15 @@ using std::chrono::milliseconds;
 Cluster::Cluster(ClusterConfig config, uint32_t self, ClusterDeps deps, ClusterTiming timing)
     : config_(std::move(config)), deps_(std::move(deps)), timing_(timing), rng_(self * 7919u) {
   self_ = config_.find(self);
-  for (const auto& n : config_.nodes) {
-    if (n.worker) all_workers_.push_back({sched::NodeId{n.id}, n.weight, true, 0});
-    members_[n.id] = Member{&n};
-  }
+  for (const auto& n : config_.nodes) members_[n.id] = Member{&n};
+  peers_ = std::make_unique<Peers>(config_, self);
+  kv_ = std::make_unique<RemoteKv>(config_, self, *peers_, deps_.kv);
 }
 
 Cluster::~Cluster() { stop(); }
 
 absl::Status Cluster::start() {
   if (self_ == nullptr) return absl::InvalidArgumentError("this node's id is not in the cluster");
-  for (const auto& n : config_.nodes) {
-    if (n.id != self_->id) peers_[n.id] = std::make_unique<net::PeerClient>(n.addr);
-  }
   server_ = std::make_unique<net::RpcServer>(self_->bind, *this);
   if (auto st = server_->start(); !st.ok()) return st;
   if (self_->meta) {
@@ -99,17 +95,7 @@ absl::Status Cluster::start() {
     }
     return out;
   });
-  deps_.metrics.gauges(
-      "wl_net_bytes", "Bytes sent to / received from each peer on the stream", [this] {
-        metrics::Registry::Samples out;
-        for (const auto& [id, p] : peers_) {
-          auto s = p->stats();
-          out.push_back({{{"peer", std::to_string(id)}, {"dir", "sent"}}, double(s.bytes_sent)});
-          out.push_back(
-              {{{"peer", std::to_string(id)}, {"dir", "received"}}, double(s.bytes_received)});
-        }
-        return out;
-      });
+  peers_->registerMetrics(deps_.metrics);
   if (isMaster()) {
     detector_ = std::jthread([this](std::stop_token st) { detectorLoop(st); });
   } else {
@@ -136,13 +122,8 @@ void Cluster::stop() {
     meta_sync_.join();
   }
   if (raft_) raft_->stop();
-  for (auto& [id, p] : peers_) p->shutdown();
+  peers_->shutdown();
   if (server_) server_->stop();
-}
-
-net::PeerClient* Cluster::peer(uint32_t id) {
-  auto it = peers_.find(id);
-  return it == peers_.end() ? nullptr : it->second.get();
 }
 
 // --- membership -----------------------------------------------------------------
@@ -290,16 +271,6 @@ sched::Policy Cluster::policyFor(const meta::DeployedApp& app) const {
   return p.ok() ? *p : sched::Policy::kDataAware;
 }
 
-std::optional<uint32_t> Cluster::keyOwner(std::string_view app, std::string_view key) {
-  // Over the configured workers, alive or not: a key's home does not move
-  // when a node fails (its keys are unavailable until it is back) and every
-  // node computes the same owner without asking anyone.
-  sched::NodeId owner =
-      sched::straw2Pick(absl::StrCat(std::string(app), "/", std::string(key)), all_workers_);
-  if (owner.value == self_->id) return std::nullopt;
-  return owner.value;
-}
-
 std::optional<uint32_t> Cluster::placeTrigger(const meta::DeployedApp& app, const app::FnSpec& fn,
                                               std::string_view key) {
   auto workers = aliveWorkers();
@@ -307,8 +278,7 @@ std::optional<uint32_t> Cluster::placeTrigger(const meta::DeployedApp& app, cons
   req.app = app.name;
   req.function = fn.name;
   req.key = key;
-  auto owner = keyOwner(app.name, key);
-  req.data_node = sched::NodeId{owner.value_or(self_->id)};
+  req.data_node = sched::NodeId{kv_->dataNode(app.name, key)};
   if (self_->worker) req.local = sched::NodeId{self_->id};
   {
     std::lock_guard lock(mu_);
@@ -352,7 +322,7 @@ void Cluster::onEnvelope(pb::Envelope req, net::Reply reply) {
   if (req.has_kv()) {
     pb::Envelope out;
     out.set_id(id);
-    serveKv(req.kv(), *out.mutable_kv_reply());
+    kv_->serve(req.kv(), *out.mutable_kv_reply());
     reply(std::move(out));
     return;
   }

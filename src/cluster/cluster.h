@@ -1,9 +1,9 @@
 // A node's part in a cluster: membership (heartbeats to the master, the
-// master's failure detector), placement (schedulers over the replicated view,
-// the straw2 key-owner rule), the peer RPC service, and deploy-once app
-// shipping. Plugs into the single-node pieces through their interfaces:
-// master::Dispatcher / master::Deployer (gateway), worker::ClusterHooks
-// (request runner), net::PeerHandler (RPC server).
+// master's failure detector), placement (schedulers over the replicated
+// view), the peer RPC service, and deploy-once app shipping; the KV of keys
+// owned by other nodes is RemoteKv's. Plugs into the single-node pieces
+// through their interfaces: master::Dispatcher / master::Deployer (gateway),
+// worker::ClusterHooks (request runner), net::PeerHandler (RPC server).
 //
 // Must not: execute functions or parse HTTP.
 #pragma once
@@ -19,6 +19,8 @@
 #include <thread>
 
 #include "cluster/cluster_config.h"
+#include "cluster/peers.h"
+#include "cluster/remote_kv.h"
 #include "master/gateway.h"
 #include "meta/raft_log.h"
 #include "net/peer.h"
@@ -61,6 +63,7 @@ class Cluster : public worker::ClusterHooks,
   void stop();           // idempotent
 
   const NodeConfig& self() const { return *self_; }
+  RemoteKv& kv() { return *kv_; }
   std::string nodesJson();
 
   // master::Dispatcher
@@ -84,15 +87,8 @@ class Cluster : public worker::ClusterHooks,
   // worker::ClusterHooks
   std::optional<uint32_t> placeTrigger(const meta::DeployedApp& app, const app::FnSpec& fn,
                                        std::string_view key) override;
-  std::optional<uint32_t> keyOwner(std::string_view app, std::string_view key) override;
   void invokeRemote(uint32_t node, worker::RemoteTask task,
                     absl::AnyInvocable<void(absl::Status)> done) override;
-  void kvSetBatchRemote(uint32_t node, std::string app, KvPairs pairs,
-                        absl::AnyInvocable<void(absl::Status)> done) override;
-  void kvScanAll(std::string app, std::string prefix, size_t limit,
-                 absl::AnyInvocable<void(absl::StatusOr<KvPairs>)> done) override;
-  void kvRemote(uint32_t node, app::KvOp op, std::string app, std::string key, std::string value,
-                absl::AnyInvocable<void(absl::StatusOr<std::optional<std::string>>)> done) override;
 
   // net::PeerHandler
   void onEnvelope(net::pb::Envelope request, net::Reply reply) override;
@@ -114,7 +110,7 @@ class Cluster : public worker::ClusterHooks,
   };
 
   bool isMaster() const { return self_->master; }
-  net::PeerClient* peer(uint32_t id);
+  net::PeerClient* peer(uint32_t id) { return peers_->get(id); }
   std::vector<sched::WorkerInfo> aliveWorkers();
   net::pb::WorkerState localState();
   void heartbeatLoop(std::stop_token st);
@@ -130,8 +126,6 @@ class Cluster : public worker::ClusterHooks,
       const net::pb::AppPackage& package);
   void distribute(const std::string& name);
   sched::Policy policyFor(const meta::DeployedApp& app) const;
-  // Answers a peer's KV request from this node's store (cluster_kv.cpp).
-  void serveKv(const net::pb::KvRequest& request, net::pb::KvReply& reply);
   void dispatchTo(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec* fn,
                   std::string body, std::vector<uint32_t> excluded,
                   absl::AnyInvocable<void(worker::RequestOutcome)> done,
@@ -142,8 +136,8 @@ class Cluster : public worker::ClusterHooks,
   const NodeConfig* self_;
   ClusterDeps deps_;
   ClusterTiming timing_;
-  std::vector<sched::WorkerInfo> all_workers_;  // configured, for the key-owner rule
-  std::map<uint32_t, std::unique_ptr<net::PeerClient>> peers_;
+  std::unique_ptr<Peers> peers_;
+  std::unique_ptr<RemoteKv> kv_;
   std::unique_ptr<net::RpcServer> server_;
 
   std::mutex mu_;

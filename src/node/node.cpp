@@ -205,7 +205,7 @@ absl::Status Node::start() {
         std::move(*cfg), m.options.node_id,
         cluster::ClusterDeps{*m.registry, *m.runner, *m.kv, *m.engine, m.metrics,
                              m.options.data_dir / "tmp", eo.cache_dir});
-    m.runner->setCluster(m.cluster.get());
+    m.runner->setCluster(m.cluster.get(), &m.cluster->kv());
     if (auto st = m.cluster->start(); !st.ok()) return st;
     dispatcher = m.cluster.get();
     deployer = m.cluster.get();

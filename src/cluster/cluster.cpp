@@ -21,14 +21,25 @@ namespace waverless::cluster {
 
 namespace fs = std::filesystem;
 namespace pb = net::pb;
-using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 Cluster::Cluster(ClusterConfig config, uint32_t self, ClusterDeps deps, ClusterTiming timing)
-    : config_(std::move(config)), deps_(std::move(deps)), timing_(timing), rng_(self * 7919u) {
+    : config_(std::move(config)), deps_(std::move(deps)), rng_(self * 7919u) {
   self_ = config_.find(self);
-  for (const auto& n : config_.nodes) members_[n.id] = Member{&n};
   peers_ = std::make_unique<Peers>(config_, self);
+  MembershipDeps md;
+  md.local_state = [this] { return localState(); };
+  md.app_versions = [this] {
+    AppVersions out;
+    for (const auto& a : deps_.registry.list()) out[a->name] = a->version;
+    return out;
+  };
+  // Nodes in the raft group take the app set from it; others from the
+  // master's reply.
+  md.on_master_apps = [this](const AppVersions& wanted) {
+    if (!raft_) syncApps(wanted);
+  };
+  membership_ = std::make_unique<Membership>(config_, self, std::move(md), timing);
   kv_ = std::make_unique<RemoteKv>(config_, self, *peers_, deps_.kv);
 }
 
@@ -64,42 +75,10 @@ absl::Status Cluster::start() {
       meta_sync_ = std::jthread([this](std::stop_token st) { metaSyncLoop(st); });
     }
   }
-  {
-    std::lock_guard lock(mu_);
-    Member& me = members_[self_->id];
-    me.alive = true;
-    me.last_seen = Clock::now();
-  }
-  // Cluster-wide metrics on every node, per node label (the master's view is
-  // the authoritative one).
-  deps_.metrics.gauges("wl_node_up", "1 when the node is in the live cluster view", [this] {
-    metrics::Registry::Samples out;
-    std::lock_guard lock(mu_);
-    for (const auto& [id, m] : members_)
-      out.push_back({{{"node", std::to_string(id)}}, m.alive ? 1.0 : 0.0});
-    return out;
-  });
-  deps_.metrics.gauges("wl_node_running", "Invocations running on each node", [this] {
-    metrics::Registry::Samples out;
-    std::lock_guard lock(mu_);
-    for (const auto& [id, m] : members_) {
-      out.push_back({{{"node", std::to_string(id)}}, double(m.state.running())});
-    }
-    return out;
-  });
-  deps_.metrics.gauges("wl_node_rss_bytes", "Resident memory of each node", [this] {
-    metrics::Registry::Samples out;
-    std::lock_guard lock(mu_);
-    for (const auto& [id, m] : members_) {
-      out.push_back({{{"node", std::to_string(id)}}, double(m.state.rss_bytes())});
-    }
-    return out;
-  });
+  membership_->registerMetrics(deps_.metrics);
   peers_->registerMetrics(deps_.metrics);
-  if (isMaster()) {
-    detector_ = std::jthread([this](std::stop_token st) { detectorLoop(st); });
-  } else {
-    heartbeat_ = std::jthread([this](std::stop_token st) { heartbeatLoop(st); });
+  if (auto st = membership_->start(isMaster() ? nullptr : peer(config_.master()->id)); !st.ok()) {
+    return st;
   }
   started_ = true;
   return absl::OkStatus();
@@ -108,14 +87,7 @@ absl::Status Cluster::start() {
 void Cluster::stop() {
   if (!started_) return;
   started_ = false;
-  if (heartbeat_.joinable()) {
-    heartbeat_.request_stop();
-    heartbeat_.join();
-  }
-  if (detector_.joinable()) {
-    detector_.request_stop();
-    detector_.join();
-  }
+  membership_->stop();
   if (meta_sync_.joinable()) {
     meta_sync_.request_stop();
     sync_cv_.notify_all();
@@ -126,7 +98,7 @@ void Cluster::stop() {
   if (server_) server_->stop();
 }
 
-// --- membership -----------------------------------------------------------------
+// --- this node's load -----------------------------------------------------------------
 
 pb::WorkerState Cluster::localState() {
   pb::WorkerState s;
@@ -149,119 +121,8 @@ pb::WorkerState Cluster::localState() {
   return s;
 }
 
-void Cluster::heartbeatLoop(std::stop_token st) {
-  const NodeConfig* master = config_.master();
-  net::PeerClient* m = peer(master->id);
-  while (!st.stop_requested()) {
-    pb::HeartbeatRequest req;
-    *req.mutable_state() = localState();
-    for (const auto& a : deps_.registry.list()) (*req.mutable_app_versions())[a->name] = a->version;
-    auto reply = m->heartbeat(req, timing_.heartbeat * 3);
-    if (reply.ok()) {
-      {
-        std::lock_guard lock(mu_);
-        for (const auto& w : reply->workers()) {
-          auto it = members_.find(w.id());
-          if (it == members_.end()) continue;
-          it->second.alive = w.alive();
-          it->second.state = w;
-        }
-        members_[master->id].alive = true;
-      }
-      // Nodes in the raft group take the app set from it; others from the
-      // master's reply.
-      if (!raft_) {
-        syncApps(std::map<std::string, std::string>(reply->app_versions().begin(),
-                                                    reply->app_versions().end()));
-      }
-    }
-    std::this_thread::sleep_for(timing_.heartbeat);
-  }
-}
-
-void Cluster::detectorLoop(std::stop_token st) {
-  while (!st.stop_requested()) {
-    std::this_thread::sleep_for(milliseconds(100));
-    auto now = Clock::now();
-    std::lock_guard lock(mu_);
-    for (auto& [id, m] : members_) {
-      if (id == self_->id) {
-        m.state = localState();
-        m.last_seen = now;
-        m.alive = true;
-        continue;
-      }
-      bool was = m.alive;
-      m.alive = m.last_seen != Clock::time_point{} && now - m.last_seen < timing_.dead_after;
-      m.state.set_alive(m.alive);
-      if (was && !m.alive) {
-        fprintf(stderr, "level=warn node=%u msg=\"no heartbeat for %lld ms: out of scheduling\"\n",
-                id, static_cast<long long>(timing_.dead_after.count()));
-      }
-    }
-  }
-}
-
 pb::HeartbeatReply Cluster::heartbeat(const pb::HeartbeatRequest& req) {
-  pb::HeartbeatReply reply;
-  {
-    std::lock_guard lock(mu_);
-    auto it = members_.find(req.state().id());
-    if (it != members_.end()) {
-      if (!it->second.alive) {
-        fprintf(stderr, "level=info node=%u msg=\"joined\"\n", req.state().id());
-      }
-      it->second.state = req.state();
-      it->second.last_seen = Clock::now();
-      it->second.alive = true;
-    }
-    for (const auto& [id, m] : members_) {
-      if (!m.config->worker) continue;
-      pb::WorkerState s = m.state;
-      s.set_id(id);
-      s.set_weight(m.config->weight);
-      s.set_alive(m.alive);
-      *reply.add_workers() = s;
-    }
-  }
-  for (const auto& a : deps_.registry.list()) (*reply.mutable_app_versions())[a->name] = a->version;
-  return reply;
-}
-
-std::vector<sched::WorkerInfo> Cluster::aliveWorkers() {
-  std::vector<sched::WorkerInfo> out;
-  std::lock_guard lock(mu_);
-  for (const auto& [id, m] : members_) {
-    if (!m.config->worker) continue;
-    out.push_back({sched::NodeId{id}, m.config->weight, m.alive, m.state.load()});
-  }
-  return out;
-}
-
-std::string Cluster::nodesJson() {
-  std::string out = "[";
-  auto now = Clock::now();
-  std::lock_guard lock(mu_);
-  for (const auto& [id, m] : members_) {
-    if (out.size() > 1) out += ',';
-    std::string roles;
-    for (auto [on, name] :
-         {std::pair{m.config->meta, "meta"}, std::pair{m.config->master, "master"},
-          std::pair{m.config->worker, "worker"}}) {
-      if (!on) continue;
-      if (!roles.empty()) roles += ',';
-      roles += absl::StrCat("\"", name, "\"");
-    }
-    long long ago = m.last_seen == Clock::time_point{}
-                        ? -1
-                        : std::chrono::duration_cast<milliseconds>(now - m.last_seen).count();
-    absl::StrAppend(&out, "{\"id\":", id, ",\"addr\":\"", m.config->addr, "\",\"roles\":[", roles,
-                    "],\"alive\":", m.alive ? "true" : "false", ",\"load\":", m.state.load(),
-                    ",\"running\":", m.state.running(), ",\"instances\":", m.state.instances(),
-                    ",\"rss_bytes\":", m.state.rss_bytes(),
-                    ",\"cpu_seconds\":", m.state.cpu_seconds(), ",\"last_seen_ms_ago\":", ago, "}");
-  }
-  return out + "]";
+  return membership_->heartbeat(req);
 }
 
 // --- placement --------------------------------------------------------------------
@@ -273,7 +134,7 @@ sched::Policy Cluster::policyFor(const meta::DeployedApp& app) const {
 
 std::optional<uint32_t> Cluster::placeTrigger(const meta::DeployedApp& app, const app::FnSpec& fn,
                                               std::string_view key) {
-  auto workers = aliveWorkers();
+  auto workers = membership_->view()->workers();
   sched::PlacementRequest req;
   req.app = app.name;
   req.function = fn.name;
@@ -281,7 +142,7 @@ std::optional<uint32_t> Cluster::placeTrigger(const meta::DeployedApp& app, cons
   req.data_node = sched::NodeId{kv_->dataNode(app.name, key)};
   if (self_->worker) req.local = sched::NodeId{self_->id};
   {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(rng_mu_);
     req.random = rng_();
   }
   auto node = sched::makeScheduler(policyFor(app))->place(req, workers);
@@ -392,7 +253,7 @@ void Cluster::dispatchTo(std::shared_ptr<const meta::DeployedApp> app, const app
                          absl::AnyInvocable<void(worker::RequestOutcome)> done,
                          std::shared_ptr<http::BodyStream> stream,
                          std::shared_ptr<common::CancelScope> cancel) {
-  auto workers = aliveWorkers();
+  auto workers = membership_->view()->workers();
   for (auto& w : workers) {
     if (std::find(excluded.begin(), excluded.end(), w.id.value) != excluded.end()) w.alive = false;
   }
@@ -401,7 +262,7 @@ void Cluster::dispatchTo(std::shared_ptr<const meta::DeployedApp> app, const app
   req.function = fn->name;
   if (self_->worker) req.local = sched::NodeId{self_->id};
   {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(rng_mu_);
     req.random = rng_();
   }
   auto node = sched::makeScheduler(policyFor(*app))->place(req, workers);

@@ -1,8 +1,7 @@
-// A node's part in a cluster: membership (heartbeats to the master, the
-// master's failure detector), placement (schedulers over the replicated
-// view), the peer RPC service, and deploy-once app shipping; the KV of keys
-// owned by other nodes is RemoteKv's. Plugs into the single-node pieces
-// through their interfaces: master::Dispatcher / master::Deployer (gateway),
+// A node's part in a cluster: placement (schedulers over the membership
+// view), the peer RPC service, and deploy-once app shipping; membership is
+// Membership's and the KV of keys owned by other nodes RemoteKv's. Plugs into the single-node
+// pieces through their interfaces: master::Dispatcher / master::Deployer (gateway),
 // worker::ClusterHooks (request runner), net::PeerHandler (RPC server).
 //
 // Must not: execute functions or parse HTTP.
@@ -18,7 +17,9 @@
 #include <set>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "cluster/cluster_config.h"
+#include "cluster/membership.h"
 #include "cluster/peers.h"
 #include "cluster/remote_kv.h"
 #include "master/gateway.h"
@@ -46,11 +47,6 @@ struct ClusterDeps {
   std::filesystem::path cache_dir;  // the engine's compiled-object cache
 };
 
-struct ClusterTiming {
-  std::chrono::milliseconds heartbeat{300};
-  std::chrono::milliseconds dead_after{1500};  // < 3 s: a silent worker leaves scheduling
-};
-
 class Cluster : public worker::ClusterHooks,
                 public net::PeerHandler,
                 public master::Dispatcher,
@@ -64,7 +60,7 @@ class Cluster : public worker::ClusterHooks,
 
   const NodeConfig& self() const { return *self_; }
   RemoteKv& kv() { return *kv_; }
-  std::string nodesJson();
+  Membership& membership() { return *membership_; }
 
   // master::Dispatcher
   // cancel reaches a request run here; one forwarded to another node is not
@@ -102,19 +98,9 @@ class Cluster : public worker::ClusterHooks,
   std::string metaJson();
 
  private:
-  struct Member {
-    const NodeConfig* config;
-    bool alive = false;
-    net::pb::WorkerState state;
-    std::chrono::steady_clock::time_point last_seen{};
-  };
-
   bool isMaster() const { return self_->master; }
   net::PeerClient* peer(uint32_t id) { return peers_->get(id); }
-  std::vector<sched::WorkerInfo> aliveWorkers();
   net::pb::WorkerState localState();
-  void heartbeatLoop(std::stop_token st);
-  void detectorLoop(std::stop_token st);
   void syncApps(const std::map<std::string, std::string>& wanted);
   // Records the desired version of an app (empty: removed) in the raft map,
   // through the leader. A no-op when the cluster has no meta nodes.
@@ -135,14 +121,13 @@ class Cluster : public worker::ClusterHooks,
   ClusterConfig config_;
   const NodeConfig* self_;
   ClusterDeps deps_;
-  ClusterTiming timing_;
   std::unique_ptr<Peers> peers_;
+  std::unique_ptr<Membership> membership_;
   std::unique_ptr<RemoteKv> kv_;
   std::unique_ptr<net::RpcServer> server_;
 
-  std::mutex mu_;
-  std::map<uint32_t, Member> members_;  // guarded by mu_
-  std::mt19937_64 rng_;                 // guarded by mu_
+  std::mutex rng_mu_;
+  std::mt19937_64 rng_ ABSL_GUARDED_BY(rng_mu_);
   std::atomic<uint64_t> install_seq_{0};
   std::mutex install_mu_;  // one app install at a time
 
@@ -152,8 +137,6 @@ class Cluster : public worker::ClusterHooks,
   bool sync_pending_ = false;       // guarded by sync_mu_
   std::set<std::string> removals_;  // guarded by sync_mu_: committed erases
   std::jthread meta_sync_;
-  std::jthread heartbeat_;
-  std::jthread detector_;
   bool started_ = false;
 };
 

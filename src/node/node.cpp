@@ -220,7 +220,7 @@ absl::Status Node::start() {
       std::make_unique<master::Gateway>(*m.registry, *dispatcher, *deployer, m.logs, m.metrics,
                                         m.options.data_dir / "tmp", admin->digest());
   if (m.cluster) {
-    m.gateway->setNodesView([c = m.cluster.get()] { return c->nodesJson(); });
+    m.gateway->setNodesView([c = m.cluster.get()] { return c->membership().nodesJson(); });
     m.gateway->setMetaView([c = m.cluster.get()] { return c->metaJson(); });
   }
   m.gateway->start();

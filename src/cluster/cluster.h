@@ -1,8 +1,6 @@
-// A node's part in a cluster: placement (schedulers over the membership
-// view), the peer RPC service, and deploy-once app shipping; membership is
-// Membership's and the KV of keys owned by other nodes RemoteKv's. Plugs into the single-node
-// pieces through their interfaces: master::Dispatcher / master::Deployer (gateway),
-// worker::ClusterHooks (request runner), net::PeerHandler (RPC server).
+// A node's part in a cluster: the peer RPC service, routed to the roles
+// (Membership, RemoteKv, Dispatcher), and deploy-once app shipping, which
+// plugs into the gateway as its master::Deployer.
 //
 // Must not: execute functions or parse HTTP.
 #pragma once
@@ -13,20 +11,17 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <set>
 #include <thread>
 
-#include "absl/base/thread_annotations.h"
 #include "cluster/cluster_config.h"
+#include "cluster/dispatcher.h"
 #include "cluster/membership.h"
 #include "cluster/peers.h"
 #include "cluster/remote_kv.h"
 #include "master/gateway.h"
 #include "meta/raft_log.h"
 #include "net/peer.h"
-#include "sched/scheduler.h"
-#include "worker/cluster_hooks.h"
 
 namespace waverless::kv {
 class KvStore;
@@ -47,10 +42,7 @@ struct ClusterDeps {
   std::filesystem::path cache_dir;  // the engine's compiled-object cache
 };
 
-class Cluster : public worker::ClusterHooks,
-                public net::PeerHandler,
-                public master::Dispatcher,
-                public master::Deployer {
+class Cluster : public net::PeerHandler, public master::Deployer {
  public:
   Cluster(ClusterConfig config, uint32_t self, ClusterDeps deps, ClusterTiming timing = {});
   ~Cluster() override;
@@ -61,30 +53,12 @@ class Cluster : public worker::ClusterHooks,
   const NodeConfig& self() const { return *self_; }
   RemoteKv& kv() { return *kv_; }
   Membership& membership() { return *membership_; }
+  Dispatcher& dispatcher() { return *dispatcher_; }
 
-  // master::Dispatcher
-  // cancel reaches a request run here; one forwarded to another node is not
-  // cancelled when its client goes away (it ends by its deadline).
-  void dispatch(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
-                std::string body, absl::AnyInvocable<void(worker::RequestOutcome)> done,
-                std::shared_ptr<common::CancelScope> cancel = nullptr) override;
-  // A streamed body: kept streaming when the function is placed here,
-  // collected and sent whole when it runs on another node.
-  bool canStream() const override { return true; }
-  void dispatchStream(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
-                      std::shared_ptr<http::BodyStream> body,
-                      absl::AnyInvocable<void(worker::RequestOutcome)> done,
-                      std::shared_ptr<common::CancelScope> cancel = nullptr) override;
   // master::Deployer
   absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> deploy(
       const std::string& name, const std::filesystem::path& dir) override;
   absl::Status remove(const std::string& name) override;
-
-  // worker::ClusterHooks
-  std::optional<uint32_t> placeTrigger(const meta::DeployedApp& app, const app::FnSpec& fn,
-                                       std::string_view key) override;
-  void invokeRemote(uint32_t node, worker::RemoteTask task,
-                    absl::AnyInvocable<void(absl::Status)> done) override;
 
   // net::PeerHandler
   void onEnvelope(net::pb::Envelope request, net::Reply reply) override;
@@ -111,12 +85,6 @@ class Cluster : public worker::ClusterHooks,
   absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> installPackage(
       const net::pb::AppPackage& package);
   void distribute(const std::string& name);
-  sched::Policy policyFor(const meta::DeployedApp& app) const;
-  void dispatchTo(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec* fn,
-                  std::string body, std::vector<uint32_t> excluded,
-                  absl::AnyInvocable<void(worker::RequestOutcome)> done,
-                  std::shared_ptr<http::BodyStream> stream = nullptr,
-                  std::shared_ptr<common::CancelScope> cancel = nullptr);
 
   ClusterConfig config_;
   const NodeConfig* self_;
@@ -124,10 +92,9 @@ class Cluster : public worker::ClusterHooks,
   std::unique_ptr<Peers> peers_;
   std::unique_ptr<Membership> membership_;
   std::unique_ptr<RemoteKv> kv_;
+  std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<net::RpcServer> server_;
 
-  std::mutex rng_mu_;
-  std::mt19937_64 rng_ ABSL_GUARDED_BY(rng_mu_);
   std::atomic<uint64_t> install_seq_{0};
   std::mutex install_mu_;  // one app install at a time
 

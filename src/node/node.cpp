@@ -205,9 +205,9 @@ absl::Status Node::start() {
         std::move(*cfg), m.options.node_id,
         cluster::ClusterDeps{*m.registry, *m.runner, *m.kv, *m.engine, m.metrics,
                              m.options.data_dir / "tmp", eo.cache_dir});
-    m.runner->setCluster(m.cluster.get(), &m.cluster->kv());
+    m.runner->setCluster(&m.cluster->dispatcher(), &m.cluster->kv());
     if (auto st = m.cluster->start(); !st.ok()) return st;
-    dispatcher = m.cluster.get();
+    dispatcher = &m.cluster->dispatcher();
     deployer = m.cluster.get();
   } else {
     m.dispatcher = std::make_unique<master::LocalDispatcher>(*m.runner);

@@ -1,6 +1,6 @@
 // What the request runner asks of a cluster about running functions: where a
 // triggered function runs, and how to run it on another node. Implemented by
-// src/cluster/; absent (null) when the node runs alone. The cluster's
+// cluster::Dispatcher; absent (null) when the node runs alone. The cluster's
 // KV is worker/cluster_kv.h.
 #pragma once
 

@@ -4,7 +4,6 @@
 
 #include <fstream>
 
-#include "meta/app_record.h"
 #include "meta/app_registry.h"
 #include "wasm/engine.h"
 #include "worker/request_runner.h"
@@ -16,7 +15,23 @@ namespace pb = net::pb;
 Cluster::Cluster(ClusterConfig config, uint32_t self, ClusterDeps deps, ClusterTiming timing)
     : config_(std::move(config)), deps_(std::move(deps)) {
   self_ = config_.find(self);
+  if (self_ == nullptr) return;  // start() says why
   peers_ = std::make_unique<Peers>(config_, self);
+  if (self_->meta) {
+    // The app versions every node should serve are raft-replicated among the
+    // meta nodes: they survive the master and every meta node applies them.
+    meta::RaftLogOptions ro;
+    ro.id = self;
+    ro.address = self_->raftAddr();
+    for (const auto& n : config_.nodes) {
+      if (n.meta) ro.peers.push_back({n.id, n.raftAddr()});
+    }
+    ro.dir = deps_.scratch_dir.parent_path() / "raft";
+    raft_ = std::make_unique<meta::RaftLog>(ro);
+  }
+  shipper_ = std::make_unique<AppShipper>(
+      self, AppShipperDeps{config_, *peers_, deps_.registry, raft_.get(), deps_.scratch_dir,
+                           deps_.cache_dir});
   MembershipDeps md;
   md.local_state = [this] { return localState(); };
   md.app_versions = [this] {
@@ -24,11 +39,7 @@ Cluster::Cluster(ClusterConfig config, uint32_t self, ClusterDeps deps, ClusterT
     for (const auto& a : deps_.registry.list()) out[a->name] = a->version;
     return out;
   };
-  // Nodes in the raft group take the app set from it; others from the
-  // master's reply.
-  md.on_master_apps = [this](const AppVersions& wanted) {
-    if (!raft_) syncApps(wanted);
-  };
+  md.on_master_apps = [this](const AppVersions& wanted) { shipper_->onMasterApps(wanted); };
   membership_ = std::make_unique<Membership>(config_, self, std::move(md), timing);
   kv_ = std::make_unique<RemoteKv>(config_, self, *peers_, deps_.kv);
   dispatcher_ = std::make_unique<Dispatcher>(
@@ -40,57 +51,29 @@ Cluster::~Cluster() { stop(); }
 absl::Status Cluster::start() {
   if (self_ == nullptr) return absl::InvalidArgumentError("this node's id is not in the cluster");
   server_ = std::make_unique<net::RpcServer>(self_->bind, *this);
+  started_ = true;  // stop() undoes whatever part of this succeeded
   if (auto st = server_->start(); !st.ok()) return st;
-  if (self_->meta) {
-    // The app versions every node should serve are raft-replicated among the
-    // meta nodes: they survive the master and every meta node applies them.
-    meta::RaftLogOptions ro;
-    ro.id = self_->id;
-    ro.address = self_->raftAddr();
-    for (const auto& n : config_.nodes) {
-      if (n.meta) ro.peers.push_back({n.id, n.raftAddr()});
-    }
-    ro.dir = deps_.scratch_dir.parent_path() / "raft";
-    raft_ = std::make_unique<meta::RaftLog>(ro);
+  if (raft_) {
     raft_->onApply([this](const std::string& key, const std::optional<std::string>& value) {
-      auto name = meta::appOfRecordKey(key);
-      if (!name) return;
-      std::lock_guard lock(sync_mu_);
-      // Only a committed erase removes an app (and its keys) here: an app
-      // merely absent from a partly replayed map must never be dropped.
-      if (!value) removals_.insert(*name);
-      sync_pending_ = true;
-      sync_cv_.notify_one();
+      shipper_->onMetaApply(key, value);
     });
     if (auto st = raft_->start(); !st.ok()) return st;
-    if (self_->worker) {
-      meta_sync_ = std::jthread([this](std::stop_token st) { metaSyncLoop(st); });
-    }
   }
+  if (auto st = shipper_->start(); !st.ok()) return st;
   membership_->registerMetrics(deps_.metrics);
   peers_->registerMetrics(deps_.metrics);
-  if (auto st = membership_->start(isMaster() ? nullptr : peer(config_.master()->id)); !st.ok()) {
-    return st;
-  }
-  started_ = true;
-  return absl::OkStatus();
+  return membership_->start(self_->master ? nullptr : peers_->get(config_.master()->id));
 }
 
 void Cluster::stop() {
   if (!started_) return;
   started_ = false;
   membership_->stop();
-  if (meta_sync_.joinable()) {
-    meta_sync_.request_stop();
-    sync_cv_.notify_all();
-    meta_sync_.join();
-  }
+  shipper_->stop();
   if (raft_) raft_->stop();
   peers_->shutdown();
-  if (server_) server_->stop();
+  server_->stop();
 }
-
-// --- this node's load -----------------------------------------------------------------
 
 pb::WorkerState Cluster::localState() {
   pb::WorkerState s;
@@ -113,11 +96,7 @@ pb::WorkerState Cluster::localState() {
   return s;
 }
 
-pb::HeartbeatReply Cluster::heartbeat(const pb::HeartbeatRequest& req) {
-  return membership_->heartbeat(req);
-}
-
-// --- peer stream ------------------------------------------------------------------
+// --- net::PeerHandler -------------------------------------------------------------
 
 void Cluster::onEnvelope(pb::Envelope req, net::Reply reply) {
   if (req.has_kv()) {
@@ -129,5 +108,19 @@ void Cluster::onEnvelope(pb::Envelope req, net::Reply reply) {
   }
   dispatcher_->serveInvoke(req, std::move(reply));
 }
+
+pb::HeartbeatReply Cluster::heartbeat(const pb::HeartbeatRequest& request) {
+  return membership_->heartbeat(request);
+}
+
+pb::Ack Cluster::installApp(const pb::AppPackage& package) { return shipper_->installApp(package); }
+
+absl::StatusOr<pb::AppPackage> Cluster::fetchApp(const std::string& name) {
+  return shipper_->fetchApp(name);
+}
+
+pb::Ack Cluster::removeApp(const std::string& name) { return shipper_->removeApp(name); }
+
+pb::Ack Cluster::metaPut(const pb::MetaEntry& entry) { return shipper_->metaPut(entry); }
 
 }  // namespace waverless::cluster

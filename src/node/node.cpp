@@ -208,7 +208,7 @@ absl::Status Node::start() {
     m.runner->setCluster(&m.cluster->dispatcher(), &m.cluster->kv());
     if (auto st = m.cluster->start(); !st.ok()) return st;
     dispatcher = &m.cluster->dispatcher();
-    deployer = m.cluster.get();
+    deployer = &m.cluster->shipper();
   } else {
     m.dispatcher = std::make_unique<master::LocalDispatcher>(*m.runner);
     m.deployer = std::make_unique<master::LocalDeployer>(*m.registry);
@@ -221,7 +221,7 @@ absl::Status Node::start() {
                                         m.options.data_dir / "tmp", admin->digest());
   if (m.cluster) {
     m.gateway->setNodesView([c = m.cluster.get()] { return c->membership().nodesJson(); });
-    m.gateway->setMetaView([c = m.cluster.get()] { return c->metaJson(); });
+    m.gateway->setMetaView([c = m.cluster.get()] { return c->shipper().metaJson(); });
   }
   m.gateway->start();
   m.registerGauges();

@@ -41,7 +41,36 @@ Cluster::Cluster(ClusterConfig config, uint32_t self, ClusterDeps deps, ClusterT
   };
   md.on_master_apps = [this](const AppVersions& wanted) { shipper_->onMasterApps(wanted); };
   membership_ = std::make_unique<Membership>(config_, self, std::move(md), timing);
-  kv_ = std::make_unique<RemoteKv>(config_, self, *peers_, deps_.kv);
+  // Every node computes the same first map from cluster.yaml: the configured
+  // workers, alive or not, so the groups' first replicas agree everywhere.
+  std::vector<sched::WorkerInfo> workers;
+  for (const auto& n : config_.nodes) {
+    if (n.worker) workers.push_back({sched::NodeId{n.id}, n.weight, true, 0});
+  }
+  auto map = shard::ShardMap::place(config_.shards, config_.replicas, workers);
+  if (!map.ok()) {
+    self_ = nullptr;  // parseClusterConfig guarantees a worker; start() reports it anyway
+    return;
+  }
+  shard_map_ = std::make_shared<const shard::ShardMap>(std::move(*map));
+  if (self_->worker) {
+    shard::RaftHostOptions so;
+    so.node_id = self;
+    so.listen_address = self_->shardBind();
+    so.dir = deps_.scratch_dir.parent_path() / "shards";
+    so.secret = deps_.cluster_secret;
+    shard_host_ = std::make_unique<shard::RaftHost>(so, deps_.kv);
+  }
+  kv_ = std::make_unique<ShardedKv>(
+      self,
+      ShardedKvDeps{config_, *peers_, deps_.kv,
+                    [this](std::string_view app, std::string_view key) {
+                      auto a = deps_.registry.find(app);
+                      return a == nullptr ? app::KeyDurability::kReplicated
+                                          : a->manifest.durabilityOf(key);
+                    },
+                    shard_host_.get()},
+      shard_map_);
   dispatcher_ = std::make_unique<Dispatcher>(
       self, DispatcherDeps{config_, *membership_, *kv_, *peers_, deps_.registry, deps_.runner});
 }
@@ -59,6 +88,7 @@ absl::Status Cluster::start() {
     });
     if (auto st = raft_->start(); !st.ok()) return st;
   }
+  if (auto st = startShards(); !st.ok()) return st;
   if (auto st = shipper_->start(); !st.ok()) return st;
   membership_->registerMetrics(deps_.metrics);
   peers_->registerMetrics(deps_.metrics);
@@ -70,9 +100,24 @@ void Cluster::stop() {
   started_ = false;
   membership_->stop();
   shipper_->stop();
+  kv_->stop();
+  if (shard_host_) shard_host_->stop();
   if (raft_) raft_->stop();
   peers_->shutdown();
   server_->stop();
+}
+
+absl::Status Cluster::startShards() {
+  if (auto st = kv_->start(); !st.ok()) return st;
+  if (!shard_host_) return absl::OkStatus();
+  if (auto st = shard_host_->start(); !st.ok()) return st;
+  for (uint32_t g : shard_map_->groupsOn(self_->id)) {
+    std::vector<shard::Replica> replicas;
+    for (uint32_t n : shard_map_->replicasOf(g))
+      replicas.push_back({n, config_.find(n)->shardAddr()});
+    if (auto st = shard_host_->openGroup(g, replicas); !st.ok()) return st;
+  }
+  return absl::OkStatus();
 }
 
 pb::WorkerState Cluster::localState() {
@@ -99,11 +144,8 @@ pb::WorkerState Cluster::localState() {
 // --- net::PeerHandler -------------------------------------------------------------
 
 void Cluster::onEnvelope(pb::Envelope req, net::Reply reply) {
-  if (req.has_kv()) {
-    pb::Envelope out;
-    out.set_id(req.id());
-    kv_->serve(req.kv(), *out.mutable_kv_reply());
-    reply(std::move(out));
+  if (req.body_case() == pb::Envelope::kShardRequest) {
+    kv_->serve(req, std::move(reply));
     return;
   }
   dispatcher_->serveInvoke(req, std::move(reply));

@@ -2,14 +2,16 @@
 // peer RPC service that routes each call to its role.
 //
 //   Membership  heartbeats, the master's failure detector, the published view
-//   RemoteKv    the request runner's KV (worker::ClusterKv) and its server
+//   ShardedKv   the request runner's KV (worker::ClusterKv): replicated
+//               placement groups (src/shard/) and `durability: local` keys
 //   Dispatcher  placement, remote invocation, retry (master::Dispatcher,
 //               worker::ClusterHooks) and the invoke tasks peers send
 //   AppShipper  deploy once, the raft record of app versions, app sync
 //               (master::Deployer)
 //
 // Also owns what the roles share: the peer clients, the RPC server and, on
-// meta nodes, the meta raft group. Must not: execute functions or parse HTTP.
+// meta nodes, the meta raft group; on workers, the raft host of their
+// placement groups. Must not: execute functions or parse HTTP.
 #pragma once
 
 #include <filesystem>
@@ -20,9 +22,10 @@
 #include "cluster/dispatcher.h"
 #include "cluster/membership.h"
 #include "cluster/peers.h"
-#include "cluster/remote_kv.h"
+#include "cluster/sharded_kv.h"
 #include "meta/raft_log.h"
 #include "net/peer.h"
+#include "shard/raft_host.h"
 
 namespace waverless::kv {
 class KvStore;
@@ -44,6 +47,9 @@ struct ClusterDeps {
   metrics::Registry& metrics;
   std::filesystem::path scratch_dir;
   std::filesystem::path cache_dir;  // the engine's compiled-object cache
+  // Proves membership to peers' raft ports (the placement groups' handshake);
+  // every node of the cluster has the same one.
+  std::string cluster_secret;
 };
 
 class Cluster : public net::PeerHandler {
@@ -58,7 +64,7 @@ class Cluster : public net::PeerHandler {
 
   const NodeConfig& self() const { return *self_; }
   Membership& membership() { return *membership_; }
-  RemoteKv& kv() { return *kv_; }
+  ShardedKv& kv() { return *kv_; }
   Dispatcher& dispatcher() { return *dispatcher_; }
   AppShipper& shipper() { return *shipper_; }
 
@@ -72,6 +78,7 @@ class Cluster : public net::PeerHandler {
 
  private:
   net::pb::WorkerState localState();
+  absl::Status startShards();  // the raft host and this node's placement groups
 
   ClusterConfig config_;
   const NodeConfig* self_;
@@ -79,7 +86,9 @@ class Cluster : public net::PeerHandler {
   std::unique_ptr<Peers> peers_;
   std::unique_ptr<meta::RaftLog> raft_;  // meta nodes only
   std::unique_ptr<Membership> membership_;
-  std::unique_ptr<RemoteKv> kv_;
+  std::shared_ptr<const shard::ShardMap> shard_map_;
+  std::unique_ptr<shard::RaftHost> shard_host_;  // workers only
+  std::unique_ptr<ShardedKv> kv_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<AppShipper> shipper_;
   std::unique_ptr<net::RpcServer> server_;

@@ -45,6 +45,9 @@ uint64_t Dispatcher::random() {
 
 std::optional<uint32_t> Dispatcher::placeTrigger(const meta::DeployedApp& app,
                                                  const app::FnSpec& fn, std::string_view key) {
+  // A key this node alone stores (durability: local) is read by its trigger here, whatever the
+  // app's scheduler: nowhere else has it.
+  if (deps_.kv.storedHere(app.name, key)) return std::nullopt;
   auto workers = deps_.membership.view()->workers();
   sched::PlacementRequest req;
   req.app = app.name;

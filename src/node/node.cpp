@@ -203,8 +203,12 @@ absl::Status Node::start() {
     fs::create_directories(m.options.data_dir / "tmp", ec);
     m.cluster = std::make_unique<cluster::Cluster>(
         std::move(*cfg), m.options.node_id,
-        cluster::ClusterDeps{*m.registry, *m.runner, *m.kv, *m.engine, m.metrics,
-                             m.options.data_dir / "tmp", eo.cache_dir});
+        cluster::ClusterDeps{
+            *m.registry, *m.runner, *m.kv, *m.engine, m.metrics, m.options.data_dir / "tmp",
+            eo.cache_dir,
+            // The nodes of a cluster share the admin token file; the raft ports prove a
+            // secret derived from it (domain-separated, so neither reveals the other).
+            auth::hexOf(auth::digestOf("waverless cluster secret v1:" + admin->secret()))});
     m.runner->setCluster(&m.cluster->dispatcher(), &m.cluster->kv());
     if (auto st = m.cluster->start(); !st.ok()) return st;
     dispatcher = &m.cluster->dispatcher();

@@ -1,7 +1,7 @@
 // The integrated KV of a cluster, as the request runner reaches it: where an
-// app's key lives (which node, and later which replica group) is this
-// object's business. Implemented by cluster::RemoteKv (each key on its
-// straw2 owner); absent (null) when the node runs alone.
+// app's key lives (which placement group and its leader, or this node's own
+// store for `durability: local` keys) is this object's business. Implemented
+// by cluster::ShardedKv; absent (null) when the node runs alone.
 //
 // Every asynchronous operation calls done exactly once, from any thread,
 // possibly before it returns. Errors are the codes callers act on

@@ -16,8 +16,9 @@ PACKAGES=(
   # platform: storage, consensus, RPC, config
   librocksdb-dev libraft-dev libuv1-dev libgrpc++-dev libprotobuf-dev
   protobuf-compiler protobuf-compiler-grpc libyaml-cpp-dev libarchive-dev libboost-dev
-  # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev curl iproute2 openssl
+  # tests and benchmarks (libhiredis-dev: bench/run's Redis pipeline, found at configure
+  # time, so it must be here before the first configure, not installed by bench/run later)
+  libgtest-dev libgmock-dev libbenchmark-dev curl iproute2 openssl libhiredis-dev
 )
 
 missing=()

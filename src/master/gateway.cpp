@@ -131,6 +131,7 @@ Gateway::Gateway(meta::AppRegistry& registry, Dispatcher& dispatcher, Deployer& 
       admin_token_(admin_token) {
   http_requests_ = &metrics_.counter("wl_http_requests_total", "HTTP requests received");
   http_errors_ = &metrics_.counter("wl_http_errors_total", "HTTP responses with status >= 400");
+  console_ = std::make_unique<Console>(metrics_, uiDir());
 }
 
 Gateway::~Gateway() { stop(); }
@@ -138,9 +139,16 @@ Gateway::~Gateway() { stop(); }
 void Gateway::start() {
   deploys_.start();
   control_.start();
+  // Fails only when started twice; the node serves on without charts.
+  if (absl::Status st = console_->start(); !st.ok()) {
+    fprintf(stderr, "level=warn msg=\"metrics history not sampling: %s\"\n",
+            std::string(st.message()).c_str());
+  }
 }
 
 void Gateway::stop() {
+  // First: its sampling reads gauges of objects the node stops next.
+  console_->stop();
   deploys_.stop();
   control_.stop();
 }
@@ -166,11 +174,19 @@ void Gateway::handle(http::Request req, http::Responder respond) {
     serveMetrics(std::move(reply));
     return;
   }
+  if (Console::isUiPath(p)) {
+    reply(console_->serveUi(req));
+    return;
+  }
   if (p == "/api" || p.starts_with("/api/")) {
     if (auto d = deniedAdmin(req)) {
       reply(std::move(*d));
       return;
     }
+  }
+  if (p == Console::kHistoryPath) {
+    reply(console_->history(req));
+    return;
   }
   if (p == "/api/meta") {
     reply(meta_view_ ? json(200, meta_view_()) : text(404, "not a cluster node"));
@@ -212,6 +228,12 @@ void Gateway::handle(http::Request req, http::Responder respond) {
     if (sub.empty() && req.method == "GET") {
       auto app = registry_.find(name);
       reply(app ? json(200, appJson(*app)) : text(404, "no app named '" + name + "'"));
+      return;
+    }
+    if (sub == "/graph" && req.method == "GET") {
+      auto app = registry_.find(name);
+      reply(app ? json(200, appGraphJson(app->manifest))
+                : text(404, "no app named '" + name + "'"));
       return;
     }
     if (sub == "/key" && req.method == "POST") {

@@ -19,7 +19,14 @@ PACKAGES=(
   # tests and benchmarks (libhiredis-dev: bench/run's Redis pipeline, found at configure
   # time, so it must be here before the first configure, not installed by bench/run later)
   libgtest-dev libgmock-dev libbenchmark-dev curl iproute2 openssl libhiredis-dev
+  # the web console's browser test (ui/tests): headless Chromium
+  chromium
 )
+# The web console is built with Node.js and npm (scripts/build.sh); a Node.js
+# from elsewhere (e.g. NodeSource, which bundles npm) is used as it is.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -413,6 +413,10 @@ void Gateway::invoke(http::Request req, http::Responder respond) {
 void Gateway::deploy(http::Request req, http::Responder respond) {
   std::string name = queryParam(req.query, "name");
   absl::Status valid = meta::validateAppName(name);
+  // /ui is the console's: an app of that name could never be invoked.
+  if (valid.ok() && name == "ui") {
+    valid = absl::InvalidArgumentError("the app name 'ui' is taken by the web console at /ui/");
+  }
   if (!valid.ok()) {
     std::move(respond)(text(400, std::string(valid.message()) + " (POST /api/apps?name=<app>)"));
     return;

@@ -111,6 +111,11 @@ TEST_F(CliTest, NewFromEachTemplateBuildsDeploysAndRuns) {
   EXPECT_THAT(unknown.output, AllOf(HasSubstr("no template named 'cobol'"), HasSubstr("cpp")));
   auto bad_name = runCli({"new", "c", (*root_ / "bad name!").string()});
   EXPECT_EQ(bad_name.exit_code, 2) << bad_name.output;
+  // /ui is the web console's path: no app may take it.
+  fs::path ui = *root_ / "new" / "greet_c";
+  auto taken = runCli({"deploy", ui.string(), "--name", "ui"}, node_->cliArgs());
+  EXPECT_EQ(taken.exit_code, 1);
+  EXPECT_THAT(taken.output, HasSubstr("the app name 'ui' is taken by the web console"));
 }
 
 TEST_F(CliTest, AppsAsTableJsonAndNames) {

@@ -208,9 +208,16 @@ int runStatus(const Args& a, const Client& c) {
   if (!nodes_r.ok()) return fail(unreachable(c, nodes_r.status()));
   std::optional<std::string> nodes;
   if (nodes_r->status == 200) nodes = nodes_r->body;
+  // A meta node knows the raft leader; others answer {"meta":false}.
+  std::optional<std::string> meta;
+  if (nodes) {
+    auto m = adminGet(c, "/api/meta");
+    if (m.ok()) meta = *m;
+  }
   if (out == Output::kJson) {
-    printf("{\"node\":\"%s\",\"serving\":%s,\"apps\":%s,\"nodes\":%s}\n", jsonEscape(c.to).c_str(),
-           serving ? "true" : "false", apps->c_str(), nodes ? nodes->c_str() : "null");
+    printf("{\"node\":\"%s\",\"serving\":%s,\"apps\":%s,\"nodes\":%s,\"meta\":%s}\n",
+           jsonEscape(c.to).c_str(), serving ? "true" : "false", apps->c_str(),
+           nodes ? nodes->c_str() : "null", meta ? meta->c_str() : "null");
     return 0;
   }
   std::vector<std::string> names;
@@ -236,7 +243,16 @@ int runStatus(const Args& a, const Client& c) {
                     n.get<std::string>("instances", "0"),
                     humanBytes(n.get<double>("rss_bytes", 0))});
   }
-  printf("cluster  %zu nodes, %zu alive\n\n", rows.size() - 1, alive);
+  printf("cluster  %zu nodes, %zu alive\n", rows.size() - 1, alive);
+  if (meta) {
+    auto m = parseJson(*meta, "meta view");
+    if (m.ok() && m->get<bool>("meta", false)) {
+      std::string leader = m->get<std::string>("leader", "null");
+      printf("meta     raft leader: %s\n",
+             leader == "null" ? "none (no quorum?)" : ("node " + leader).c_str());
+    }
+  }
+  printf("\n");
   printTable(rows);
   return alive == rows.size() - 1 ? 0 : kFailed;
 }

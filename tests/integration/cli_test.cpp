@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -190,6 +192,63 @@ TEST_F(CliTest, BashCompletionCompletesCommandsFlagsAppsAndTemplates) {
   auto bad = runCli({"completion", "fish"});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_THAT(bad.output, HasSubstr("there is bash"));
+}
+
+// `status` against a 3-node cluster: every node with its roles, the raft
+// leader, and a killed node shown DOWN with exit status 1.
+TEST(CliClusterTest, StatusShowsEveryNodeTheLeaderAndANodeDown) {
+  fs::path root = tempDir("cli-cluster");
+  uint16_t ports[3];
+  for (int i = 0; i < 3; ++i) {
+    bool clash;
+    do {
+      ports[i] = freePortPair();
+      clash = false;
+      for (int j = 0; j < i; ++j) clash |= ports[i] == ports[j];
+    } while (clash);
+  }
+  std::ofstream(root / "cluster.yaml")
+      << "nodes:\n"
+      << "  1: {addr: 127.0.0.1:" << ports[0] << ", spec: [meta, master]}\n"
+      << "  2: {addr: 127.0.0.1:" << ports[1] << ", spec: [meta, worker]}\n"
+      << "  3: {addr: 127.0.0.1:" << ports[2] << ", spec: [meta, worker]}\n";
+  std::vector<std::unique_ptr<NodeProcess>> nodes;
+  for (int i = 0; i < 3; ++i) {
+    std::string id = std::to_string(i + 1);
+    nodes.push_back(std::make_unique<NodeProcess>(
+        std::vector<std::string>{"node", "--config", (root / "cluster.yaml").string(), "--id", id,
+                                 "--data", (root / ("data" + id)).string(), "--cache",
+                                 WL_TEST_CACHE, "--token-file", (root / "cluster.token").string()},
+        static_cast<uint16_t>(ports[i] + 1), (root / ("node" + id + ".log")).string()));
+  }
+  ASSERT_TRUE(nodes[1]->start());
+  ASSERT_TRUE(nodes[2]->start());
+  ASSERT_TRUE(nodes[0]->start()) << "see " << (root / "node1.log");
+  auto statusUntil = [&](const std::function<bool(const CommandResult&)>& done) {
+    CommandResult r;
+    for (int i = 0; i < 200; ++i) {
+      r = runCli({"status"}, nodes[0]->cliArgs());
+      if (done(r)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return r;
+  };
+  auto all = statusUntil([](const CommandResult& r) {
+    return r.exit_code == 0 && r.output.find("3 nodes, 3 alive") != std::string::npos &&
+           r.output.find("raft leader: node") != std::string::npos;
+  });
+  EXPECT_EQ(all.exit_code, 0) << all.output;
+  EXPECT_THAT(all.output,
+              AllOf(HasSubstr("3 nodes, 3 alive"), HasSubstr("raft leader: node"),
+                    HasSubstr("meta,master"), HasSubstr("meta,worker"), HasSubstr("ID  ADDR")));
+  auto json = runCli({"status", "-o", "json"}, nodes[0]->cliArgs());
+  EXPECT_THAT(json.output, AllOf(HasSubstr("\"nodes\":[{\"id\":1"), HasSubstr("\"meta\":{")));
+  nodes[2]->kill(SIGKILL);
+  auto down = statusUntil([](const CommandResult& r) { return r.exit_code == 1; });
+  EXPECT_EQ(down.exit_code, 1) << down.output;
+  EXPECT_THAT(down.output, AllOf(HasSubstr("3 nodes, 2 alive"), HasSubstr("DOWN")));
+  nodes.clear();
+  fs::remove_all(root);
 }
 
 }  // namespace

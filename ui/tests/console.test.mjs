@@ -33,6 +33,7 @@ const root = fs.mkdtempSync(path.join(os.tmpdir(), "wl-ui-"));
 const shots = shotsArg ?? path.join(root, "shots");
 fs.mkdirSync(shots, { recursive: true });
 let node, browser;
+const clusterNodes = [];
 let failures = 0;
 
 function check(cond, what) {
@@ -158,6 +159,16 @@ async function main() {
   check(hl === "4", "line 4 of app.yaml is highlighted (" + hl + ")");
   await page.screenshot({ path: path.join(shots, "deploy-error.png"), fullPage: true });
 
+  // A folder chosen in the browser is tarred by the page and deployed.
+  await page.fill("[data-testid=deploy-name]", "");
+  await page.setInputFiles("[data-testid=deploy-folder]", path.join(root, "pkg", "hello_ui"));
+  await named("hello_ui");
+  await page.fill("[data-testid=deploy-name]", "hello_dir");
+  await page.click("[data-testid=deploy-button]");
+  await page.waitForSelector("[data-testid=deploy-status]:has-text('deployed hello_dir')");
+  const viaDir = await fetch(base + "/hello_dir");
+  check(viaDir.status === 200 && (await viaDir.text()) === "hello world", "the app deployed from a folder answers");
+
   // The trigger graph of word_count: entry -> split_file -> slices -> count_slice.
   await page.goto(base + "/ui/#/apps/word_count");
   await page.waitForSelector("[data-testid=trigger-graph]");
@@ -211,7 +222,7 @@ async function main() {
   await page.goto(base + "/ui/#/cluster");
   await page.waitForSelector("[data-testid=single-node] table");
   check(true, "the cluster page shows the single dev node");
-  await page.screenshot({ path: path.join(shots, "cluster.png"), fullPage: true });
+  await page.screenshot({ path: path.join(shots, "cluster-dev.png"), fullPage: true });
 
   // Delete, with a confirmation.
   await page.goto(base + "/ui/#/apps");
@@ -220,6 +231,51 @@ async function main() {
   await page.waitForSelector("tr[data-app=hello_ui]", { state: "detached" });
   const gone = await fetch(base + "/api/apps/hello_ui", { headers: admin });
   check(gone.status === 404, "hello_ui is gone from the node (" + gone.status + ")");
+
+  await clusterPage(page);
+}
+
+// A 3-node cluster: the page lists the nodes with roles and the raft leader,
+// and shows a killed node go down without a reload.
+async function clusterPage(page) {
+  const ports = [];
+  while (ports.length < 3) {
+    const p = await freePortPair();
+    if (!ports.includes(p)) ports.push(p);
+  }
+  const yaml = path.join(root, "cluster.yaml");
+  fs.writeFileSync(yaml, "nodes:\n" + ports.map((p, i) =>
+    `  ${i + 1}: {addr: 127.0.0.1:${p}, spec: [meta, ${i === 0 ? "master" : "worker"}]}\n`).join(""));
+  const tokenFile = path.join(root, "cluster.token");
+  for (let i = 0; i < 3; i++) {
+    const args = ["node", "--config", yaml, "--id", String(i + 1), "--data", path.join(root, "cdata" + (i + 1)),
+      "--token-file", tokenFile];
+    if (cacheDir) args.push("--cache", cacheDir);
+    clusterNodes.push(spawn(binary, args, { stdio: ["ignore", "ignore", fs.openSync(path.join(root, `cnode${i + 1}.log`), "a")] }));
+  }
+  const base = `http://127.0.0.1:${ports[0] + 1}`;
+  for (let i = 0; i < 600; i++) {
+    try {
+      if ((await fetch(base + "/healthz")).ok) break;
+    } catch {}
+    await sleep(100);
+  }
+  const token = fs.readFileSync(tokenFile, "utf8").trim();
+  await page.goto(base + "/ui/");
+  await page.fill("input[name=token]", token);
+  await page.click("button[type=submit]");
+  await page.goto(base + "/ui/#/cluster");
+  await page.waitForFunction(() => /3 of 3 nodes alive · meta raft leader: node \d/.test(
+    document.querySelector("[data-testid=cluster-summary]")?.textContent ?? ""), null, { timeout: 60000 });
+  const rows = await page.$$eval("[data-testid=nodes-table] tbody tr", (trs) => trs.map((t) => t.textContent));
+  check(rows.length === 3 && rows[0].includes("meta, master") && rows[1].includes("meta, worker"),
+    "three nodes with their roles: " + JSON.stringify(rows));
+  check(rows.some((r) => r.includes("(raft leader)")), "the raft leader is marked");
+  await page.screenshot({ path: path.join(shots, "cluster.png"), fullPage: true });
+  clusterNodes[2].kill("SIGKILL");
+  await page.waitForFunction(() => (document.querySelector("tr[data-node-id='3']")?.textContent ?? "").includes("down"),
+    null, { timeout: 60000 });
+  check(true, "node 3 shows as down after it was killed, without a reload");
 }
 
 try {
@@ -233,6 +289,7 @@ try {
 } finally {
   await browser?.close().catch(() => {});
   node?.kill("SIGTERM");
+  for (const n of clusterNodes) n.kill("SIGKILL");
 }
 console.log(failures ? `${failures} check(s) failed` : "all checks passed");
 if (!failures && !shotsArg) fs.rmSync(root, { recursive: true, force: true });

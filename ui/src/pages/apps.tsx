@@ -111,7 +111,7 @@ function Deploy(props: { onDeployed: () => void }) {
           <input
             type="file"
             data-testid="deploy-folder"
-            {...{ webkitdirectory: "" }}
+            {...{ webkitdirectory: true }}
             onChange={(e) => choose((e.target as HTMLInputElement).files, false)}
           />
         </label>

@@ -6,6 +6,7 @@ import { history, subscribe, total } from "../history";
 
 export function ClusterPage() {
   const [nodes, setNodes] = useState<NodeInfo[] | null>(null);
+  const [leader, setLeader] = useState<number | null | undefined>(undefined);
   const [single, setSingle] = useState(false);
   const [error, setError] = useState("");
   const [, tick] = useState(0);
@@ -13,6 +14,9 @@ export function ClusterPage() {
     const load = async () => {
       try {
         setNodes(await apiJson<NodeInfo[]>("/api/nodes"));
+        // The raft leader of the meta nodes, as this node sees it.
+        const meta = await apiJson<{ meta: boolean; leader?: number | null }>("/api/meta");
+        setLeader(meta.meta ? meta.leader ?? null : undefined);
         setError("");
       } catch (e) {
         if ((e as ApiError).status === 404) setSingle(true);
@@ -45,6 +49,12 @@ export function ClusterPage() {
         </div>
       )}
       {nodes && (
+        <p data-testid="cluster-summary">
+          {nodes.filter((n) => n.alive).length} of {nodes.length} nodes alive
+          {leader !== undefined && <> · meta raft leader: {leader === null ? "none (no quorum?)" : "node " + leader}</>}
+        </p>
+      )}
+      {nodes && (
         <table data-testid="nodes-table">
           <thead>
             <tr><th>id</th><th>addr</th><th>roles</th><th>state</th><th>load</th><th>running</th><th>instances</th><th>RSS</th><th>last seen</th></tr>
@@ -54,7 +64,10 @@ export function ClusterPage() {
               <tr data-node-id={n.id}>
                 <td>{n.id}</td>
                 <td>{n.addr}</td>
-                <td>{n.roles.join(", ")}</td>
+                <td>
+                  {n.roles.join(", ")}
+                  {leader === n.id && <strong> (raft leader)</strong>}
+                </td>
                 <td class={n.alive ? "ok" : "error"}>{n.alive ? "alive" : "down"}</td>
                 <td>{n.load}</td>
                 <td>{n.running}</td>

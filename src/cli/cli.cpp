@@ -55,6 +55,12 @@ constexpr const char* kHelp = R"(usage: waverless <command> [options]
                                   (exits 1 when a node is down)
   delete APP                      remove APP and its keys
   key APP                         make a new invoke key for APP (the old one stops working)
+  load APP [FN] [--rate R] [--duration S] [--arrival poisson|constant|burst]
+       [--burst N --period-ms P] [--connections N] [--data TEXT|@FILE] [--method M]
+       [--key KEY] [--output json]
+                                  an open-loop load (latency from each request's scheduled
+                                  time); prints counts, throughput and latency percentiles,
+                                  or with --output json also the per-second timeline and CDF
   completion bash                 shell completion: source <(waverless completion bash)
 
   --to URL         node to talk to (default http://127.0.0.1:2501; https:// too)
@@ -265,6 +271,7 @@ int run(int argc, char** argv) {
   if (cmd == "apps") return runApps(a, client);
   if (cmd == "logs") return runLogs(a, client);
   if (cmd == "status") return runStatus(a, client);
+  if (cmd == "load") return runLoad(a, client);
   if (cmd == "delete") {
     if (a.positional.size() < 2) return usageError("delete APP");
     return simple(client, "DELETE", "/api/apps/" + a.positional[1]);

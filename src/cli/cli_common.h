@@ -70,6 +70,8 @@ std::string jsonEscape(std::string_view s);
 int runApps(const Args& a, const Client& c);
 int runLogs(const Args& a, const Client& c);
 int runStatus(const Args& a, const Client& c);
+// `load` (load.cpp).
+int runLoad(const Args& a, const Client& c);
 // `new` (templates.cpp) and `completion` (completion.cpp).
 int runNew(const Args& a);
 int runCompletion(const Args& a);

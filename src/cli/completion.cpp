@@ -15,7 +15,7 @@ _waverless() {
   local cur prev cmd i
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD-1]}"
-  local commands="dev node new build deploy invoke apps logs status delete key completion help"
+  local commands="dev node new build deploy invoke load apps logs status delete key completion help"
   if [ "$COMP_CWORD" -eq 1 ]; then
     COMPREPLY=($(compgen -W "$commands" -- "$cur"))
     return
@@ -24,6 +24,7 @@ _waverless() {
   local client="--to --insecure --ca --token-file --data"
   case "$prev" in
     --output|-o) COMPREPLY=($(compgen -W "table json name" -- "$cur")); return ;;
+    --arrival) COMPREPLY=($(compgen -W "poisson constant burst" -- "$cur")); return ;;
     --data|--apps|--cache|--token-file|--tls-cert|--tls-key|--ca|--config)
       COMPREPLY=($(compgen -f -- "$cur")); return ;;
   esac
@@ -35,6 +36,7 @@ _waverless() {
       new) flags="--name --list" ;;
       deploy) flags="--name $client" ;;
       invoke) flags="--data --key --to --insecure --ca" ;;
+      load) flags="--rate --duration --arrival --burst --period-ms --connections --data --method --key --output --to" ;;
       apps|status) flags="--output $client" ;;
       logs) flags="--limit --follow --output $client" ;;
       delete|key) flags="$client" ;;
@@ -55,7 +57,7 @@ _waverless() {
     esac
   done
   case "$cmd" in
-    invoke|logs|delete|key)
+    invoke|load|logs|delete|key)
       if [ "$npos" -eq 0 ]; then
         COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" apps --output name "${pass[@]}" 2>/dev/null)" -- "$cur"))
       fi ;;

@@ -168,6 +168,32 @@ TEST_F(CliTest, LogsAsJsonAndFollowPrintsNewEntriesOnce) {
   EXPECT_EQ(requests.size(), 3u) << follow.output;
 }
 
+TEST_F(CliTest, LoadRunsAnOpenLoopAndReportsLatency) {
+  auto table = runCli({"load", "hello", "--rate", "200", "--duration", "1"}, node_->cliArgs());
+  ASSERT_EQ(table.exit_code, 0) << table.output;
+  EXPECT_THAT(table.output, AllOf(HasSubstr("errors: none"), HasSubstr("latency   p50 "),
+                                  HasSubstr("0 failed connections")));
+  auto json = runCli(
+      {"load", "hello", "--rate", "100", "--duration", "1", "--arrival", "constant", "-o", "json"},
+      node_->cliArgs());
+  ASSERT_EQ(json.exit_code, 0) << json.output;
+  // Constant arrivals at 100/s for 1 s: exactly 100 scheduled, all answered.
+  EXPECT_THAT(json.output, AllOf(HasSubstr("\"arrival\":\"constant\""),
+                                 HasSubstr("\"scheduled\":100,\"answered\":100,\"ok\":100"),
+                                 HasSubstr("\"timeline\":[{\"s\":0,\"due\":100,\"ok\":100"),
+                                 HasSubstr("\"cdf\":[[")));
+  auto bad = runCli({"load", "hello", "--arrival", "zipf"}, node_->cliArgs());
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.output, HasSubstr("arrival: want poisson, constant or burst"));
+  auto tls = runCli({"load", "hello", "--to", "https://127.0.0.1:1"});
+  EXPECT_EQ(tls.exit_code, 2);
+  EXPECT_THAT(tls.output, HasSubstr("plain HTTP"));
+  std::string nowhere = "http://127.0.0.1:" + std::to_string(freePortPair());
+  auto none = runCli({"load", "hello", "--duration", "1", "--to", nowhere});
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_THAT(none.output, HasSubstr("no node answers at " + nowhere));
+}
+
 TEST_F(CliTest, StatusShowsTheNodeAtAGlance) {
   auto s = runCli({"status"}, node_->cliArgs());
   ASSERT_EQ(s.exit_code, 0) << s.output;

@@ -1,5 +1,6 @@
-// The web console's side of a node: the built console assets under /ui/
-// and the metrics history its charts read (GET /api/metrics/history).
+// The web console's side of a node: the built console assets under /ui/,
+// the metrics history its charts read (GET /api/metrics/history) and its
+// experiments (experiments.h).
 //
 // The assets are plain files built by scripts/build.sh (ui/, Vite) into a
 // folder the node finds at start (uiDir()); the node never runs Node.js.
@@ -16,6 +17,7 @@
 
 #include "app/app_manifest.h"
 #include "http/http_server.h"
+#include "master/experiments.h"
 #include "metrics/history.h"
 
 namespace waverless::master {
@@ -37,22 +39,31 @@ class Console {
   Console(const metrics::Registry& metrics, std::filesystem::path ui_dir);
 
   absl::Status start() { return history_.start(); }
-  void stop() { history_.stop(); }
+  void stop() {
+    experiments_.stop();
+    history_.stop();
+  }
 
   static bool isUiPath(const std::string& path) {
     return path == "/ui" || path.starts_with("/ui/");
   }
   static constexpr const char* kHistoryPath = "/api/metrics/history";
+  static bool isExperimentsPath(const std::string& path) {
+    return path == "/api/experiments" || path.starts_with("/api/experiments/");
+  }
 
   // GET /ui/...: a file of the built console. Paths without a file
   // extension get index.html (the page routes them itself).
   http::Response serveUi(const http::Request& req) const;
   // GET /api/metrics/history[?since=UNIX_MS]: the samples after `since`.
   http::Response history(const http::Request& req) const;
+  // /api/experiments[/ID] (experiments.h).
+  http::Response experiments(const http::Request& req) { return experiments_.handle(req); }
 
  private:
   std::filesystem::path ui_dir_;
   metrics::History history_;
+  Experiments experiments_;
 };
 
 }  // namespace waverless::master

@@ -188,6 +188,10 @@ void Gateway::handle(http::Request req, http::Responder respond) {
     reply(console_->history(req));
     return;
   }
+  if (Console::isExperimentsPath(p)) {
+    reply(console_->experiments(req));
+    return;
+  }
   if (p == "/api/meta") {
     reply(meta_view_ ? json(200, meta_view_()) : text(404, "not a cluster node"));
     return;

@@ -12,6 +12,8 @@ export function Chart(props: {
   series: string[];
   data: (number | null)[][];
   unit?: string;
+  // An x axis that is not time: how to label its values.
+  xLabel?: (v: number) => string;
 }) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
@@ -31,8 +33,11 @@ export function Chart(props: {
           value: (_u: uPlot, v: number | null) => (v === null ? "-" : v.toFixed(2) + (props.unit ?? "")),
         })),
       ],
-      axes: [{}, { size: 60 }],
-      scales: { x: { time: true } },
+      axes: [
+        props.xLabel ? { values: (_u: uPlot, vals: number[]) => vals.map((v) => props.xLabel!(v)) } : {},
+        { size: 60 },
+      ],
+      scales: { x: { time: !props.xLabel } },
     };
     plot.current = new uPlot(opts, props.data as uPlot.AlignedData, box.current);
     return () => {

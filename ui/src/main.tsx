@@ -1,5 +1,5 @@
 // The Waverless web console: Apps, one app's trigger graph / logs / invoke
-// console, Metrics and Cluster. Routes live in the URL hash so the node
+// console, Metrics, Cluster and Experiments. Routes live in the URL hash so the node
 // serves one index.html.
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
@@ -8,6 +8,7 @@ import { AppsPage } from "./pages/apps";
 import { AppPage } from "./pages/app";
 import { MetricsPage } from "./pages/metrics";
 import { ClusterPage } from "./pages/cluster";
+import { ExperimentsPage } from "./pages/experiments";
 import "./style.css";
 
 function useHash(): string {
@@ -78,6 +79,7 @@ function Shell() {
         {nav("#/apps", "Apps")}
         {nav("#/metrics", "Metrics")}
         {nav("#/cluster", "Cluster")}
+        {nav("#/experiments", "Experiments")}
         <button
           class="link"
           onClick={() => {
@@ -93,6 +95,7 @@ function Shell() {
         {page === "apps" && arg && <AppPage name={decodeURIComponent(arg)} />}
         {page === "metrics" && <MetricsPage />}
         {page === "cluster" && <ClusterPage />}
+        {page === "experiments" && <ExperimentsPage />}
       </main>
     </div>
   );

@@ -224,6 +224,42 @@ async function main() {
   check(true, "the cluster page shows the single dev node");
   await page.screenshot({ path: path.join(shots, "cluster-dev.png"), fullPage: true });
 
+  // Experiments: a 10-second load run by the node, then a short one; their
+  // CDFs compared.
+  await page.goto(base + "/ui/#/experiments");
+  await page.waitForSelector("[data-testid=exp-app] option[value=hello_ui]", { state: "attached" });
+  await page.selectOption("[data-testid=exp-app]", "hello_ui");
+  await page.selectOption("[data-testid=exp-arrival]", "constant");
+  await page.fill("[data-testid=exp-rate]", "50");
+  await page.fill("[data-testid=exp-duration]", "10");
+  await page.click("[data-testid=exp-run]");
+  await page.waitForSelector("tr[data-run='1'][data-state=running]");
+  check(true, "experiment 1 runs");
+  await page.waitForFunction(() => Number(document.querySelector("[data-testid=chart-exp-rps]")?.getAttribute("data-last") || 0) > 20,
+    null, { timeout: 20000 });
+  check(true, "the live invocations/s chart follows the experiment");
+  await page.waitForSelector("tr[data-run='1'][data-state=done]", { timeout: 40000 });
+  const run1 = await page.textContent("tr[data-run='1']");
+  check(run1.includes("500") && run1.includes("constant 50/s"), "experiment 1: 500 ok of a 10 s constant 50/s load: " + run1);
+  await page.fill("[data-testid=exp-rate]", "200");
+  await page.fill("[data-testid=exp-duration]", "2");
+  await page.click("[data-testid=exp-run]");
+  await page.waitForSelector("tr[data-run='2'][data-state=done]", { timeout: 40000 });
+  await page.waitForSelector("[data-testid=exp-json-2]");
+  await page.check("[data-testid=exp-pick-1]");
+  await page.check("[data-testid=exp-pick-2]");
+  await page.waitForSelector("[data-testid=chart-cdf]");
+  const cdfLast = await page.getAttribute("[data-testid=chart-cdf]", "data-last");
+  const legend = await page.textContent("[data-testid=chart-cdf]");
+  check(Number(cdfLast) > 0 && legend.includes("#1 constant 50/s") && legend.includes("#2 constant 200/s"),
+    "the CDFs of both runs are drawn (run 1 max " + cdfLast + " ms)");
+  const download = page.waitForEvent("download");
+  await page.click("[data-testid=exp-json-1]");
+  const file = await (await download).path();
+  const exported = JSON.parse(fs.readFileSync(file, "utf8"));
+  check(exported.result?.ok === 500 && exported.result.cdf.length > 5, "JSON export holds the run's result and CDF");
+  await page.screenshot({ path: path.join(shots, "experiments.png"), fullPage: true });
+
   // Delete, with a confirmation.
   await page.goto(base + "/ui/#/apps");
   await page.click("[data-testid=delete-hello_ui]");

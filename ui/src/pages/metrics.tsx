@@ -47,7 +47,7 @@ export function MetricsPage() {
       <div class="charts">
         <Chart title={app ? `${app}: invocations/s` : "requests/s"} testId="chart-rps" series={["req/s"]} data={[req[0], req[1]]} />
         <Chart title="errors/s" testId="chart-errors" series={["errors/s"]} data={[errs[0], errs[1]]} />
-        <Chart title="latency (ms)" testId="chart-latency" series={["p50", "p99"]} data={[lt, p50, p99]} unit=" ms" />
+        <Chart title="function execution time (ms)" testId="chart-latency" series={["p50", "p99"]} data={[lt, p50, p99]} unit=" ms" />
         <Chart title="cold starts/s" testId="chart-cold" series={["cold/s"]} data={[cold[0], cold[1]]} />
         <Chart title="KV bytes/s (node)" testId="chart-kv" series={["written", "read"]} data={[kvw[0], kvw[1], kvr[1]]} />
         <Chart title="RSS (MiB)" testId="chart-rss" series={["rss"]} data={[rss[0], rss[1].map((b) => b / 1048576)]} />

@@ -25,14 +25,9 @@ PACKAGES=(
   # the web console's browser test (ui/tests): headless Chromium
   chromium
 )
-# The web console is built with Node.js and npm (scripts/build.sh); a Node.js
-# from elsewhere (e.g. NodeSource, which bundles npm) is used as it is.
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  PACKAGES+=(nodejs npm)
-fi
-
-# AssemblyScript guests run the pinned asc with Node.js and npm; a Node.js
-# from elsewhere (e.g. NodeSource, which bundles npm) is used as it is.
+# AssemblyScript guests run the pinned asc, and scripts/build.sh builds the web
+# console, with Node.js and npm; a Node.js from elsewhere (e.g. NodeSource, which
+# bundles npm) is used as it is.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   PACKAGES+=(nodejs npm)
 fi

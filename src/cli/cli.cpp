@@ -56,11 +56,12 @@ constexpr const char* kHelp = R"(usage: waverless <command> [options]
   delete APP                      remove APP and its keys
   key APP                         make a new invoke key for APP (the old one stops working)
   load APP [FN] [--rate R] [--duration S] [--arrival poisson|constant|burst]
-       [--burst N --period-ms P] [--connections N] [--data TEXT|@FILE] [--method M]
+       [--burst N --period-ms P] [--trace FILE] [--connections N] [--data TEXT|@FILE] [--method M]
        [--key KEY] [--output json]
                                   an open-loop load (latency from each request's scheduled
                                   time); prints counts, throughput and latency percentiles,
-                                  or with --output json also the per-second timeline and CDF
+                                  or with --output json also the per-second timeline and CDF;
+                                  --trace: req/s per second, one number a line
   completion bash                 shell completion: source <(waverless completion bash)
 
   --to URL         node to talk to (default http://127.0.0.1:2501; https:// too)

@@ -25,7 +25,7 @@ _waverless() {
   case "$prev" in
     --output|-o) COMPREPLY=($(compgen -W "table json name" -- "$cur")); return ;;
     --arrival) COMPREPLY=($(compgen -W "poisson constant burst" -- "$cur")); return ;;
-    --data|--apps|--cache|--token-file|--tls-cert|--tls-key|--ca|--config)
+    --data|--apps|--cache|--token-file|--tls-cert|--tls-key|--ca|--config|--trace)
       COMPREPLY=($(compgen -f -- "$cur")); return ;;
   esac
   if [[ "$cur" == --* ]]; then
@@ -36,7 +36,7 @@ _waverless() {
       new) flags="--name --list" ;;
       deploy) flags="--name $client" ;;
       invoke) flags="--data --key --to --insecure --ca" ;;
-      load) flags="--rate --duration --arrival --burst --period-ms --connections --data --method --key --output --to" ;;
+      load) flags="--rate --duration --arrival --trace --burst --period-ms --connections --data --method --key --output --to" ;;
       apps|status) flags="--output $client" ;;
       logs) flags="--limit --follow --output $client" ;;
       delete|key) flags="$client" ;;

@@ -44,7 +44,9 @@ double number(const Args& a, const std::string& k, double def, bool& ok) {
 
 int runLoad(const Args& a, const Client& c) {
   if (a.positional.size() < 2) {
-    return usageError("load APP [FN] [--rate R] [--duration S] [--arrival poisson|constant|burst]");
+    return usageError(
+        "load APP [FN] [--rate R] [--duration S] [--arrival poisson|constant|burst] [--trace "
+        "FILE]");
   }
   Output out;
   if (!outputOf(a, out)) return kUsage;
@@ -73,14 +75,26 @@ int runLoad(const Args& a, const Client& c) {
     data.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
   }
   s.body = data;
+  if (a.has("trace")) {
+    std::ifstream f(a.get("trace"));
+    if (!f) return fail("cannot read the trace " + a.get("trace"));
+    std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    auto rates = load::parseTrace(text);
+    if (!rates.ok()) return fail(a.get("trace") + ": " + std::string(rates.status().message()));
+    s.arrival = "trace";
+    s.trace = std::move(*rates);
+    s.duration_s = static_cast<double>(s.trace.size());
+  }
   if (!c.app_key.empty()) s.extra_headers = "Authorization: Bearer " + c.app_key + "\r\n";
   auto options = load::openLoopOptions(s, host, port, 3600);
   if (!options.ok()) return usageError(std::string(options.status().message()));
   if (out == Output::kTable) {
     fprintf(stderr, "load: %s %s%s, %s arrivals, %g req/s for %g s over %d connections...\n",
             s.method.c_str(), c.to.c_str(), s.path.c_str(), s.arrival.c_str(),
-            s.arrival == "burst" ? s.burst * 1000 / s.period_ms : s.rate, s.duration_s,
-            s.connections);
+            s.arrival == "burst"   ? s.burst * 1000 / s.period_ms
+            : s.arrival == "trace" ? 0
+                                   : s.rate,
+            s.duration_s, s.connections);
   }
   load::OpenLoopResult r = load::runOpenLoop(std::move(*options));
   if (!r.error.empty()) {

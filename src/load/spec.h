@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "load/open_loop.h"
@@ -15,12 +16,15 @@ struct LoadSpec {
   std::string path;  // "/app" or "/app/fn"
   std::string body;
   std::string extra_headers;        // whole lines, e.g. an invoke key's Authorization
-  std::string arrival = "poisson";  // poisson | constant | burst
+  std::string arrival = "poisson";  // poisson | constant | burst | trace
   double rate = 100;                // req/s (burst: burst * 1000 / period_ms)
   double duration_s = 10;
   int connections = 16;
   int burst = 10;          // burst: requests at once
   double period_ms = 100;  // burst: every period
+  // trace: req/s during each second (Poisson within it); the duration is
+  // its length.
+  std::vector<double> trace;
   uint64_t seed = 1;
 };
 
@@ -31,5 +35,10 @@ absl::StatusOr<OpenLoopOptions> openLoopOptions(const LoadSpec& spec, const std:
                                                 uint16_t port, double max_duration_s);
 
 std::string specJson(const LoadSpec& spec);
+
+// A trace's per-second rates from text: numbers separated by newlines,
+// commas or spaces ('#' starts a comment). InvalidArgument naming the bad
+// entry.
+absl::StatusOr<std::vector<double>> parseTrace(std::string_view text);
 
 }  // namespace waverless::load

@@ -119,6 +119,13 @@ http::Response Experiments::startRun(const http::Request& req) {
     if (*end != '\0')
       return reply(400, std::string(key) + ": want a whole number, not '" + v + "'");
   }
+  if (s.arrival == "trace") {
+    // ?trace=R1,R2,...: req/s for each second.
+    auto rates = load::parseTrace(param(req.query, "trace"));
+    if (!rates.ok()) return reply(400, std::string(rates.status().message()));
+    s.trace = std::move(*rates);
+    s.duration_s = static_cast<double>(s.trace.size());
+  }
   // The node's own address as the caller reached it.
   std::string host = req.header("Host");
   auto colon = host.rfind(':');

@@ -1,8 +1,9 @@
 // The console's experiments: a load (src/load/) run from this node against
 // itself, one at a time, with the last results kept in memory.
 //
-//   POST /api/experiments?app=APP[&fn=FN][&method=M][&arrival=poisson|constant|burst]
-//        [&rate=R][&duration=S][&connections=N][&burst=N&period_ms=P]   body: the request body
+//   POST /api/experiments?app=APP[&fn=FN][&method=M][&arrival=poisson|constant|burst|trace]
+//        [&rate=R][&duration=S][&connections=N][&burst=N&period_ms=P][&trace=R1,R2,...]
+//        body: the request body
 //   GET  /api/experiments          the runs, newest first, without their samples
 //   GET  /api/experiments/ID       one run: spec, state and its result (load/report.h)
 //

@@ -182,9 +182,22 @@ TEST_F(CliTest, LoadRunsAnOpenLoopAndReportsLatency) {
                                  HasSubstr("\"scheduled\":100,\"answered\":100,\"ok\":100"),
                                  HasSubstr("\"timeline\":[{\"s\":0,\"due\":100,\"ok\":100"),
                                  HasSubstr("\"cdf\":[[")));
+  // A trace: Poisson at 50 req/s, then 150 req/s; the run lasts its 2 seconds.
+  fs::path trace = *root_ / "trace.txt";
+  std::ofstream(trace) << "# req/s per second\n50\n150\n";
+  auto traced =
+      runCli({"load", "hello", "--trace", trace.string(), "-o", "json"}, node_->cliArgs());
+  ASSERT_EQ(traced.exit_code, 0) << traced.output;
+  EXPECT_THAT(traced.output,
+              AllOf(HasSubstr("\"arrival\":\"trace\""), HasSubstr("\"duration_s\":2,"),
+                    HasSubstr("\"trace_seconds\":2"), HasSubstr("{\"s\":1,")));
+  std::ofstream(trace) << "50\nlots\n";
+  auto bad_trace = runCli({"load", "hello", "--trace", trace.string()}, node_->cliArgs());
+  EXPECT_EQ(bad_trace.exit_code, 1);
+  EXPECT_THAT(bad_trace.output, HasSubstr("trace line 2: 'lots' is not a rate"));
   auto bad = runCli({"load", "hello", "--arrival", "zipf"}, node_->cliArgs());
   EXPECT_EQ(bad.exit_code, 2);
-  EXPECT_THAT(bad.output, HasSubstr("arrival: want poisson, constant or burst"));
+  EXPECT_THAT(bad.output, HasSubstr("arrival: want poisson, constant, burst or trace"));
   auto tls = runCli({"load", "hello", "--to", "https://127.0.0.1:1"});
   EXPECT_EQ(tls.exit_code, 2);
   EXPECT_THAT(tls.output, HasSubstr("plain HTTP"));

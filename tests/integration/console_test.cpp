@@ -67,7 +67,10 @@ TEST_F(ConsoleApiTest, UiIsServedOrSaysHowToBuildIt) {
 TEST_F(ConsoleApiTest, ExperimentRunsALoadAndKeepsItsResult) {
   auto bad = node_->call("POST", "/api/experiments?app=hello&arrival=zipf");
   EXPECT_EQ(bad.status, 400);
-  EXPECT_THAT(bad.body, HasSubstr("arrival: want poisson, constant or burst"));
+  EXPECT_THAT(bad.body, HasSubstr("arrival: want poisson, constant, burst or trace"));
+  auto bad_trace = node_->call("POST", "/api/experiments?app=hello&arrival=trace&trace=5,x");
+  EXPECT_EQ(bad_trace.status, 400);
+  EXPECT_THAT(bad_trace.body, HasSubstr("'x' is not a rate"));
   EXPECT_EQ(node_->call("POST", "/api/experiments?app=hello&duration=9999").status, 400);
   EXPECT_EQ(node_->call("POST", "/api/experiments?rate=5").status, 400);
 
@@ -82,6 +85,13 @@ TEST_F(ConsoleApiTest, ExperimentRunsALoadAndKeepsItsResult) {
   EXPECT_THAT(done, AllOf(HasSubstr("\"state\":\"done\""),
                           HasSubstr("\"scheduled\":200,\"answered\":200,\"ok\":200"),
                           HasSubstr("\"cdf\":[["), HasSubstr("\"timeline\":[{\"s\":0,")));
+  // A trace of two seconds runs two seconds.
+  auto traced = node_->call("POST", "/api/experiments?app=hello&arrival=trace&trace=50,100");
+  ASSERT_EQ(traced.status, 202) << traced.body;
+  EXPECT_THAT(traced.body, AllOf(HasSubstr("\"duration_s\":2,"), HasSubstr("\"trace_seconds\":2")));
+  std::string tid = traced.body.substr(6, traced.body.find(',') - 6);
+  EXPECT_THAT(waitFor("/api/experiments/" + tid, "\"state\":\"done\""),
+              HasSubstr("\"timeline\":[{\"s\":0,"));
   auto list = node_->call("GET", "/api/experiments");
   EXPECT_THAT(list.body, AllOf(HasSubstr("\"id\":" + id), ::testing::Not(HasSubstr("\"cdf\""))));
   EXPECT_EQ(node_->call("GET", "/api/experiments/999").status, 404);

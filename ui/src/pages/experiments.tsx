@@ -95,6 +95,7 @@ export function ExperimentsPage() {
   const [connections, setConnections] = useState("16");
   const [burst, setBurst] = useState("10");
   const [period, setPeriod] = useState("100");
+  const [trace, setTrace] = useState("50, 100, 200, 100, 50");
   const [runs, setRuns] = useState<Run[]>([]);
   const [details, setDetails] = useState<Record<number, Run>>({});
   const [picked, setPicked] = useState<number[]>([]);
@@ -132,6 +133,7 @@ export function ExperimentsPage() {
     const q = new URLSearchParams({ app, arrival, duration, connections });
     if (fn) q.set("fn", fn);
     if (arrival === "burst") (q.set("burst", burst), q.set("period_ms", period));
+    else if (arrival === "trace") q.set("trace", trace.split(/[\s,]+/).filter(Boolean).join(","));
     else q.set("rate", rate);
     try {
       await api("/api/experiments?" + q.toString(), { method: "POST", body });
@@ -169,14 +171,20 @@ export function ExperimentsPage() {
               <option value="poisson">Poisson</option>
               <option value="constant">constant</option>
               <option value="burst">bursts</option>
+              <option value="trace">trace (req/s per second)</option>
             </select>
           </label>
         </p>
         <p>
-          {arrival === "burst"
-            ? <>{field("burst of", burst, setBurst, "exp-burst")}{field("every ms", period, setPeriod, "exp-period")}</>
-            : field("rate (req/s)", rate, setRate, "exp-rate")}
-          {field("duration (s, ≤ 120)", duration, setDuration, "exp-duration")}
+          {arrival === "burst" && <>{field("burst of", burst, setBurst, "exp-burst")}{field("every ms", period, setPeriod, "exp-period")}</>}
+          {arrival === "trace" && (
+            <label>
+              req/s for each second{" "}
+              <input size={40} value={trace} data-testid="exp-trace" onInput={(e) => setTrace((e.target as HTMLInputElement).value)} />{" "}
+            </label>
+          )}
+          {arrival !== "burst" && arrival !== "trace" && field("rate (req/s)", rate, setRate, "exp-rate")}
+          {arrival !== "trace" && field("duration (s, ≤ 120)", duration, setDuration, "exp-duration")}
           {field("connections", connections, setConnections, "exp-connections")}
         </p>
         <textarea rows={2} placeholder="request body" value={body} onInput={(e) => setBody((e.target as HTMLTextAreaElement).value)} />
@@ -184,7 +192,7 @@ export function ExperimentsPage() {
           <button data-testid="exp-run" disabled={running || !app} onClick={start}>Run</button>{" "}
           <span class="muted">
             The node runs the load against itself (open loop: latency from each request's scheduled time), one
-            experiment at a time. Trace-file arrivals: `waverless load` / bench/loadgen.
+            experiment at a time. A trace file: paste its rates, or `waverless load --trace FILE`.
           </span>
         </p>
         {error && <p class="error">{error}</p>}
@@ -214,7 +222,10 @@ export function ExperimentsPage() {
                     </td>
                     <td>{r.id}</td>
                     <td>{r.spec.method} {r.spec.path}</td>
-                    <td>{r.spec.arrival === "burst" ? `${r.spec.burst} every ${r.spec.period_ms} ms` : `${r.spec.arrival} ${r.spec.rate}/s`} · {r.spec.duration_s} s · {r.spec.connections} conns</td>
+                    <td>
+                      {r.spec.arrival === "burst" ? `${r.spec.burst} every ${r.spec.period_ms} ms`
+                        : r.spec.arrival === "trace" ? "trace" : `${r.spec.arrival} ${r.spec.rate}/s`} · {r.spec.duration_s} s · {r.spec.connections} conns
+                    </td>
                     <td class={r.state === "failed" ? "error" : ""}>{r.state}{r.error ? ": " + r.error : ""}</td>
                     <td>{res?.ok ?? ""}</td>
                     <td>{errs ?? ""}</td>

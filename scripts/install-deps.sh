@@ -19,12 +19,15 @@ PACKAGES=(
   # platform: storage, consensus, RPC, config
   librocksdb-dev libraft-dev libuv1-dev libgrpc++-dev libprotobuf-dev
   protobuf-compiler protobuf-compiler-grpc libyaml-cpp-dev libarchive-dev libboost-dev
-  # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev curl iproute2 openssl
+  # tests and benchmarks (libhiredis-dev: bench/run's Redis pipeline, found at configure
+  # time, so it must be here before the first configure, not installed by bench/run later)
+  libgtest-dev libgmock-dev libbenchmark-dev curl iproute2 openssl libhiredis-dev
+  # the web console's browser test (ui/tests): headless Chromium
+  chromium
 )
-
-# AssemblyScript guests run the pinned asc with Node.js and npm; a Node.js
-# from elsewhere (e.g. NodeSource, which bundles npm) is used as it is.
+# AssemblyScript guests run the pinned asc, and scripts/build.sh builds the web
+# console, with Node.js and npm; a Node.js from elsewhere (e.g. NodeSource, which
+# bundles npm) is used as it is.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   PACKAGES+=(nodejs npm)
 fi

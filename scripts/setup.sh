@@ -20,6 +20,9 @@ for _ in $(seq 1 600); do
   if curl -fs localhost:2501/healthz >/dev/null 2>&1; then
     echo "waverless dev is serving on http://localhost:2501 (log: $DATA/dev.log, pid $(cat "$DATA/dev.pid"))"
     echo "try: curl localhost:2501/hello"
+    if [ -f build/ui/index.html ]; then
+      echo "web console: http://localhost:2501/ui/ (sign in with the admin token below)"
+    fi
     echo "admin token (for /api/* and the CLI): $DATA/admin.token, e.g."
     echo "  curl -H \"Authorization: Bearer \$(cat $DATA/admin.token)\" localhost:2501/api/apps"
     exit 0

@@ -37,7 +37,12 @@ def snapshot_build(out):
     dst = out / "build"
     for rel in BUILT:
         if not (src / rel).exists():
-            sys.exit("bench: %s is missing: build first (bench/run does)" % (src / rel))
+            why = "build first (bench/run does)"
+            if rel in ("bench/wc_functions", "bench/wc_driver"):
+                why = ("%s was configured without libhiredis-dev: install it "
+                       "(scripts/install-deps.sh) and run bench/run without --no-build, "
+                       "which reconfigures" % src)
+            sys.exit("bench: %s is missing: %s" % (src / rel, why))
         (dst / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src / rel, dst / rel)
     os.environ["BUILD_DIR"] = str(dst)

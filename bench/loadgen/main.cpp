@@ -14,11 +14,11 @@
 #include <set>
 #include <string>
 
-#include "arrivals.h"
-#include "http_wire.h"
-#include "open_loop.h"
+#include "load/arrivals.h"
+#include "load/http_wire.h"
+#include "load/open_loop.h"
+#include "load/stats.h"
 #include "script.h"
-#include "stats.h"
 
 namespace {
 
@@ -65,7 +65,7 @@ int usage(const char* why) {
 }
 
 // Per-second stats by due time, for plotting a trace replay over time.
-void writeTimeline(const wlbench::OpenLoopResult& r, const std::string& path) {
+void writeTimeline(const waverless::load::OpenLoopResult& r, const std::string& path) {
   std::map<int64_t, std::vector<uint32_t>> ok_by_second;
   std::map<int64_t, uint64_t> due_by_second;
   for (const auto& s : r.samples) {
@@ -78,7 +78,7 @@ void writeTimeline(const wlbench::OpenLoopResult& r, const std::string& path) {
   fprintf(f, "# second due ok p50_us p99_us\n");
   for (auto& [sec, due] : due_by_second) {
     auto& v = ok_by_second[sec];
-    wlbench::Summary s = wlbench::summarize(v);
+    waverless::load::Summary s = waverless::load::summarize(v);
     fprintf(f, "%lld %llu %zu %.0f %.0f\n", static_cast<long long>(sec),
             static_cast<unsigned long long>(due), s.n, s.p50_us, s.p99_us);
   }
@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
         {host, port, flags.get("script"), flags.get("samples"), flags.get("header")});
   }
 
-  wlbench::OpenLoopOptions o;
+  waverless::load::OpenLoopOptions o;
   o.host = host;
   o.port = port;
   o.connections = static_cast<int>(flags.num("conns", 64));
@@ -139,12 +139,13 @@ int main(int argc, char** argv) {
     auto n = static_cast<size_t>(flags.num("napps", 0));
     if (n == 0) return usage("--apps needs --napps N");
     for (size_t i = 0; i < n; ++i) {
-      o.requests.push_back(
-          wlbench::buildRequest(method, flags.get("apps") + std::to_string(i), target, body));
+      o.requests.push_back(waverless::load::buildRequest(
+          method, flags.get("apps") + std::to_string(i), target, body));
     }
-    o.picker = wlbench::TargetPicker::zipf(n, flags.num("zipf", 1.0), seed + 1);
+    o.picker = waverless::load::TargetPicker::zipf(n, flags.num("zipf", 1.0), seed + 1);
   } else {
-    o.requests.push_back(wlbench::buildRequest(method, flags.get("path", "/"), target, body));
+    o.requests.push_back(
+        waverless::load::buildRequest(method, flags.get("path", "/"), target, body));
   }
 
   double offered = 0;  // req/s over the recorded part of the schedule
@@ -161,7 +162,7 @@ int main(int argc, char** argv) {
       total += rates[s];
     }
     offered = total / (static_cast<double>(o.duration_ns - o.warmup_ns) / 1e9);
-    o.arrivals = wlbench::traceArrivals(std::move(rates), seed);
+    o.arrivals = waverless::load::traceArrivals(std::move(rates), seed);
   } else {
     o.duration_ns = static_cast<int64_t>(flags.num("duration", 10) * 1e9);
     std::string arrival = flags.get("arrival", "poisson");
@@ -169,22 +170,22 @@ int main(int argc, char** argv) {
       int size = static_cast<int>(flags.num("burst", 0));
       double period_ms = flags.num("period-ms", 0);
       if (size <= 0 || period_ms <= 0) return usage("burst needs --burst N --period-ms P");
-      o.arrivals = wlbench::burstArrivals(size, static_cast<int64_t>(period_ms * 1e6));
+      o.arrivals = waverless::load::burstArrivals(size, static_cast<int64_t>(period_ms * 1e6));
       offered = size * 1000.0 / period_ms;
     } else {
       offered = flags.num("rate", 0);
       if (offered <= 0) return usage("--rate R is required");
       if (arrival == "const") {
-        o.arrivals = wlbench::constantArrivals(offered);
+        o.arrivals = waverless::load::constantArrivals(offered);
       } else if (arrival == "poisson") {
-        o.arrivals = wlbench::poissonArrivals(offered, seed);
+        o.arrivals = waverless::load::poissonArrivals(offered, seed);
       } else {
         return usage("--arrival must be poisson, const or burst");
       }
     }
   }
 
-  wlbench::OpenLoopResult r = wlbench::runOpenLoop(std::move(o));
+  waverless::load::OpenLoopResult r = waverless::load::runOpenLoop(std::move(o));
   if (!r.error.empty()) {
     fprintf(stderr, "loadgen: %s\n", r.error.c_str());
     return 1;
@@ -201,9 +202,9 @@ int main(int argc, char** argv) {
       ++errors;
     }
   }
-  wlbench::Summary lat = wlbench::summarize(ok_us);
-  wlbench::Summary lag = wlbench::summarize(lag_us);
-  if (flags.has("cdf")) wlbench::writeCdf(ok_us, flags.get("cdf"));
+  waverless::load::Summary lat = waverless::load::summarize(ok_us);
+  waverless::load::Summary lag = waverless::load::summarize(lag_us);
+  if (flags.has("cdf")) waverless::load::writeCdf(ok_us, flags.get("cdf"));
   if (flags.has("timeline")) writeTimeline(r, flags.get("timeline"));
   double measured_s = static_cast<double>(r.measured_ns) / 1e9;
   printf(
@@ -214,7 +215,7 @@ int main(int argc, char** argv) {
       offered, static_cast<double>(lat.n) / measured_s,
       static_cast<unsigned long long>(r.scheduled), lat.n, static_cast<unsigned long long>(errors),
       static_cast<unsigned long long>(r.unfinished), measured_s, r.peak_in_flight,
-      static_cast<unsigned long long>(r.reconnects), targets.size(), wlbench::toJson(lat).c_str(),
-      wlbench::toJson(lag).c_str());
+      static_cast<unsigned long long>(r.reconnects), targets.size(),
+      waverless::load::toJson(lat).c_str(), waverless::load::toJson(lag).c_str());
   return 0;
 }

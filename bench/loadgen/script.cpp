@@ -9,10 +9,12 @@
 #include <sstream>
 #include <vector>
 
-#include "http_wire.h"
-#include "stats.h"
+#include "load/http_wire.h"
+#include "load/stats.h"
 
 namespace wlbench {
+
+using namespace waverless::load;  // the load generator proper (src/load/)
 
 namespace {
 

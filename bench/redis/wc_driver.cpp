@@ -25,18 +25,18 @@
 #include <thread>
 #include <vector>
 
-#include "../loadgen/http_wire.h"
+#include "load/http_wire.h"
 
 namespace {
 
-using wlbench::BlockingConnection;
-using wlbench::ResponseParser;
+using waverless::load::BlockingConnection;
+using waverless::load::ResponseParser;
 
 // POSTs body to path; false (with a message) unless the answer is 200.
 bool post(BlockingConnection& c, const std::string& host, const std::string& path,
           const std::string& body, std::string* out) {
   ResponseParser p(/*keep_body=*/true);
-  int status = c.exchange(wlbench::buildRequest("POST", path, host, body), p);
+  int status = c.exchange(waverless::load::buildRequest("POST", path, host, body), p);
   if (status != 200) {
     fprintf(stderr, "wc_driver: %s -> %d %s\n", path.c_str(), status, p.body().c_str());
     return false;

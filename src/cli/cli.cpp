@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "auth/auth.h"
+#include "cli/cli_common.h"
 #include "http/http_client.h"
 #include "master/package.h"
 #include "node/node.h"
@@ -23,7 +23,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: waverless <command> [options]
+constexpr const char* kHelp = R"(usage: waverless <command> [options]
 
   dev [--addr HOST:PORT] [--data DIR] [--apps DIR] [--fsync] [--max-body BYTES]
       [--cache DIR] [--http-threads N] [--workers N]
@@ -39,132 +39,46 @@ constexpr const char* kUsage = R"(usage: waverless <command> [options]
                                     on the main port needs the admin token)
       --memory-budget SIZE          linear memory of all instances, running or idle
                                     (default 4GiB; e.g. 512MiB): see docs/limits.md
+  new TEMPLATE DIR [--name APP]   start an app in DIR from a template (`waverless new`
+                                  lists them: c, cpp, ...)
   build DIR                       compile DIR's C/C++ sources to DIR/app.wasm
   deploy DIR [--name APP]         build if stale, then deploy DIR (app.yaml, app.wasm, files/);
                                   prints a new `auth: key` app's invoke key (shown once)
   invoke APP [FN] [--data TEXT|@FILE] [--key KEY]
                                   call APP's http_app function (or FN) and print the output;
                                   --key (or $WAVERLESS_APP_KEY): an `auth: key` app's key
-  apps                            list deployed apps
-  logs APP [--limit N]            recent function output of APP
+  apps [--output table|json|name] list deployed apps
+  logs APP [--limit N] [--follow] [--output json]
+                                  recent function output of APP; --follow (-f) keeps
+                                  printing new entries (JSON Lines with --output json)
+  status [--output json]          the node and, in a cluster, every node at a glance
+                                  (exits 1 when a node is down)
   delete APP                      remove APP and its keys
   key APP                         make a new invoke key for APP (the old one stops working)
+  load APP [FN] [--rate R] [--duration S] [--arrival poisson|constant|burst]
+       [--burst N --period-ms P] [--trace FILE] [--connections N] [--data TEXT|@FILE] [--method M]
+       [--key KEY] [--output json]
+                                  an open-loop load (latency from each request's scheduled
+                                  time); prints counts, throughput and latency percentiles,
+                                  or with --output json also the per-second timeline and CDF;
+                                  --trace: req/s per second, one number a line
+  completion bash                 shell completion: source <(waverless completion bash)
 
   --to URL         node to talk to (default http://127.0.0.1:2501; https:// too)
   --insecure       https: do not verify the node's certificate
   --ca FILE        https: trust this CA certificate (PEM)
-  admin token (every command but build and invoke): $WAVERLESS_TOKEN, else the file
-  --token-file PATH, else DIR/admin.token with DIR from --data (default waverless-data)
+  admin token (every command but new, build and invoke): $WAVERLESS_TOKEN, else the
+  file --token-file PATH, else DIR/admin.token with DIR from --data (default waverless-data)
+  exit status: 0 done, 1 failed (the reason is printed), 2 wrong usage
 )";
 
-struct Args {
-  std::vector<std::string> positional;
-  std::vector<std::pair<std::string, std::string>> flags;
-  std::string get(const std::string& k, const std::string& def = "") const {
-    for (const auto& [f, v] : flags) {
-      if (f == k) return v;
-    }
-    return def;
-  }
-  bool has(const std::string& k) const {
-    for (const auto& [f, v] : flags) {
-      if (f == k) return true;
-    }
-    return false;
-  }
-};
-
-Args parse(int argc, char** argv, int from) {
-  Args a;
-  for (int i = from; i < argc; ++i) {
-    std::string s = argv[i];
-    if (s.starts_with("--")) {
-      auto eq = s.find('=');
-      if (eq != std::string::npos) {
-        a.flags.emplace_back(s.substr(2, eq - 2), s.substr(eq + 1));
-      } else if (s == "--fsync" || s == "--insecure") {
-        a.flags.emplace_back(s.substr(2), "1");
-      } else if (i + 1 < argc) {
-        a.flags.emplace_back(s.substr(2), argv[++i]);
-      } else {
-        a.flags.emplace_back(s.substr(2), "");
-      }
-    } else {
-      a.positional.push_back(s);
-    }
-  }
-  return a;
-}
-
-int fail(const std::string& msg) {
-  fprintf(stderr, "waverless: %s\n", msg.c_str());
-  return 1;
-}
-
-// Where a client's admin token comes from, and the token.
-struct Credentials {
-  std::string token;  // empty: none found
-  std::string source;
-};
-
-Credentials adminCredentials(const Args& a) {
-  Credentials c;
-  if (const char* env = getenv("WAVERLESS_TOKEN"); env != nullptr && *env != '\0') {
-    c.token = env;
-    c.source = "$WAVERLESS_TOKEN";
-    return c;
-  }
-  fs::path path = a.has("token-file") ? fs::path(a.get("token-file"))
-                                      : fs::path(a.get("data", "waverless-data")) / "admin.token";
-  c.source = path.string();
-  auto t = auth::AdminToken::read(path);
-  if (t.ok()) c.token = std::move(*t);
-  return c;
-}
-
-// How a client call is made: where to, with which credentials.
-struct Client {
-  std::string to;
-  http::FetchOptions options;
-  Credentials admin;
-  std::string app_key;  // for invoke
-
-  http::FetchOptions with(const std::string& bearer, const std::string& content_type,
-                          std::chrono::milliseconds timeout) const {
-    http::FetchOptions o = options;
-    o.content_type = content_type;
-    o.timeout = timeout;
-    if (!bearer.empty()) o.headers.emplace_back("Authorization", "Bearer " + bearer);
-    return o;
-  }
-};
-
-Client clientOf(const Args& a) {
-  Client c;
-  c.to = a.get("to", "http://127.0.0.1:2501");
-  c.options.insecure = a.has("insecure");
-  c.options.ca_file = a.get("ca");
-  c.admin = adminCredentials(a);
-  c.app_key = a.get("key");
-  if (const char* env = getenv("WAVERLESS_APP_KEY"); c.app_key.empty() && env != nullptr) {
-    c.app_key = env;
-  }
-  return c;
-}
-
-// What to tell the user when the node refused the credentials.
-std::string refusal(int status, bool admin, const Client& c) {
-  if (admin) {
-    if (c.admin.token.empty()) {
-      return "the node wants its admin token, and none was found in " + c.admin.source +
-             " (set $WAVERLESS_TOKEN, --token-file PATH or --data DIR)";
-    }
-    return std::string(status == 401 ? "the node wants its admin token" : "the node refused") +
-           " the admin token from " + c.admin.source +
-           " (a node started with another --data or --token-file has another token)";
-  }
-  if (c.app_key.empty()) return "this app needs its invoke key: --key KEY or $WAVERLESS_APP_KEY";
-  return "the node refused the invoke key given with --key or $WAVERLESS_APP_KEY";
+// A folder the user named that is not there: said plainly, before the
+// toolchain would report it as "no C/C++ sources".
+int missingFolder(const fs::path& dir) {
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) return 0;
+  if (fs::exists(dir, ec)) return fail(dir.string() + " is not a folder");
+  return fail("no such folder: " + dir.string());
 }
 
 // Runs a node until SIGINT/SIGTERM.
@@ -218,11 +132,11 @@ bool memoryBudget(const Args& a, node::NodeOptions& o) {
 int runDev(const Args& a) {
   std::string addr = a.get("addr", "127.0.0.1:2500");
   auto colon = addr.rfind(':');
-  if (colon == std::string::npos) return fail("--addr wants HOST:PORT");
+  if (colon == std::string::npos) return usageError("--addr wants HOST:PORT");
   node::NodeOptions o;
   o.http_address = addr.substr(0, colon);
   int port = std::atoi(addr.c_str() + colon + 1);
-  if (port <= 0 || port >= 65535) return fail("--addr: bad port");
+  if (port <= 0 || port >= 65535) return usageError("--addr: bad port");
   o.http_port = static_cast<uint16_t>(port + 1);
   o.data_dir = a.get("data", "waverless-data");
   o.apps_dir = a.get("apps", "");
@@ -236,7 +150,7 @@ int runDev(const Args& a) {
   if (a.has("workers")) o.executor_threads = std::max(1, std::atoi(a.get("workers").c_str()));
   if (a.has("max-body")) o.max_body_bytes = std::strtoull(a.get("max-body").c_str(), nullptr, 10);
   serverSecurity(a, o);
-  if (!memoryBudget(a, o)) return fail("--memory-budget wants a size of at least 16MiB");
+  if (!memoryBudget(a, o)) return usageError("--memory-budget wants a size of at least 16MiB");
   return serve(o);
 }
 
@@ -244,7 +158,8 @@ int runDev(const Args& a) {
 int runNode(const Args& a) {
   node::NodeOptions o;
   o.cluster_config = a.get("config");
-  if (o.cluster_config.empty() || !a.has("id")) return fail("node --config cluster.yaml --id N");
+  if (o.cluster_config.empty() || !a.has("id"))
+    return usageError("node --config cluster.yaml --id N");
   o.node_id = static_cast<uint32_t>(std::atoi(a.get("id").c_str()));
   o.data_dir = a.get("data", "waverless-data-" + a.get("id"));
   o.apps_dir = a.get("apps", "");
@@ -253,7 +168,7 @@ int runNode(const Args& a) {
   if (a.has("http-threads")) o.io_threads = std::max(1, std::atoi(a.get("http-threads").c_str()));
   if (a.has("workers")) o.executor_threads = std::max(1, std::atoi(a.get("workers").c_str()));
   serverSecurity(a, o);
-  if (!memoryBudget(a, o)) return fail("--memory-budget wants a size of at least 16MiB");
+  if (!memoryBudget(a, o)) return usageError("--memory-budget wants a size of at least 16MiB");
   return serve(o);
 }
 
@@ -273,6 +188,7 @@ void printNewKey(const std::string& app, const std::string& json) {
 }
 
 int runBuild(const fs::path& dir) {
+  if (int rc = missingFolder(dir); rc != 0) return rc;
   toolchain::BuildOptions b;
   b.sdk_dir = toolchain::defaultSdkDir();
   b.progress = [](const std::string& s) { fprintf(stderr, "%s\n", s.c_str()); };
@@ -284,9 +200,10 @@ int runBuild(const fs::path& dir) {
 
 int runDeploy(const Args& a, const Client& c) {
   const std::string& to = c.to;
-  if (a.positional.size() < 2) return fail("deploy DIR");
+  if (a.positional.size() < 2) return usageError("deploy DIR [--name APP]");
   fs::path dir = fs::absolute(a.positional[1]).lexically_normal();
   if (dir.filename().empty()) dir = dir.parent_path();
+  if (int rc = missingFolder(dir); rc != 0) return rc;
   std::string name = a.get("name", dir.filename().string());
   if (toolchain::needsBuild(dir)) {
     if (int rc = runBuild(dir); rc != 0) return rc;
@@ -297,7 +214,7 @@ int runDeploy(const Args& a, const Client& c) {
           tar->size(), to.c_str());
   auto r = http::fetch("POST", to + "/api/apps?name=" + name, *tar,
                        c.with(c.admin.token, "application/x-tar", std::chrono::minutes(10)));
-  if (!r.ok()) return fail(std::string(r.status().message()));
+  if (!r.ok()) return fail(unreachable(c, r.status()));
   if (r->status == 401 || r->status == 403) return fail(refusal(r->status, true, c));
   if (r->status != 200)
     return fail("deploy failed (" + std::to_string(r->status) + "): " + r->body);
@@ -311,7 +228,7 @@ int simple(const Client& c, const std::string& method, const std::string& path,
   auto r = http::fetch(method, c.to + path, body,
                        c.with(admin ? c.admin.token : c.app_key, "application/octet-stream",
                               std::chrono::seconds(120)));
-  if (!r.ok()) return fail(std::string(r.status().message()));
+  if (!r.ok()) return fail(unreachable(c, r.status()));
   if (r->status == 401 || r->status == 403) {
     fprintf(stderr, "%s", r->body.c_str());
     return fail(refusal(r->status, admin, c) + " (HTTP " + std::to_string(r->status) + ")");
@@ -325,21 +242,23 @@ int simple(const Client& c, const std::string& method, const std::string& path,
 
 int run(int argc, char** argv) {
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
-    fputs(kUsage, argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
+    fputs(kHelp, argc < 2 ? stderr : stdout);
+    return argc < 2 ? kUsage : 0;
   }
   std::string cmd = argv[1];
   Args a = parse(argc, argv, 1);
   Client client = clientOf(a);
   if (cmd == "dev") return runDev(a);
   if (cmd == "node") return runNode(a);
+  if (cmd == "new") return runNew(a);
+  if (cmd == "completion") return runCompletion(a);
   if (cmd == "build") {
-    if (a.positional.size() < 2) return fail("build DIR");
+    if (a.positional.size() < 2) return usageError("build DIR");
     return runBuild(a.positional[1]);
   }
   if (cmd == "deploy") return runDeploy(a, client);
   if (cmd == "invoke") {
-    if (a.positional.size() < 2) return fail("invoke APP [FN] [--data TEXT|@FILE]");
+    if (a.positional.size() < 2) return usageError("invoke APP [FN] [--data TEXT|@FILE]");
     std::string data = a.get("data");
     if (data.starts_with("@")) {
       std::ifstream f(data.substr(1), std::ios::binary);
@@ -350,30 +269,27 @@ int run(int argc, char** argv) {
     if (a.positional.size() > 2) path += "/" + a.positional[2];
     return simple(client, "POST", path, data, /*admin=*/false);
   }
-  if (cmd == "apps") return simple(client, "GET", "/api/apps");
-  if (cmd == "logs") {
-    if (a.positional.size() < 2) return fail("logs APP");
-    return simple(client, "GET",
-                  "/api/apps/" + a.positional[1] + "/logs?limit=" + a.get("limit", "200"));
-  }
+  if (cmd == "apps") return runApps(a, client);
+  if (cmd == "logs") return runLogs(a, client);
+  if (cmd == "status") return runStatus(a, client);
+  if (cmd == "load") return runLoad(a, client);
   if (cmd == "delete") {
-    if (a.positional.size() < 2) return fail("delete APP");
+    if (a.positional.size() < 2) return usageError("delete APP");
     return simple(client, "DELETE", "/api/apps/" + a.positional[1]);
   }
   if (cmd == "key") {
-    if (a.positional.size() < 2) return fail("key APP");
+    if (a.positional.size() < 2) return usageError("key APP");
     auto r = http::fetch(
         "POST", client.to + "/api/apps/" + a.positional[1] + "/key", "",
         client.with(client.admin.token, "application/octet-stream", std::chrono::minutes(5)));
-    if (!r.ok()) return fail(std::string(r.status().message()));
+    if (!r.ok()) return fail(unreachable(client, r.status()));
     if (r->status == 401 || r->status == 403) return fail(refusal(r->status, true, client));
     if (r->status != 200) return fail("key failed (" + std::to_string(r->status) + "): " + r->body);
     printf("%s\n", r->body.c_str());
     printNewKey(a.positional[1], r->body);
     return 0;
   }
-  fputs(kUsage, stderr);
-  return 2;
+  return usageError("unknown command '" + cmd + "'");
 }
 
 }  // namespace waverless::cli

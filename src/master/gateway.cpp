@@ -132,6 +132,7 @@ Gateway::Gateway(meta::AppRegistry& registry, Dispatcher& dispatcher, Deployer& 
       admin_token_(admin_token) {
   http_requests_ = &metrics_.counter("wl_http_requests_total", "HTTP requests received");
   http_errors_ = &metrics_.counter("wl_http_errors_total", "HTTP responses with status >= 400");
+  console_ = std::make_unique<Console>(metrics_, uiDir());
 }
 
 Gateway::~Gateway() { stop(); }
@@ -139,9 +140,16 @@ Gateway::~Gateway() { stop(); }
 void Gateway::start() {
   deploys_.start();
   control_.start();
+  // Fails only when started twice; the node serves on without charts.
+  if (absl::Status st = console_->start(); !st.ok()) {
+    fprintf(stderr, "level=warn msg=\"metrics history not sampling: %s\"\n",
+            std::string(st.message()).c_str());
+  }
 }
 
 void Gateway::stop() {
+  // First: its sampling reads gauges of objects the node stops next.
+  console_->stop();
   deploys_.stop();
   control_.stop();
 }
@@ -167,11 +175,23 @@ void Gateway::handle(http::Request req, http::Responder respond) {
     serveMetrics(std::move(reply));
     return;
   }
+  if (Console::isUiPath(p)) {
+    reply(console_->serveUi(req));
+    return;
+  }
   if (p == "/api" || p.starts_with("/api/")) {
     if (auto d = deniedAdmin(req)) {
       reply(std::move(*d));
       return;
     }
+  }
+  if (p == Console::kHistoryPath) {
+    reply(console_->history(req));
+    return;
+  }
+  if (Console::isExperimentsPath(p)) {
+    reply(console_->experiments(req));
+    return;
   }
   if (p == "/api/meta") {
     reply(meta_view_ ? json(200, meta_view_()) : text(404, "not a cluster node"));
@@ -213,6 +233,12 @@ void Gateway::handle(http::Request req, http::Responder respond) {
     if (sub.empty() && req.method == "GET") {
       auto app = registry_.find(name);
       reply(app ? json(200, appJson(*app)) : text(404, "no app named '" + name + "'"));
+      return;
+    }
+    if (sub == "/graph" && req.method == "GET") {
+      auto app = registry_.find(name);
+      reply(app ? json(200, appGraphJson(app->manifest))
+                : text(404, "no app named '" + name + "'"));
       return;
     }
     if (sub == "/key" && req.method == "POST") {
@@ -392,6 +418,10 @@ void Gateway::invoke(http::Request req, http::Responder respond) {
 void Gateway::deploy(http::Request req, http::Responder respond) {
   std::string name = queryParam(req.query, "name");
   absl::Status valid = meta::validateAppName(name);
+  // /ui is the console's: an app of that name could never be invoked.
+  if (valid.ok() && name == "ui") {
+    valid = absl::InvalidArgumentError("the app name 'ui' is taken by the web console at /ui/");
+  }
   if (!valid.ok()) {
     std::move(respond)(text(400, std::string(valid.message()) + " (POST /api/apps?name=<app>)"));
     return;

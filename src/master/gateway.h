@@ -1,5 +1,6 @@
 // The HTTP face of a node: routes /<app>[/<path>] to the app's function,
-// and serves the control API (/api/apps, /healthz, /metrics).
+// and serves the control API (/api/apps, /healthz, /metrics) and the web
+// console (/ui/, console.h).
 //
 // Authentication: every /api/* call needs `Authorization: Bearer <admin
 // token>` (401 without, 403 with another); an `auth: key` app's routes need
@@ -20,6 +21,7 @@
 
 #include "auth/auth.h"
 #include "http/http_server.h"
+#include "master/console.h"
 #include "master/job_queue.h"
 #include "meta/app_registry.h"
 #include "metrics/metrics.h"
@@ -159,6 +161,8 @@ class Gateway : public http::Handler {
   std::unique_ptr<MetricsOnly> metrics_only_;
   metrics::Counter* http_requests_;
   metrics::Counter* http_errors_;
+  // /ui/ and /api/metrics/history (console.h).
+  std::unique_ptr<Console> console_;
 
   // Deploys run one at a time on their own thread; quick control work
   // (/metrics, deletes) on another, so neither blocks an I/O thread nor

@@ -144,4 +144,30 @@ std::string Registry::render() const {
   return out;
 }
 
+Registry::Snapshot Registry::snapshot(const std::vector<std::string>& families) const {
+  Snapshot out;
+  std::lock_guard lock(mu_);
+  for (const auto& name : families) {
+    auto it = families_.find(name);
+    if (it == families_.end()) continue;
+    const Family& f = it->second;
+    for (const auto& [labels, c] : f.counters) {
+      out.values.emplace_back(name + labels, static_cast<double>(c->value()));
+    }
+    for (const auto& g : f.gauges) {
+      for (const auto& [labels, v] : g()) out.values.emplace_back(name + labelText(labels), v);
+    }
+    for (const auto& [labels, h] : f.histograms) {
+      HistogramValue v;
+      for (size_t i = 0; i < v.buckets.size(); ++i) {
+        v.buckets[i] = h->buckets_[i].load(std::memory_order_relaxed);
+      }
+      v.count = h->count();
+      v.sum_seconds = h->sum_ns_.load(std::memory_order_relaxed) / 1e9;
+      out.histograms.emplace_back(name + labels, v);
+    }
+  }
+  return out;
+}
+
 }  // namespace waverless::metrics

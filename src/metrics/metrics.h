@@ -58,6 +58,20 @@ class Registry {
 
   std::string render() const;
 
+  // The current values of the named families, for the console's history
+  // ring: counters and gauges as one number per series, histograms as
+  // their per-bucket counts. A series is named `family{labels}`.
+  struct HistogramValue {
+    std::array<uint64_t, Histogram::kBounds.size() + 1> buckets{};  // not cumulative
+    uint64_t count = 0;
+    double sum_seconds = 0;
+  };
+  struct Snapshot {
+    std::vector<std::pair<std::string, double>> values;
+    std::vector<std::pair<std::string, HistogramValue>> histograms;
+  };
+  Snapshot snapshot(const std::vector<std::string>& families) const;
+
  private:
   struct Family {
     std::string help;

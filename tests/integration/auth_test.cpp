@@ -260,7 +260,7 @@ TEST(AuthHttps, ServesTlsAndRefusesPlainHttp) {
   EXPECT_TRUE(!p.ok() || p->status != 200);
 
   // The CLI over https.
-  auto apps = runCli({"apps"}, node.cliArgs());
+  auto apps = runCli({"apps", "--output", "json"}, node.cliArgs());
   EXPECT_EQ(apps.exit_code, 0) << apps.output;
   EXPECT_THAT(apps.output, HasSubstr("\"hello\""));
   auto ca = runCli({"apps", "--to", node.base(), "--token-file", (root / "shared.token").string(),

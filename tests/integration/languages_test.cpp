@@ -63,7 +63,7 @@ TEST_F(LanguagesTest, TheNodeBuiltEachAppFromSource) {
   for (const char* app : {"word_count_rs", "hello_as", "rustkit", "askit"}) {
     EXPECT_TRUE(fs::exists(root() / "apps" / app / "app.wasm")) << app;
   }
-  auto apps = runCli({"apps"}, node_->cliArgs());
+  auto apps = runCli({"apps", "--output", "json"}, node_->cliArgs());
   EXPECT_THAT(apps.output, HasSubstr("\"name\":\"word_count_rs\""));
   EXPECT_THAT(apps.output, HasSubstr("\"name\":\"hello_as\""));
 }

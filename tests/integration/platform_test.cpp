@@ -34,7 +34,7 @@ TEST_F(PlatformTest, HelloOverHttpAndCli) {
   auto cli = runCli({"invoke", "hello"}, node_->cliArgs());
   EXPECT_EQ(cli.exit_code, 0) << cli.output;
   EXPECT_THAT(cli.output, HasSubstr("hello world"));
-  auto apps = runCli({"apps"}, node_->cliArgs());
+  auto apps = runCli({"apps", "--output", "json"}, node_->cliArgs());
   EXPECT_THAT(apps.output, HasSubstr("\"name\":\"word_count\""));
 }
 

@@ -1,4 +1,4 @@
-#include "http_wire.h"
+#include "load/http_wire.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -12,7 +12,7 @@
 #include <cstdio>
 #include <cstring>
 
-namespace wlbench {
+namespace waverless::load {
 
 std::string buildRequest(std::string_view method, std::string_view path, std::string_view host,
                          std::string_view body, std::string_view extra_headers) {
@@ -185,4 +185,4 @@ int BlockingConnection::exchange(const std::string& request, ResponseParser& par
   return parser.status();
 }
 
-}  // namespace wlbench
+}  // namespace waverless::load

@@ -8,14 +8,15 @@
 // charged for the requests it delayed (no coordinated omission).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "arrivals.h"
+#include "load/arrivals.h"
 
-namespace wlbench {
+namespace waverless::load {
 
 struct OpenLoopOptions {
   std::string host = "127.0.0.1";
@@ -31,6 +32,9 @@ struct OpenLoopOptions {
   // wake-ups on a VM land tens of us late. Costs CPU; use it only when the
   // load generator has a core of its own.
   int64_t spin_ns = 0;
+  // Set from another thread to end the run early (what was answered by
+  // then is the result); checked at least every 100 ms.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct Sample {
@@ -53,4 +57,4 @@ struct OpenLoopResult {
 
 OpenLoopResult runOpenLoop(OpenLoopOptions options);
 
-}  // namespace wlbench
+}  // namespace waverless::load

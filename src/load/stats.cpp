@@ -1,10 +1,10 @@
-#include "stats.h"
+#include "load/stats.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
-namespace wlbench {
+namespace waverless::load {
 
 double percentile(const std::vector<uint32_t>& sorted_us, double q) {
   if (sorted_us.empty()) return 0;
@@ -55,4 +55,4 @@ bool writeCdf(const std::vector<uint32_t>& sorted_us, const std::string& path) {
   return fclose(f) == 0;
 }
 
-}  // namespace wlbench
+}  // namespace waverless::load

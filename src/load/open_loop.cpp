@@ -1,4 +1,4 @@
-#include "open_loop.h"
+#include "load/open_loop.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -14,9 +14,9 @@
 #include <cstring>
 #include <deque>
 
-#include "http_wire.h"
+#include "load/http_wire.h"
 
-namespace wlbench {
+namespace waverless::load {
 
 namespace {
 
@@ -261,8 +261,10 @@ OpenLoopResult Engine::run() {
     }
     if (schedule_done && queue.empty() && in_flight_ == 0) break;
     if (now >= end_ns) break;
+    if (o_.cancel != nullptr && o_.cancel->load(std::memory_order_relaxed)) break;
     int64_t wait_ns = schedule_done ? end_ns - now : next_due - now;
     if (!schedule_done) wait_ns = wait_ns > o_.spin_ns ? wait_ns - o_.spin_ns : 0;
+    if (o_.cancel != nullptr) wait_ns = std::min<int64_t>(wait_ns, 100'000'000);
     timespec ts{static_cast<time_t>(wait_ns / 1'000'000'000),
                 static_cast<long>(wait_ns % 1'000'000'000)};
     int n = epoll_pwait2(ep_, events.data(), static_cast<int>(events.size()), &ts, nullptr);
@@ -281,4 +283,4 @@ OpenLoopResult runOpenLoop(OpenLoopOptions options) {
   return e.run();
 }
 
-}  // namespace wlbench
+}  // namespace waverless::load

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-namespace wlbench {
+namespace waverless::load {
 
 // A complete request; body may be empty (then no Content-Type is sent).
 // extra_headers: whole header lines ("Name: value\r\n"), sent as given.
@@ -83,4 +83,4 @@ class BlockingConnection {
   std::string in_;
 };
 
-}  // namespace wlbench
+}  // namespace waverless::load

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace wlbench {
+namespace waverless::load {
 
 struct Summary {
   size_t n = 0;
@@ -25,4 +25,4 @@ std::string toJson(const Summary& s);
 // (HdrHistogram's percentile-distribution shape), for CDF plots.
 bool writeCdf(const std::vector<uint32_t>& sorted_us, const std::string& path);
 
-}  // namespace wlbench
+}  // namespace waverless::load

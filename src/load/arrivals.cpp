@@ -1,10 +1,10 @@
-#include "arrivals.h"
+#include "load/arrivals.h"
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 
-namespace wlbench {
+namespace waverless::load {
 
 namespace {
 
@@ -116,4 +116,4 @@ size_t TargetPicker::pick() {
   return rank_to_target_[std::min(rank, targets_ - 1)];
 }
 
-}  // namespace wlbench
+}  // namespace waverless::load

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace wlbench {
+namespace waverless::load {
 
 // Yields scheduled send times in ns from the start of the run, ascending.
 class Arrivals {
@@ -48,4 +48,4 @@ class TargetPicker {
   std::mt19937_64 rng_;
 };
 
-}  // namespace wlbench
+}  // namespace waverless::load

@@ -1,0 +1,69 @@
+// The web console's side of a node: the built console assets under /ui/,
+// the metrics history its charts read (GET /api/metrics/history) and its
+// experiments (experiments.h).
+//
+// The assets are plain files built by scripts/build.sh (ui/, Vite) into a
+// folder the node finds at start (uiDir()); the node never runs Node.js.
+// They are served without a token: they hold no data. Everything the
+// console shows comes from /api/*, which needs the admin token; the page
+// asks for it and sends it as `Authorization: Bearer`.
+//
+// Owns: the metrics history ring. Must not: add work to requests that are
+// not its own (the ring samples on its own thread, once a second).
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "app/app_manifest.h"
+#include "http/http_server.h"
+#include "master/experiments.h"
+#include "metrics/history.h"
+
+namespace waverless::master {
+
+// Where the console's built assets are: $WAVERLESS_UI_DIR, else `ui/` next
+// to the running binary (the build folder), else `../share/waverless/ui`
+// from it (an install). Empty when none holds an index.html.
+std::filesystem::path uiDir();
+
+// GET /api/apps/APP/graph: what the console draws the trigger graph from,
+// app.yaml as parsed: {"fns":[{"name","line","events":[{"kind":"http_app"|
+// "http"|"kv_set","method","path","pattern"}],"kvs":[{"pattern","get",
+// "set","delete"}]}]}. A kv_set event names the pattern of the kvs entry it
+// points at, so an edge fn -> pattern -> fn needs no index arithmetic.
+std::string appGraphJson(const app::AppManifest& manifest);
+
+class Console {
+ public:
+  Console(const metrics::Registry& metrics, std::filesystem::path ui_dir);
+
+  absl::Status start() { return history_.start(); }
+  void stop() {
+    experiments_.stop();
+    history_.stop();
+  }
+
+  static bool isUiPath(const std::string& path) {
+    return path == "/ui" || path.starts_with("/ui/");
+  }
+  static constexpr const char* kHistoryPath = "/api/metrics/history";
+  static bool isExperimentsPath(const std::string& path) {
+    return path == "/api/experiments" || path.starts_with("/api/experiments/");
+  }
+
+  // GET /ui/...: a file of the built console. Paths without a file
+  // extension get index.html (the page routes them itself).
+  http::Response serveUi(const http::Request& req) const;
+  // GET /api/metrics/history[?since=UNIX_MS]: the samples after `since`.
+  http::Response history(const http::Request& req) const;
+  // /api/experiments[/ID] (experiments.h).
+  http::Response experiments(const http::Request& req) { return experiments_.handle(req); }
+
+ private:
+  std::filesystem::path ui_dir_;
+  metrics::History history_;
+  Experiments experiments_;
+};
+
+}  // namespace waverless::master

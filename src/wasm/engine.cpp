@@ -32,6 +32,8 @@ absl::StatusCode failCode(int32_t wl) {
       return absl::StatusCode::kUnavailable;
     case 8:
       return absl::StatusCode::kDeadlineExceeded;
+    case 10:  // WL_ERR_CONFLICT: answered 409
+      return absl::StatusCode::kAlreadyExists;
     default:
       return absl::StatusCode::kInternal;
   }

@@ -93,6 +93,8 @@ class Cluster : public worker::ClusterHooks,
                  absl::AnyInvocable<void(absl::StatusOr<KvPairs>)> done) override;
   void kvRemote(uint32_t node, app::KvOp op, std::string app, std::string key, std::string value,
                 absl::AnyInvocable<void(absl::StatusOr<std::optional<std::string>>)> done) override;
+  void kvAtomicRemote(uint32_t node, KvAtomic op,
+                      absl::AnyInvocable<void(absl::StatusOr<KvAtomicResult>)> done) override;
 
   // net::PeerHandler
   void onEnvelope(net::pb::Envelope request, net::Reply reply) override;

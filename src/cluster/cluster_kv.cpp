@@ -65,6 +65,33 @@ void Cluster::kvSetBatchRemote(uint32_t node, std::string app, KvPairs pairs,
                    });
 }
 
+void Cluster::kvAtomicRemote(uint32_t node, KvAtomic op,
+                             absl::AnyInvocable<void(absl::StatusOr<KvAtomicResult>)> done) {
+  pb::Envelope e;
+  auto* kv = e.mutable_kv();
+  kv->set_op(op.kind == KvAtomic::Kind::kCas ? pb::KvRequest::CAS : pb::KvRequest::INCR);
+  kv->set_app(std::move(op.app));
+  kv->set_key(std::move(op.key));
+  kv->set_value(std::move(op.value));
+  kv->set_expect_absent(!op.expected.has_value());
+  if (op.expected) kv->set_expected(std::move(*op.expected));
+  kv->set_delta(op.delta);
+  peer(node)->call(std::move(e), std::chrono::seconds(10),
+                   [done = std::move(done), node](absl::StatusOr<pb::Envelope> r) mutable {
+                     if (!r.ok()) {
+                       done(absl::UnavailableError(absl::StrCat(
+                           "key owner node ", node, " unreachable: ", r.status().message())));
+                       return;
+                     }
+                     const auto& kr = r->kv_reply();
+                     if (kr.code() != 0) {
+                       done(statusOf(kr.code(), kr.message()));
+                       return;
+                     }
+                     done(KvAtomicResult{kr.found(), kr.sum()});
+                   });
+}
+
 void Cluster::kvScanAll(std::string app, std::string prefix, size_t limit,
                         absl::AnyInvocable<void(absl::StatusOr<KvPairs>)> done) {
   // Each owner answers its own first `limit`; the merged first `limit` is
@@ -154,6 +181,17 @@ void Cluster::serveKv(const pb::KvRequest& kv, pb::KvReply& kr) {
     st = deps_.kv.setBatch(kv.app(), pairs);
   } else if (kv.op() == pb::KvRequest::SET) {
     st = deps_.kv.set(kv.app(), kv.key(), kv.value());
+  } else if (kv.op() == pb::KvRequest::CAS) {
+    auto stored = deps_.kv.cas(
+        kv.app(), kv.key(),
+        kv.expect_absent() ? std::nullopt : std::optional<std::string_view>(kv.expected()),
+        kv.value());
+    st = stored.status();
+    kr.set_found(stored.ok() && *stored);
+  } else if (kv.op() == pb::KvRequest::INCR) {
+    auto sum = deps_.kv.incr(kv.app(), kv.key(), kv.delta());
+    st = sum.status();
+    if (sum.ok()) kr.set_sum(*sum);
   } else {
     st = deps_.kv.del(kv.app(), kv.key());
   }

@@ -51,6 +51,23 @@ class ClusterHooks {
                                 absl::AnyInvocable<void(absl::Status)> done) = 0;
   virtual void kvScanAll(std::string app, std::string prefix, size_t limit,
                          absl::AnyInvocable<void(absl::StatusOr<KvPairs>)> done) = 0;
+  // An atomic read-modify-write, done by kv::KvStore::cas / incr on the
+  // owning node, so it is atomic against that node's other writes of the key.
+  struct KvAtomic {
+    enum class Kind { kCas, kIncr };
+    Kind kind = Kind::kCas;
+    std::string app;
+    std::string key;
+    std::optional<std::string> expected;  // kCas; nullopt: the key must be absent
+    std::string value;                    // kCas
+    int64_t delta = 0;                    // kIncr
+  };
+  struct KvAtomicResult {
+    bool stored = false;  // kCas: false when the current value did not match
+    int64_t sum = 0;      // kIncr: the new value
+  };
+  virtual void kvAtomicRemote(uint32_t node, KvAtomic op,
+                              absl::AnyInvocable<void(absl::StatusOr<KvAtomicResult>)> done) = 0;
 };
 
 }  // namespace waverless::worker

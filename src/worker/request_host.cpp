@@ -48,6 +48,49 @@ class RequestRunner::Host : public wasm::HostServices {
     return absl::OkStatus();
   }
 
+  // A stored cas or an incr is a write like kvSet: the same access check
+  // (`set` on the key), and it triggers the key's kv_set functions.
+  absl::StatusOr<bool> kvCas(wasm::Fiber& fiber, std::string_view key,
+                             std::optional<std::string_view> expected,
+                             std::string_view value) override {
+    if (auto st = check(app::KvOp::kSet, "cas", key); !st.ok()) return st;
+    absl::StatusOr<bool> stored;
+    if (auto owner = remoteOwner(key)) {
+      ClusterHooks::KvAtomic op{.kind = ClusterHooks::KvAtomic::Kind::kCas,
+                                .app = req_->app->name,
+                                .key = std::string(key),
+                                .value = std::string(value)};
+      if (expected) op.expected.emplace(*expected);
+      auto r = remoteAtomic(fiber, *owner, std::move(op));
+      stored = r.ok() ? absl::StatusOr<bool>(r->stored) : r.status();
+    } else {
+      stored = runner_->kv_.cas(req_->app->name, key, expected, value);
+    }
+    if (!stored.ok() || !*stored) return stored;
+    if (absl::Status t = trigger(key); !t.ok()) return t;
+    return true;
+  }
+
+  absl::StatusOr<int64_t> kvIncr(wasm::Fiber& fiber, std::string_view key, int64_t delta) override {
+    if (auto st = check(app::KvOp::kSet, "incr", key); !st.ok()) return st;
+    absl::StatusOr<int64_t> sum;
+    if (auto owner = remoteOwner(key)) {
+      auto r = remoteAtomic(fiber, *owner,
+                            {.kind = ClusterHooks::KvAtomic::Kind::kIncr,
+                             .app = req_->app->name,
+                             .key = std::string(key),
+                             .delta = delta});
+      sum = r.ok() ? absl::StatusOr<int64_t>(r->sum) : r.status();
+    } else {
+      sum = runner_->kv_.incr(req_->app->name, key, delta);
+    }
+    if (!sum.ok()) return sum;
+    if (absl::Status t = trigger(key); !t.ok()) return t;
+    return sum;
+  }
+
+  std::string invocationId() override { return absl::StrCat(req_->tree_id, ".", inv_->seq); }
+
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> kvScan(wasm::Fiber& fiber,
                                                                           std::string_view prefix,
                                                                           size_t limit) override {
@@ -174,6 +217,13 @@ class RequestRunner::Host : public wasm::HostServices {
     return awaitReply<absl::StatusOr<std::optional<std::string>>>(fiber, [&](auto reply) {
       runner_->cluster_->kvRemote(node, op, req_->app->name, std::string(key), std::string(value),
                                   std::move(reply));
+    });
+  }
+
+  absl::StatusOr<ClusterHooks::KvAtomicResult> remoteAtomic(wasm::Fiber& fiber, uint32_t node,
+                                                            ClusterHooks::KvAtomic op) {
+    return awaitReply<absl::StatusOr<ClusterHooks::KvAtomicResult>>(fiber, [&](auto reply) {
+      runner_->cluster_->kvAtomicRemote(node, std::move(op), std::move(reply));
     });
   }
 

@@ -1,0 +1,262 @@
+#include "linearizability.h"
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace waverless::faults {
+
+namespace {
+
+using State = std::optional<std::string>;
+
+std::optional<int64_t> asInt(const State& s) {
+  if (!s) return int64_t{0};
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
+  if (s->empty() || ec != std::errc() || end != s->data() + s->size()) return std::nullopt;
+  return v;
+}
+
+// The register's sequential specification: whether op, applied to `state`, could have produced
+// what the client saw, and the state after it.
+bool step(const RegisterOp& op, const State& state, State* next) {
+  *next = state;
+  switch (op.kind) {
+    case OpKind::kGet:
+      return op.indeterminate || op.got == state;
+    case OpKind::kSet:
+      *next = op.value;
+      return true;
+    case OpKind::kCas: {
+      bool matches = op.expected ? state == op.expected : !state.has_value();
+      if (matches) *next = op.value;
+      return op.indeterminate || op.cas_stored == matches;
+    }
+    case OpKind::kIncr: {
+      std::optional<int64_t> base = asInt(state);
+      int64_t sum = 0;
+      if (!base || __builtin_add_overflow(*base, op.delta, &sum)) {
+        // The store refuses it and writes nothing; a client that saw a sum cannot be explained.
+        return op.indeterminate;
+      }
+      *next = absl::StrCat(sum);
+      return op.indeterminate || op.sum == sum;
+    }
+  }
+  return false;
+}
+
+// The call and return events of one key's operations as a doubly linked list in time order; a
+// linearized operation is lifted out of it (both its events) and put back on backtracking.
+struct Entry {
+  int op = -1;          // index into the key's ops
+  bool is_call = true;  //
+  Entry* match = nullptr;
+  Entry* prev = nullptr;
+  Entry* next = nullptr;
+};
+
+struct Bitset {
+  std::vector<uint64_t> words;
+  explicit Bitset(size_t n) : words((n + 63) / 64, 0) {}
+  void set(int i) { words[i / 64] |= uint64_t{1} << (i % 64); }
+  void clear(int i) { words[i / 64] &= ~(uint64_t{1} << (i % 64)); }
+  bool operator==(const Bitset&) const = default;
+  size_t hash() const {
+    size_t h = 0xcbf29ce484222325ull;
+    for (uint64_t w : words) h = (h ^ w) * 0x100000001b3ull + (h >> 29);
+    return h;
+  }
+};
+
+struct CacheKey {
+  Bitset linearized;
+  State state;
+  bool operator==(const CacheKey&) const = default;
+};
+struct CacheKeyHash {
+  size_t operator()(const CacheKey& k) const {
+    size_t h = k.linearized.hash();
+    return h ^ (k.state ? std::hash<std::string>{}(*k.state) * 31 + 1 : 0);
+  }
+};
+
+void lift(Entry* call) {
+  call->prev->next = call->next;
+  if (call->next) call->next->prev = call->prev;
+  Entry* ret = call->match;
+  ret->prev->next = ret->next;
+  if (ret->next) ret->next->prev = ret->prev;
+}
+
+void unlift(Entry* call) {
+  Entry* ret = call->match;
+  ret->prev->next = ret;
+  if (ret->next) ret->next->prev = ret;
+  call->prev->next = call;
+  if (call->next) call->next->prev = call;
+}
+
+struct KeyResult {
+  CheckResult::Verdict verdict = CheckResult::Verdict::kLinearizable;
+  uint64_t states = 0;
+  size_t longest_prefix = 0;  // most operations linearized at once: how far the search got
+};
+
+KeyResult checkKey(const std::vector<const RegisterOp*>& ops, const CheckOptions& options) {
+  KeyResult out;
+  const size_t n = ops.size();
+  if (n == 0) return out;
+  constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+  struct Event {
+    int64_t t;
+    bool is_call;
+    int op;
+  };
+  std::vector<Event> events;
+  events.reserve(2 * n);
+  for (size_t i = 0; i < n; ++i) {
+    const RegisterOp& op = *ops[i];
+    events.push_back({op.call_ns, true, static_cast<int>(i)});
+    // A return never earlier than its call, whatever the clock said.
+    int64_t ret = op.indeterminate ? kNever : std::max(op.return_ns, op.call_ns);
+    events.push_back({ret, false, static_cast<int>(i)});
+  }
+  // At equal times calls come first: the operations are then taken as overlapping, which only
+  // ever allows more orders (never rejects a correct history for a clock tie).
+  std::stable_sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
+    if (a.t != b.t) return a.t < b.t;
+    return a.is_call && !b.is_call;
+  });
+  std::vector<Entry> entries(2 * n + 1);  // [0] is the head
+  std::vector<Entry*> call_of(n), ret_of(n);
+  Entry* head = &entries[0];
+  Entry* prev = head;
+  for (size_t i = 0; i < events.size(); ++i) {
+    Entry* e = &entries[i + 1];
+    e->op = events[i].op;
+    e->is_call = events[i].is_call;
+    e->prev = prev;
+    prev->next = e;
+    prev = e;
+    (e->is_call ? call_of : ret_of)[e->op] = e;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    call_of[i]->match = ret_of[i];
+    ret_of[i]->match = call_of[i];
+  }
+
+  std::unordered_map<CacheKey, bool, CacheKeyHash> cache;
+  struct Frame {
+    Entry* call;
+    State state;
+  };
+  std::vector<Frame> calls;
+  Bitset linearized(n);
+  State state;  // absent
+  Entry* entry = head->next;
+  auto started = std::chrono::steady_clock::now();
+  while (head->next != nullptr) {
+    if (entry->is_call) {
+      State next;
+      if (step(*ops[entry->op], state, &next)) {
+        Bitset with = linearized;
+        with.set(entry->op);
+        auto [it, fresh] = cache.try_emplace(CacheKey{std::move(with), next}, true);
+        if (fresh) {
+          if (++out.states > options.max_states_per_key ||
+              ((out.states & 0xfff) == 0 &&
+               std::chrono::steady_clock::now() - started > options.max_time_per_key)) {
+            out.verdict = CheckResult::Verdict::kGaveUp;
+            return out;
+          }
+          calls.push_back({entry, state});
+          state = std::move(next);
+          linearized.set(entry->op);
+          lift(entry);
+          out.longest_prefix = std::max(out.longest_prefix, calls.size());
+          entry = head->next;
+          continue;
+        }
+      }
+      entry = entry->next;
+    } else {
+      // A return whose call is still in the list: that operation cannot be placed before
+      // everything still pending, so undo the last choice.
+      if (calls.empty()) {
+        out.verdict = CheckResult::Verdict::kNotLinearizable;
+        return out;
+      }
+      Frame f = std::move(calls.back());
+      calls.pop_back();
+      state = std::move(f.state);
+      linearized.clear(f.call->op);
+      unlift(f.call);
+      entry = f.call->next;
+    }
+  }
+  return out;
+}
+
+std::string quote(const std::optional<std::string>& v) {
+  return v ? absl::StrCat("\"", *v, "\"") : "absent";
+}
+
+}  // namespace
+
+std::string describe(const RegisterOp& op) {
+  std::string what;
+  switch (op.kind) {
+    case OpKind::kGet:
+      what = absl::StrCat("get(", op.key, ") -> ", op.indeterminate ? "?" : quote(op.got));
+      break;
+    case OpKind::kSet:
+      what = absl::StrCat("set(", op.key, ", \"", op.value, "\")", op.indeterminate ? " ?" : "");
+      break;
+    case OpKind::kCas:
+      what = absl::StrCat("cas(", op.key, ", ", quote(op.expected), " -> \"", op.value, "\") -> ",
+                          op.indeterminate ? "?" : (op.cas_stored ? "stored" : "mismatch"));
+      break;
+    case OpKind::kIncr:
+      what = absl::StrCat("incr(", op.key, ", ", op.delta, ") -> ",
+                          op.indeterminate ? "?" : absl::StrCat(op.sum));
+      break;
+  }
+  return absl::StrCat("client ", op.client, " [", op.call_ns, ", ",
+                      op.indeterminate ? std::string("inf") : absl::StrCat(op.return_ns), "] ",
+                      what);
+}
+
+CheckResult checkLinearizable(const std::vector<RegisterOp>& history, CheckOptions options) {
+  CheckResult out;
+  std::map<std::string, std::vector<const RegisterOp*>> by_key;
+  for (const RegisterOp& op : history) {
+    // A read that never answered changed nothing and constrains nothing.
+    if (op.kind == OpKind::kGet && op.indeterminate) continue;
+    by_key[op.key].push_back(&op);
+    out.ops++;
+  }
+  out.keys = by_key.size();
+  for (const auto& [key, ops] : by_key) {
+    KeyResult r = checkKey(ops, options);
+    out.states_explored += r.states;
+    if (r.verdict == CheckResult::Verdict::kLinearizable) continue;
+    out.verdict = r.verdict;
+    out.key = key;
+    out.explanation = r.verdict == CheckResult::Verdict::kGaveUp
+                          ? absl::StrCat("the search of key ", key, "'s ", ops.size(),
+                                         " operations gave up after ", r.states, " states (budget)")
+                          : absl::StrCat("key ", key, ": no order of its ", ops.size(),
+                                         " operations explains what the clients saw (at most ",
+                                         r.longest_prefix, " could be placed in one order)");
+    return out;
+  }
+  return out;
+}
+
+}  // namespace waverless::faults

@@ -187,6 +187,9 @@ void Workload::registerClient(int client, unsigned seed) {
     r.end_ns = op.return_ns = nowNs();
     r.status = got.status;
     bool acked = false;
+    // A request whose connection never opened never reached the cluster: it did nothing, and
+    // leaving it out of the history spares the checker a "maybe happened" op.
+    bool never_sent = got.status == -1 && got.body.starts_with("connect ");
     if (got.status != 200) {
       op.indeterminate = true;
       r.detail = snippet(got.body);
@@ -219,12 +222,12 @@ void Workload::registerClient(int client, unsigned seed) {
     {
       std::lock_guard lock(mu_);
       if (acked) acked_tokens_.push_back(token);
-      if (counter >= 0) {
+      if (counter >= 0 && !never_sent) {
         (op.indeterminate ? maybe_delta_ : acked_delta_)[counter] += op.delta;
       }
     }
     record(std::move(r));
-    recordOp(std::move(op));
+    if (!never_sent) recordOp(std::move(op));
     std::this_thread::sleep_for(std::chrono::milliseconds(10 + rng() % 20));
   }
 }

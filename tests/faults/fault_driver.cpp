@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -121,7 +122,12 @@ bool waitHealthy(std::vector<std::unique_ptr<NodeProc>>& nodes, seconds limit) {
 
 bool startNode(NodeProc& n) {
   if (n.start(seconds(120))) return true;
-  fprintf(stderr, "node %d did not start; see %s\n", n.id(), n.logPath().c_str());
+  std::ifstream f(n.logPath());
+  std::string line, last;
+  while (std::getline(f, line)) {
+    if (!line.empty()) last = line;
+  }
+  printf("node %d did not start: %s (log: %s)\n", n.id(), last.c_str(), n.logPath().c_str());
   return false;
 }
 
@@ -214,8 +220,9 @@ int run(const Args& a) {
     if (!n->running()) startNode(*n);
   }
   bool healthy = waitHealthy(nodes, seconds(60));
+  if (!healthy) printf("the cluster is not whole again after 60 s; final reads through the rest\n");
   Workload::Probe probe;
-  bool probed = healthy && load.finalReads(&probe);
+  bool probed = load.finalReads(&probe);
 
   std::vector<RequestRecord> reqs = load.requests();
   std::sort(reqs.begin(), reqs.end(),
@@ -228,8 +235,9 @@ int run(const Args& a) {
   // Check 3 and the recovery times.
   auto faultedAt = [&](int node, int64_t from, int64_t to) {
     for (const Fault& f : faults) {
-      if ((f.node == node || f.node == 0) && from < f.heal_ns + 1'000'000'000LL && to > f.inject_ns)
-        return true;
+      // A node that did not come back stays down to the end.
+      int64_t up_again = f.healed_ok ? f.heal_ns + 1'000'000'000LL : INT64_MAX;
+      if ((f.node == node || f.node == 0) && from < up_again && to > f.inject_ns) return true;
     }
     return false;
   };

@@ -67,6 +67,12 @@ struct Bitset {
   void set(int i) { words[i / 64] |= uint64_t{1} << (i % 64); }
   void clear(int i) { words[i / 64] &= ~(uint64_t{1} << (i % 64)); }
   bool operator==(const Bitset&) const = default;
+  bool subsetOf(const Bitset& o) const {
+    for (size_t i = 0; i < words.size(); ++i) {
+      if ((words[i] & ~o.words[i]) != 0) return false;
+    }
+    return true;
+  }
   size_t hash() const {
     size_t h = 0xcbf29ce484222325ull;
     for (uint64_t w : words) h = (h ^ w) * 0x100000001b3ull + (h >> 29);
@@ -74,6 +80,7 @@ struct Bitset {
   }
 };
 
+// The determinate operations linearized so far, and the state.
 struct CacheKey {
   Bitset linearized;
   State state;
@@ -151,7 +158,15 @@ KeyResult checkKey(const std::vector<const RegisterOp*>& ops, const CheckOptions
     ret_of[i]->match = call_of[i];
   }
 
-  std::unordered_map<CacheKey, bool, CacheKeyHash> cache;
+  // Porcupine's cache, with one refinement for maybe-happened operations. Two configurations with
+  // the same determinate operations linearized and the same state differ only in which
+  // maybe-happened ones were applied; the one that applied a subset of the other's dominates it,
+  // since its extra pending ones can always be placed at the very end (their return is at
+  // infinity, and any outcome is accepted for them). So a configuration is skipped when one seen
+  // before applied a subset of its maybe-happened operations. Without this a history with many
+  // timed-out writes explores every subset of them.
+  std::unordered_map<CacheKey, std::vector<Bitset>, CacheKeyHash> cache;
+  Bitset applied_maybe(n);
   // The operations that may be linearized next are the calls before the first return in the
   // list. Any order of trying them keeps the search complete; trying the determinate ones first
   // (pass 0) and the maybe-happened ones only when those are exhausted (pass 1) means a timed-out
@@ -186,10 +201,14 @@ KeyResult checkKey(const std::vector<const RegisterOp*>& ops, const CheckOptions
       }
       State next;
       if (step(op, state, &next)) {
-        Bitset with = linearized;
-        with.set(entry->op);
-        auto [it, fresh] = cache.try_emplace(CacheKey{std::move(with), next}, true);
+        CacheKey key{linearized, next};
+        Bitset maybe = applied_maybe;
+        (op.indeterminate ? maybe : key.linearized).set(entry->op);
+        std::vector<Bitset>& seen = cache[std::move(key)];
+        bool fresh = std::none_of(seen.begin(), seen.end(),
+                                  [&](const Bitset& b) { return b.subsetOf(maybe); });
         if (fresh) {
+          seen.push_back(std::move(maybe));
           if (++out.states > options.max_states_per_key ||
               ((out.states & 0xfff) == 0 &&
                std::chrono::steady_clock::now() - started > options.max_time_per_key)) {
@@ -198,7 +217,7 @@ KeyResult checkKey(const std::vector<const RegisterOp*>& ops, const CheckOptions
           }
           calls.push_back({entry, state, pass});
           state = std::move(next);
-          linearized.set(entry->op);
+          (op.indeterminate ? applied_maybe : linearized).set(entry->op);
           lift(entry);
           out.longest_prefix = std::max(out.longest_prefix, calls.size());
           entry = head->next;
@@ -222,6 +241,7 @@ KeyResult checkKey(const std::vector<const RegisterOp*>& ops, const CheckOptions
       calls.pop_back();
       state = std::move(f.state);
       linearized.clear(f.call->op);
+      applied_maybe.clear(f.call->op);
       unlift(f.call);
       entry = f.call->next;
       pass = f.pass;

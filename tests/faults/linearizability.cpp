@@ -5,8 +5,10 @@
 #include <map>
 #include <unordered_map>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 
 namespace waverless::faults {
 
@@ -333,6 +335,63 @@ std::string describe(const RegisterOp& op) {
   return absl::StrCat("client ", op.client, " [", op.call_ns, ", ",
                       op.indeterminate ? std::string("inf") : absl::StrCat(op.return_ns), "] ",
                       what);
+}
+
+namespace {
+constexpr std::string_view kKinds[] = {"get", "set", "cas", "incr"};
+// An absent value in a TSV field; values are harness tokens, never this.
+constexpr std::string_view kAbsent = "\x01absent";
+
+std::string field(const std::optional<std::string>& v) { return v ? *v : std::string(kAbsent); }
+std::optional<std::string> unfield(std::string_view f) {
+  if (f == kAbsent) return std::nullopt;
+  return std::string(f);
+}
+template <typename T>
+bool number(std::string_view f, T* out) {
+  auto [end, ec] = std::from_chars(f.data(), f.data() + f.size(), *out);
+  return ec == std::errc() && end == f.data() + f.size() && !f.empty();
+}
+}  // namespace
+
+std::string toTsv(const RegisterOp& op) {
+  return absl::StrJoin(
+      {absl::StrCat(op.client), op.key, std::string(kKinds[static_cast<int>(op.kind)]), op.value,
+       field(op.expected), absl::StrCat(op.delta), field(op.got),
+       absl::StrCat(op.cas_stored ? 1 : 0), absl::StrCat(op.sum),
+       absl::StrCat(op.indeterminate ? 1 : 0), absl::StrCat(op.call_ns),
+       absl::StrCat(op.return_ns)},
+      "\t");
+}
+
+std::optional<RegisterOp> fromTsv(std::string_view line) {
+  std::vector<std::string_view> f;
+  for (size_t at = 0;;) {
+    size_t tab = line.find('\t', at);
+    f.push_back(line.substr(at, tab == std::string_view::npos ? std::string_view::npos : tab - at));
+    if (tab == std::string_view::npos) break;
+    at = tab + 1;
+  }
+  if (f.size() != 12) return std::nullopt;
+  RegisterOp op;
+  int kind = -1;
+  for (int i = 0; i < 4; ++i) {
+    if (f[2] == kKinds[i]) kind = i;
+  }
+  int stored = 0, maybe = 0;
+  if (kind < 0 || !number(f[0], &op.client) || !number(f[5], &op.delta) || !number(f[7], &stored) ||
+      !number(f[8], &op.sum) || !number(f[9], &maybe) || !number(f[10], &op.call_ns) ||
+      !number(f[11], &op.return_ns)) {
+    return std::nullopt;
+  }
+  op.key = std::string(f[1]);
+  op.kind = static_cast<OpKind>(kind);
+  op.value = std::string(f[3]);
+  op.expected = unfield(f[4]);
+  op.got = unfield(f[6]);
+  op.cas_stored = stored != 0;
+  op.indeterminate = maybe != 0;
+  return op;
 }
 
 CheckResult checkLinearizable(const std::vector<RegisterOp>& history, CheckOptions options) {

@@ -21,6 +21,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace waverless::faults {
@@ -78,5 +79,11 @@ CheckResult checkLinearizable(const std::vector<RegisterOp>& history, CheckOptio
 
 // One operation as one line, for logs and failure messages.
 std::string describe(const RegisterOp& op);
+
+// One operation as one tab-separated line (no newline), and back: a run's history.tsv can be
+// checked again later (fault_driver --check-history FILE). Keys and values must not contain tabs
+// or newlines. nullopt: not such a line.
+std::string toTsv(const RegisterOp& op);
+std::optional<RegisterOp> fromTsv(std::string_view line);
 
 }  // namespace waverless::faults

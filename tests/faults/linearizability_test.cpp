@@ -73,6 +73,24 @@ RegisterOp maybe(RegisterOp op) {
   return op;
 }
 
+TEST(Linearizability, OperationsRoundTripThroughTsv) {
+  std::vector<RegisterOp> ops = {get(1, "k", std::nullopt, 5, 9),
+                                 get(1, "k", "", 5, 9),
+                                 set(2, "k", "v", 1, 2),
+                                 cas(3, "k", std::nullopt, "n", true, 3, 4),
+                                 cas(3, "k", "old", "n", false, 3, 4),
+                                 incr(4, "c", -3, 42, 7, 8),
+                                 maybe(set(5, "k", "w", 10, 0))};
+  for (const RegisterOp& op : ops) {
+    std::optional<RegisterOp> back = fromTsv(toTsv(op));
+    ASSERT_TRUE(back.has_value()) << toTsv(op);
+    EXPECT_EQ(toTsv(*back), toTsv(op));
+    EXPECT_EQ(describe(*back), describe(op));
+  }
+  EXPECT_FALSE(fromTsv("not\ta\tline").has_value());
+  EXPECT_FALSE(fromTsv("1\tk\tfrob\tv\tx\t0\tx\t0\t0\t0\t1\t2").has_value());
+}
+
 TEST(Linearizability, EmptyHistoryIsLinearizable) {
   EXPECT_EQ(checkLinearizable({}).verdict, Verdict::kLinearizable);
 }

@@ -245,12 +245,14 @@ int run(const Args& a) {
   size_t wrong = 0, unclear = 0;
   std::vector<std::string> bad_examples;
   for (const auto& r : reqs) {
+    bool entry_up = !faultedAt(r.entry, r.start_ns, r.end_ns);
+    // Requests sent to a node while it was down are the client's problem, not the cluster's.
     std::string outcome = r.ok()           ? "ok"
                           : r.wrong        ? "WRONG"
+                          : !entry_up      ? "failed (entry down)"
                           : r.status == -1 ? "no answer"
                                            : absl::StrCat(r.status);
     outcomes[kindName(r.kind)][outcome]++;
-    bool entry_up = !faultedAt(r.entry, r.start_ns, r.end_ns);
     if (r.wrong) wrong++;
     if (!r.ok() && !r.wrong && entry_up && r.status != 503) {
       unclear++;

@@ -11,6 +11,9 @@ PACKAGES=(
   # guests: clang's wasm32-wasi target with wasi-libc and libc++
   clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32
   libc++-14-dev-wasm32 libc++abi-14-dev-wasm32
+  # Rust guests: Debian's rustc 1.63 and cargo with the wasm32-wasi std (not rustup);
+  # it links with lld-14, listed above
+  rustc cargo libstd-rust-dev-wasm32
   # fuzzing (scripts/fuzz.sh): libFuzzer and the sanitizer runtimes for clang-14
   libclang-rt-14-dev
   # platform: storage, consensus, RPC, config
@@ -19,6 +22,12 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl iproute2 openssl
 )
+
+# AssemblyScript guests run the pinned asc with Node.js and npm; a Node.js
+# from elsewhere (e.g. NodeSource, which bundles npm) is used as it is.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -86,6 +86,27 @@ std::optional<int64_t> parseInt64(std::string_view s) {
   return v;
 }
 
+void appendBe32(std::string& out, uint32_t n) {
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((n >> shift) & 0xff));
+}
+
+bool readBe32(std::string_view& in, uint32_t& n) {
+  if (in.size() < 4) return false;
+  n = 0;
+  for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<unsigned char>(in[i]);
+  in.remove_prefix(4);
+  return true;
+}
+
+// See "Keys of replicated placement groups" in the header.
+constexpr char kShardTag = 0x01;
+std::string shardPrefix(uint32_t group) {
+  std::string out(1, kShardTag);
+  appendBe32(out, group);
+  return out;
+}
+
 }  // namespace
 
 struct KvStore::Impl {
@@ -383,5 +404,136 @@ KvStats KvStore::stats() const {
 }
 
 const KvOptions& KvStore::options() const { return impl_->options; }
+
+absl::StatusOr<std::optional<std::string>> KvStore::shardGet(uint32_t group, std::string_view app,
+                                                             std::string_view key) {
+  impl_->gets.fetch_add(1, std::memory_order_relaxed);
+  std::string value;
+  std::string stored = shardPrefix(group) + storedKey(app, key);
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), slice(stored), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) {
+    return fromRocks(
+        s, absl::StrCat("get ", quoted(key), " in app ", quoted(app), " (group ", group, ")"));
+  }
+  impl_->bytes_read.fetch_add(value.size(), std::memory_order_relaxed);
+  return std::optional<std::string>(std::move(value));
+}
+
+absl::Status KvStore::shardWrite(uint32_t group, const std::vector<ShardWrite>& writes) {
+  if (writes.empty()) return absl::OkStatus();
+  rocksdb::WriteBatch batch;
+  const std::string prefix = shardPrefix(group);
+  uint64_t bytes = 0, sets = 0, deletes = 0;
+  for (const ShardWrite& w : writes) {
+    std::string stored = prefix + storedKey(w.app, w.key);
+    rocksdb::Status s =
+        w.value ? batch.Put(slice(stored), slice(*w.value)) : batch.Delete(slice(stored));
+    if (!s.ok()) return fromRocks(s, absl::StrCat("write to group ", group));
+    if (w.value) {
+      ++sets;
+      bytes += w.key.size() + w.value->size();
+    } else {
+      ++deletes;
+    }
+  }
+  rocksdb::WriteOptions unsynced = impl_->write_options;
+  unsynced.sync = false;
+  rocksdb::Status s = impl_->db->Write(unsynced, &batch);
+  if (!s.ok())
+    return fromRocks(s, absl::StrCat("write of ", writes.size(), " keys to group ", group));
+  impl_->sets.fetch_add(sets, std::memory_order_relaxed);
+  impl_->deletes.fetch_add(deletes, std::memory_order_relaxed);
+  impl_->bytes_written.fetch_add(bytes, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> KvStore::shardScan(
+    uint32_t group, std::string_view app, std::string_view prefix, size_t limit) {
+  impl_->scans.fetch_add(1, std::memory_order_relaxed);
+  std::vector<std::pair<std::string, std::string>> out;
+  if (limit == 0) return out;
+  std::string start = shardPrefix(group) + storedKey(app, prefix);
+  std::string end = prefixEnd(start);  // never empty: the tag byte is 0x01
+  rocksdb::Slice upper = slice(end);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(read_options));
+  size_t strip = start.size() - prefix.size();
+  uint64_t bytes = 0;
+  for (it->Seek(slice(start)); it->Valid() && out.size() < limit; it->Next()) {
+    rocksdb::Slice k = it->key();
+    out.emplace_back(std::string(k.data() + strip, k.size() - strip), it->value().ToString());
+    bytes += out.back().first.size() + out.back().second.size();
+  }
+  if (!it->status().ok()) {
+    return fromRocks(it->status(), absl::StrCat("scan of prefix ", quoted(prefix), " in app ",
+                                                quoted(app), " (group ", group, ")"));
+  }
+  impl_->bytes_read.fetch_add(bytes, std::memory_order_relaxed);
+  return out;
+}
+
+// A dump is a sequence of (BE32 length, stored key without the group prefix, BE32 length, value).
+absl::StatusOr<std::string> KvStore::shardDump(uint32_t group) {
+  const std::string start = shardPrefix(group);
+  const std::string end = prefixEnd(start);
+  rocksdb::Slice upper = slice(end);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(read_options));
+  std::string out;
+  for (it->Seek(slice(start)); it->Valid(); it->Next()) {
+    rocksdb::Slice k = it->key();
+    rocksdb::Slice v = it->value();
+    appendBe32(out, static_cast<uint32_t>(k.size() - start.size()));
+    out.append(k.data() + start.size(), k.size() - start.size());
+    appendBe32(out, static_cast<uint32_t>(v.size()));
+    out.append(v.data(), v.size());
+  }
+  if (!it->status().ok()) return fromRocks(it->status(), absl::StrCat("dump of group ", group));
+  return out;
+}
+
+absl::Status KvStore::shardLoad(uint32_t group, std::string_view dump) {
+  const std::string start = shardPrefix(group);
+  const std::string end = prefixEnd(start);
+  rocksdb::WriteBatch batch;
+  rocksdb::Status s = batch.DeleteRange(slice(start), slice(end));
+  bool malformed = false;
+  while (s.ok() && !dump.empty()) {
+    uint32_t klen = 0, vlen = 0;
+    if (!readBe32(dump, klen) || dump.size() < klen) {
+      malformed = true;
+      break;
+    }
+    std::string key = start + std::string(dump.substr(0, klen));
+    dump.remove_prefix(klen);
+    if (!readBe32(dump, vlen) || dump.size() < vlen) {
+      malformed = true;
+      break;
+    }
+    s = batch.Put(slice(key), slice(dump.substr(0, vlen)));
+    dump.remove_prefix(vlen);
+  }
+  if (!s.ok()) return fromRocks(s, absl::StrCat("load of group ", group));
+  if (malformed) {
+    return absl::InvalidArgumentError(absl::StrCat("kv: malformed dump of group ", group));
+  }
+  rocksdb::WriteOptions unsynced = impl_->write_options;
+  unsynced.sync = false;
+  s = impl_->db->Write(unsynced, &batch);
+  if (!s.ok()) return fromRocks(s, absl::StrCat("load of group ", group));
+  return absl::OkStatus();
+}
+
+absl::Status KvStore::shardDrop(uint32_t group) {
+  const std::string start = shardPrefix(group);
+  const std::string end = prefixEnd(start);
+  rocksdb::Status s = impl_->db->DeleteRange(impl_->write_options, impl_->db->DefaultColumnFamily(),
+                                             slice(start), slice(end));
+  if (!s.ok()) return fromRocks(s, absl::StrCat("drop of group ", group));
+  return absl::OkStatus();
+}
 
 }  // namespace waverless::kv

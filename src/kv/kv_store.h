@@ -33,6 +33,13 @@ struct KvOptions {
   size_t max_key_bytes = 4096;  // also bounds app names
 };
 
+// One write of a replicated placement group (src/shard/); value nullopt deletes the key.
+struct ShardWrite {
+  std::string app;
+  std::string key;
+  std::optional<std::string> value;
+};
+
 // Counters since open(). sets counts each pair of a setBatch(); bytes_written counts key + value
 // bytes set; bytes_read counts values returned by get() and keys + values returned by scan().
 // dropApp() is not counted as deletes. A cas() that stores and every incr() count as one set.
@@ -91,6 +98,24 @@ class KvStore {
                                                                         size_t limit);
   // Deletes every key of the app in one range tombstone; space is reclaimed by later compactions.
   absl::Status dropApp(std::string_view app);
+
+  // ---- Keys of replicated placement groups (src/shard/) ----
+  // A group's keys live apart from the node's local keys: a 0x01 byte, the group id (4 bytes,
+  // big-endian), then the app namespace as above. Local keys start with 0x00, so the two never
+  // meet, and each group is one contiguous range: a raft snapshot copies it, a group that leaves
+  // the node drops it. Callers (the group's state machine) validate sizes before proposing; these
+  // writes are applied from a raft log that is already fsynced, so they are never synced here.
+  // Internal records may use the empty app name, which get()/set() refuse.
+  absl::StatusOr<std::optional<std::string>> shardGet(uint32_t group, std::string_view app,
+                                                      std::string_view key);
+  absl::Status shardWrite(uint32_t group, const std::vector<ShardWrite>& writes);  // atomic
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> shardScan(
+      uint32_t group, std::string_view app, std::string_view prefix, size_t limit);
+  // The whole group, encoded for a raft snapshot, and its inverse, which replaces the group's
+  // keys atomically (InvalidArgument for a malformed dump, which changes nothing).
+  absl::StatusOr<std::string> shardDump(uint32_t group);
+  absl::Status shardLoad(uint32_t group, std::string_view dump);
+  absl::Status shardDrop(uint32_t group);
 
   KvStats stats() const;
   const KvOptions& options() const;

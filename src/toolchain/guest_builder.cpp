@@ -1,9 +1,11 @@
 #include "toolchain/guest_builder.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <vector>
 
 #include "common/process.h"
+#include "toolchain/guest_languages.h"
 
 namespace waverless::toolchain {
 
@@ -14,8 +16,23 @@ fs::path defaultSdkDir() {
   return WAVERLESS_SDK_DIR;  // compile-time: <source>/sdk
 }
 
+std::string_view languageName(GuestLanguage language) {
+  switch (language) {
+    case GuestLanguage::kC:
+      return "C";
+    case GuestLanguage::kCxx:
+      return "C++";
+    case GuestLanguage::kRust:
+      return "Rust";
+    case GuestLanguage::kAssemblyScript:
+      return "AssemblyScript";
+  }
+  return "?";
+}
+
 namespace {
-std::vector<fs::path> sources(const fs::path& app_dir) {
+
+std::vector<fs::path> cSources(const fs::path& app_dir) {
   std::vector<fs::path> out;
   for (const auto& dir : {app_dir, app_dir / "src"}) {
     std::error_code ec;
@@ -30,25 +47,19 @@ std::vector<fs::path> sources(const fs::path& app_dir) {
   std::sort(out.begin(), out.end());
   return out;
 }
-}  // namespace
 
-bool needsBuild(const fs::path& app_dir) {
+bool isFile(const fs::path& p) {
   std::error_code ec;
-  auto wasm = app_dir / "app.wasm";
-  if (!fs::exists(wasm, ec)) return true;
-  auto built = fs::last_write_time(wasm, ec);
-  for (const auto& s : sources(app_dir)) {
-    if (fs::last_write_time(s, ec) > built) return true;
-  }
-  return false;
+  return fs::is_regular_file(p, ec);
 }
 
-absl::Status buildApp(const fs::path& app_dir, const BuildOptions& options) {
-  auto srcs = sources(app_dir);
-  if (srcs.empty()) {
-    return absl::InvalidArgumentError(app_dir.string() +
-                                      ": no C/C++ sources (*.c, *.cc, *.cpp) to build");
-  }
+bool isAssemblyScript(const fs::path& app_dir) {
+  return isFile(app_dir / "asconfig.json") ||
+         (isFile(app_dir / "package.json") && isFile(app_dir / "assembly" / "index.ts"));
+}
+
+absl::Status buildC(const fs::path& app_dir, const std::vector<fs::path>& srcs,
+                    const BuildOptions& options) {
   bool cxx = false;
   for (const auto& s : srcs) cxx |= s.extension() != ".c";
   std::vector<std::string> argv = {cxx ? "clang++-14" : "clang-14", "--target=wasm32-wasi", "-O2",
@@ -75,10 +86,117 @@ absl::Status buildApp(const fs::path& app_dir, const BuildOptions& options) {
     fs::remove(tmp, ec);
     return absl::InvalidArgumentError("building " + app_dir.string() + " failed:\n" + r->output);
   }
+  return internal::installWasm(tmp, app_dir);
+}
+
+}  // namespace
+
+absl::StatusOr<GuestLanguage> detectLanguage(const fs::path& app_dir) {
+  bool rust = isFile(app_dir / "Cargo.toml");
+  bool as = isAssemblyScript(app_dir);
+  if (rust && as) {
+    return absl::InvalidArgumentError(
+        app_dir.string() +
+        ": both Cargo.toml (Rust) and an AssemblyScript project (asconfig.json or package.json "
+        "with assembly/index.ts); keep one language per app folder");
+  }
+  if (rust) return GuestLanguage::kRust;
+  if (as) return GuestLanguage::kAssemblyScript;
+  auto srcs = cSources(app_dir);
+  if (srcs.empty()) {
+    return absl::InvalidArgumentError(
+        app_dir.string() +
+        ": nothing to build: no C/C++ sources (*.c, *.cc, *.cpp, also in src/), no Cargo.toml "
+        "(Rust), no asconfig.json or package.json with assembly/index.ts (AssemblyScript)");
+  }
+  for (const auto& s : srcs) {
+    if (s.extension() != ".c") return GuestLanguage::kCxx;
+  }
+  return GuestLanguage::kC;
+}
+
+bool needsBuild(const fs::path& app_dir, const fs::path& sdk_dir) {
+  std::error_code ec;
+  auto wasm = app_dir / "app.wasm";
+  if (!fs::exists(wasm, ec)) return true;
+  // A prebuilt app.wasm without sources (or with an ambiguous mix) has
+  // nothing to be rebuilt from: it is deployed as it is.
+  auto language = detectLanguage(app_dir);
+  if (!language.ok()) return false;
+  std::vector<fs::path> inputs;
+  switch (*language) {
+    case GuestLanguage::kC:
+    case GuestLanguage::kCxx:
+      inputs = cSources(app_dir);
+      break;
+    case GuestLanguage::kRust:
+      inputs = internal::projectFiles(app_dir);
+      for (auto& p : internal::projectFiles(sdk_dir / "rust")) inputs.push_back(std::move(p));
+      break;
+    case GuestLanguage::kAssemblyScript:
+      inputs = internal::projectFiles(app_dir);
+      for (auto& p : internal::projectFiles(sdk_dir / "assemblyscript")) {
+        inputs.push_back(std::move(p));
+      }
+      break;
+  }
+  auto built = fs::last_write_time(wasm, ec);
+  if (ec) return true;
+  for (const auto& s : inputs) {
+    auto t = fs::last_write_time(s, ec);
+    if (ec || t > built) return true;
+  }
+  return false;
+}
+
+absl::Status buildApp(const fs::path& app_dir, const BuildOptions& options) {
+  auto language = detectLanguage(app_dir);
+  if (!language.ok()) return language.status();
+  switch (*language) {
+    case GuestLanguage::kC:
+    case GuestLanguage::kCxx:
+      return buildC(app_dir, cSources(app_dir), options);
+    case GuestLanguage::kRust:
+      return internal::buildRust(app_dir, options);
+    case GuestLanguage::kAssemblyScript:
+      return internal::buildAssemblyScript(app_dir, options);
+  }
+  return absl::InternalError("unknown guest language");
+}
+
+namespace internal {
+
+std::vector<fs::path> projectFiles(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return out;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    bool top = it.depth() == 0;
+    if (name.starts_with(".") || name == "node_modules" || name == "target" ||
+        (top &&
+         (name == "files" || name == "app.yaml" || name == "app.wasm" || name == "app.wasm.tmp"))) {
+      if (it->is_directory(ec)) it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file(ec)) out.push_back(it->path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+absl::Status installWasm(const fs::path& tmp, const fs::path& app_dir) {
   std::error_code ec;
   fs::rename(tmp, app_dir / "app.wasm", ec);
-  if (ec) return absl::InternalError("rename app.wasm: " + ec.message());
+  if (ec) {
+    fs::remove(tmp, ec);
+    return absl::InternalError("installing " + (app_dir / "app.wasm").string() + ": " +
+                               ec.message());
+  }
   return absl::OkStatus();
 }
+
+}  // namespace internal
 
 }  // namespace waverless::toolchain

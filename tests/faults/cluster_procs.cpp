@@ -66,7 +66,7 @@ std::string NodeProc::logPath() const {
 bool NodeProc::start(std::chrono::seconds wait) {
   std::vector<std::string> args;
   if (!layout_.netns.empty()) {
-    args = {"/usr/sbin/ip", "netns", "exec", absl::StrCat(layout_.netns, "-n", id_)};
+    args = {"ip", "netns", "exec", absl::StrCat(layout_.netns, "-n", id_)};
   }
   args.insert(
       args.end(),
@@ -87,7 +87,7 @@ bool NodeProc::start(std::chrono::seconds wait) {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    execv(argv[0], argv.data());
+    execvp(argv[0], argv.data());  // "ip" from PATH in netns mode
     _exit(127);
   }
   paused_ = false;

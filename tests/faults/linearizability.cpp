@@ -340,7 +340,9 @@ std::string describe(const RegisterOp& op) {
 namespace {
 constexpr std::string_view kKinds[] = {"get", "set", "cas", "incr"};
 // An absent value in a TSV field; values are harness tokens, never this.
-constexpr std::string_view kAbsent = "\x01absent";
+constexpr std::string_view kAbsent =
+    "\x01"
+    "absent";  // split: \x01a would be one escape
 
 std::string field(const std::optional<std::string>& v) { return v ? *v : std::string(kAbsent); }
 std::optional<std::string> unfield(std::string_view f) {

@@ -87,6 +87,8 @@ TEST(Linearizability, OperationsRoundTripThroughTsv) {
     EXPECT_EQ(toTsv(*back), toTsv(op));
     EXPECT_EQ(describe(*back), describe(op));
   }
+  // An absent value is a control byte then a word: no harness token looks like it.
+  EXPECT_THAT(toTsv(ops[0]), HasSubstr(std::string("\x01") + "absent"));
   EXPECT_FALSE(fromTsv("not\ta\tline").has_value());
   EXPECT_FALSE(fromTsv("1\tk\tfrob\tv\tx\t0\tx\t0\t0\t0\t1\t2").has_value());
 }

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "wasm/engine.h"
 
 namespace fs = std::filesystem;
@@ -79,6 +81,30 @@ class MapHost final : public wasm::HostServices {
     }
     return out;
   }
+  absl::StatusOr<bool> kvCas(wasm::Fiber&, std::string_view key,
+                             std::optional<std::string_view> expected,
+                             std::string_view value) override {
+    std::lock_guard lock(mu_);
+    if (key.starts_with("deny")) return absl::PermissionDeniedError("not in kvs");
+    auto it = kv_.find(std::string(key));
+    bool matches = expected ? (it != kv_.end() && it->second == *expected) : it == kv_.end();
+    if (matches && kv_.size() >= 1000) return absl::ResourceExhaustedError("store full");
+    if (matches) kv_[std::string(key)] = std::string(value);
+    return matches;
+  }
+  absl::StatusOr<int64_t> kvIncr(wasm::Fiber&, std::string_view key, int64_t delta) override {
+    std::lock_guard lock(mu_);
+    if (kv_.size() >= 1000) return absl::ResourceExhaustedError("store full");
+    int64_t base = 0, sum = 0;
+    auto it = kv_.find(std::string(key));
+    if (it != kv_.end() && !absl::SimpleAtoi(it->second, &base)) {
+      return absl::InvalidArgumentError("not an integer");
+    }
+    if (__builtin_add_overflow(base, delta, &sum)) return absl::OutOfRangeError("overflow");
+    kv_[std::string(key)] = absl::StrCat(sum);
+    return sum;
+  }
+  std::string invocationId() override { return "fuzz.0"; }
   void reset() {
     std::lock_guard lock(mu_);
     kv_ = {{"a", "apple"}, {"ab", ""}, {"b", std::string(300, 'b')}};

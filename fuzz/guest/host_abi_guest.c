@@ -57,6 +57,24 @@ static void run_program(const uint8_t* prog, uint32_t n) {
   while (r.n > 0) {
     uint8_t op = u8(&r);
     int32_t s = 0;
+    /* Opcodes 250-252 came with later imports; they take bytes that used to mean ops 0-2. */
+    if (op >= 250 && op <= 252) {
+      if (op == 250) { /* kv_cas(key, key_len, expected, expected_len, value, value_len) */
+        uint32_t k = ptr(&r), kl = len(&r), e = ptr(&r), el = len(&r), v = ptr(&r), vl = len(&r);
+        if (u8(&r) & 1) el = WL_KV_ABSENT; /* create-only: expected is not read */
+        s = wl_kv_cas(P(k), kl, P(e), el, P(v), vl);
+      } else if (op == 251) { /* kv_incr(key, key_len, delta, result*) */
+        uint32_t k = ptr(&r), kl = len(&r);
+        int64_t delta = (int64_t)u64le(&r);
+        s = wl_kv_incr(P(k), kl, delta, P(ptr(&r)));
+      } else { /* invocation_id(buf, cap, len*) */
+        uint32_t b = ptr(&r), c = len(&r), l = ptr(&r);
+        s = wl_invocation_id(P(b), c, P(l));
+      }
+      status[0] = (char)('0' + (s & 0x3f));
+      wl_output_write(status, 1);
+      continue;
+    }
     switch (op % 25) {
       case 0: { /* kv_get(key, key_len, buf, cap, len*) */
         uint32_t k = ptr(&r), kl = len(&r), b = ptr(&r), c = len(&r), l = ptr(&r);

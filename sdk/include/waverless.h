@@ -35,6 +35,7 @@ typedef int32_t wl_status;
 #define WL_ERR_UNAVAILABLE 7      /* transient: the caller may retry */
 #define WL_ERR_TIMEOUT 8          /* the invocation's deadline passed */
 #define WL_ERR_FAILED 9           /* a triggered function failed */
+#define WL_ERR_CONFLICT 10        /* wl_kv_cas: the current value is not the expected one */
 
 #define WL_LOG_DEBUG 0
 #define WL_LOG_INFO 1
@@ -63,6 +64,33 @@ wl_status wl_kv_set(const char* key, uint32_t key_len, const void* value, uint32
 WL_IMPORT(kv_delete)
 wl_status wl_kv_delete(const char* key, uint32_t key_len);
 
+/* Atomic read-modify-writes. Each is linearizable against every other write
+ * of the same key (set, set_batch, delete, cas, incr). A successful one is a
+ * write like wl_kv_set: it needs `set` on the key in the function's kvs list
+ * (WL_ERR_PERMISSION otherwise) and it triggers the functions whose kv_set
+ * event matches the key, exactly as wl_kv_set does. */
+
+/* Passed as expected_len to wl_kv_cas: "the key must not exist" (expected is
+ * then ignored and may be NULL). */
+#define WL_KV_ABSENT 0xffffffffu
+
+/* Compare-and-set: stores value under key only if the key currently holds
+ * exactly the expected bytes, or, with expected_len == WL_KV_ABSENT, only if
+ * the key does not exist (create-only). An empty expected value matches an
+ * existing empty value, never a missing key. WL_ERR_CONFLICT: the current
+ * value differs (nothing was written; read it again and retry if you like). */
+WL_IMPORT(kv_cas)
+wl_status wl_kv_cas(const char* key, uint32_t key_len, const void* expected, uint32_t expected_len,
+                    const void* value, uint32_t value_len);
+
+/* Adds delta to the integer stored under key and writes the sum to *result.
+ * The value is stored as decimal ASCII ("-42"), so wl_kv_get reads it as
+ * text; a missing key counts as 0. WL_ERR_INVALID if the current value is
+ * not a decimal int64 (optional '-', digits only) or if the sum overflows
+ * int64; nothing is written then. */
+WL_IMPORT(kv_incr)
+wl_status wl_kv_incr(const char* key, uint32_t key_len, int64_t delta, int64_t* result);
+
 /* Entries of a batch or a scan result are packed back to back as
  *   [u32 key_len][key bytes][u32 value_len][value bytes]
  * (little-endian lengths). wl_kv_each() below walks such a buffer. */
@@ -89,7 +117,7 @@ wl_status wl_wait_triggered(void);
 /* Ends the invocation as failed with msg; does not return. The request
  * answers with the function's name and msg, and an HTTP status from code:
  * WL_ERR_INVALID 400, WL_ERR_PERMISSION 403, WL_ERR_NOT_FOUND 404,
- * WL_ERR_TOO_LARGE 429, WL_ERR_UNAVAILABLE 503, WL_ERR_TIMEOUT 504, else 500.
+ * WL_ERR_CONFLICT 409, WL_ERR_TOO_LARGE 429, WL_ERR_UNAVAILABLE 503, WL_ERR_TIMEOUT 504, else 500.
  * A function that fails this way also fails wl_wait_triggered in its caller. */
 WL_IMPORT(fail)
 __attribute__((noreturn)) void wl_fail(wl_status code, const char* msg, uint32_t len);
@@ -98,6 +126,18 @@ __attribute__((noreturn)) void wl_fail(wl_status code, const char* msg, uint32_t
  * thread. WL_ERR_TIMEOUT if the invocation's deadline comes first. */
 WL_IMPORT(sleep_ms)
 wl_status wl_sleep_ms(uint32_t ms);
+
+/* The id of this invocation, as text: "<request id>.<n>" where n counts the
+ * invocations of the request's trigger tree on the node that started it (0
+ * is the entry function); a part of the tree that another node runs for it
+ * adds that node's segment, "<request id>~<node-local id>.<n>". Unique among
+ * the invocations a node has run since it started, and the same id appears
+ * in the node's logs. With the replicated cluster's durable triggers a
+ * re-run of a triggered function keeps its id; functions triggered by
+ * kv_set can use it to make their writes idempotent.
+ * WL_ERR_BUFFER_TOO_SMALL: *len = size needed. */
+WL_IMPORT(invocation_id)
+wl_status wl_invocation_id(char* buf, uint32_t cap, uint32_t* len);
 
 /* --- the request body, for functions declared `body: stream` --- */
 

@@ -31,6 +31,39 @@ inline wl_status kv_set(std::string_view key, std::string_view value) {
 
 inline wl_status kv_delete(std::string_view key) { return wl_kv_delete(key.data(), key.size()); }
 
+// Stores value if key holds expected (nullopt: if key is absent).
+// WL_ERR_CONFLICT: it did not; nothing was written.
+inline wl_status kv_cas(std::string_view key, std::optional<std::string_view> expected,
+                        std::string_view value) {
+  return wl_kv_cas(key.data(), key.size(), expected ? expected->data() : nullptr,
+                   expected ? static_cast<uint32_t>(expected->size()) : WL_KV_ABSENT, value.data(),
+                   value.size());
+}
+
+// The new value of the integer under key after adding delta, or nullopt
+// (*status, if given, says why).
+inline std::optional<int64_t> kv_incr(std::string_view key, int64_t delta,
+                                      wl_status* status = nullptr) {
+  int64_t result = 0;
+  wl_status s = wl_kv_incr(key.data(), key.size(), delta, &result);
+  if (status != nullptr) *status = s;
+  if (s != WL_OK) return std::nullopt;
+  return result;
+}
+
+// This invocation's id (see wl_invocation_id).
+inline std::string invocation_id() {
+  std::string id(64, '\0');
+  uint32_t len = 0;
+  wl_status s = wl_invocation_id(id.data(), id.size(), &len);
+  if (s == WL_ERR_BUFFER_TOO_SMALL) {
+    id.resize(len);
+    s = wl_invocation_id(id.data(), id.size(), &len);
+  }
+  id.resize(s == WL_OK ? len : 0);
+  return id;
+}
+
 inline wl_status wait_triggered() { return wl_wait_triggered(); }
 
 inline wl_status output(std::string_view data) { return wl_output_write(data.data(), data.size()); }

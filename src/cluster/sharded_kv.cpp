@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cluster/peers.h"
 #include "kv/kv_store.h"
@@ -73,6 +74,38 @@ void ShardedKv::del(std::string app, std::string key, StatusDone done) {
   replicated_->write(std::move(app), std::move(ops), deadline(),
                      [done = std::move(done)](absl::StatusOr<shard::ProposalResult> r) mutable {
                        done(r.ok() ? r->status : r.status());
+                     });
+}
+
+void ShardedKv::cas(std::string app, std::string key, std::optional<std::string> expected,
+                    std::string value, absl::AnyInvocable<void(absl::StatusOr<bool>)> done) {
+  shard::KvOp op{shard::OpKind::kCas, "", std::move(key), std::move(value)};
+  op.expected = std::move(expected);
+  replicated_->write(std::move(app), {std::move(op)}, deadline(),
+                     [done = std::move(done)](absl::StatusOr<shard::ProposalResult> r) mutable {
+                       if (!r.ok()) return done(r.status());
+                       // The state machine refuses a mismatch with FailedPrecondition.
+                       if (r->status.code() == absl::StatusCode::kFailedPrecondition) {
+                         return done(false);
+                       }
+                       if (!r->status.ok()) return done(r->status);
+                       done(true);
+                     });
+}
+
+void ShardedKv::incr(std::string app, std::string key, int64_t delta,
+                     absl::AnyInvocable<void(absl::StatusOr<int64_t>)> done) {
+  shard::KvOp op{shard::OpKind::kIncr, "", std::move(key)};
+  op.delta = delta;
+  replicated_->write(std::move(app), {std::move(op)}, deadline(),
+                     [done = std::move(done)](absl::StatusOr<shard::ProposalResult> r) mutable {
+                       if (!r.ok()) return done(r.status());
+                       if (!r->status.ok()) return done(r->status);
+                       int64_t sum = 0;
+                       if (!r->value || !absl::SimpleAtoi(*r->value, &sum)) {
+                         return done(absl::InternalError("incr: the group answered no number"));
+                       }
+                       done(sum);
                      });
 }
 

@@ -54,6 +54,10 @@ class ShardedKv : public worker::ClusterKv, public shard::ShardLink {
   void get(std::string app, std::string key, ValueDone done) override;
   void set(std::string app, std::string key, std::string value, StatusDone done) override;
   void del(std::string app, std::string key, StatusDone done) override;
+  void cas(std::string app, std::string key, std::optional<std::string> expected, std::string value,
+           absl::AnyInvocable<void(absl::StatusOr<bool>)> done) override;
+  void incr(std::string app, std::string key, int64_t delta,
+            absl::AnyInvocable<void(absl::StatusOr<int64_t>)> done) override;
   void setBatch(std::string app, KvPairs pairs, StatusDone done) override;
   void scan(std::string app, std::string prefix, size_t limit, PairsDone done) override;
 

@@ -43,7 +43,10 @@ int32_t guestCode(const absl::Status& s) {
     case StatusCode::kPermissionDenied:
       return WL_ERR_PERMISSION;
     case StatusCode::kInvalidArgument:
+    case StatusCode::kOutOfRange:  // an incr that would overflow
       return WL_ERR_INVALID;
+    case StatusCode::kAlreadyExists:  // a cas that found another value
+      return WL_ERR_CONFLICT;
     case StatusCode::kResourceExhausted:
       return WL_ERR_TOO_LARGE;
     case StatusCode::kUnavailable:
@@ -72,6 +75,8 @@ StatusCode fromGuestFail(int32_t wl) {
       return StatusCode::kUnavailable;
     case WL_ERR_TIMEOUT:
       return StatusCode::kDeadlineExceeded;
+    case WL_ERR_CONFLICT:  // answered 409
+      return StatusCode::kAlreadyExists;
     default:
       return StatusCode::kInternal;
   }

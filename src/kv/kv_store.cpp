@@ -6,7 +6,12 @@
 #include <rocksdb/slice.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
+#include <charconv>
+#include <functional>
+#include <mutex>
 #include <system_error>
 
 #include "absl/strings/escaping.h"
@@ -65,6 +70,22 @@ std::string prefixEnd(std::string prefix) {
 
 rocksdb::Slice slice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 
+// Enough stripes that unrelated hot keys rarely share one; each is a plain mutex held only across
+// one RocksDB read and write, never across I/O of another kind.
+constexpr size_t kStripes = 256;
+
+size_t stripeOf(std::string_view stored_key) {
+  return std::hash<std::string_view>{}(stored_key) % kStripes;
+}
+
+// Strictly a decimal int64: what incr() itself writes, and nothing looser (no spaces, no '+').
+std::optional<int64_t> parseInt64(std::string_view s) {
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
+  return v;
+}
+
 void appendBe32(std::string& out, uint32_t n) {
   for (int shift = 24; shift >= 0; shift -= 8)
     out.push_back(static_cast<char>((n >> shift) & 0xff));
@@ -99,6 +120,51 @@ struct KvStore::Impl {
   std::atomic<uint64_t> scans{0};
   std::atomic<uint64_t> bytes_read{0};
   std::atomic<uint64_t> bytes_written{0};
+
+  // A write of a key holds its stripe across read and write, so read-modify-writes are atomic
+  // against every other write of that key (plain gets need no lock: RocksDB reads are atomic).
+  std::array<std::mutex, kStripes> stripes;
+
+  // Locks the stripes of several stored keys, in index order so two batches cannot deadlock.
+  class StripeLocks {
+   public:
+    StripeLocks(Impl& impl, std::vector<size_t> idx) : impl_(impl), idx_(std::move(idx)) {
+      std::sort(idx_.begin(), idx_.end());
+      idx_.erase(std::unique(idx_.begin(), idx_.end()), idx_.end());
+      for (size_t i : idx_) impl_.stripes[i].lock();
+    }
+    ~StripeLocks() {
+      for (auto it = idx_.rbegin(); it != idx_.rend(); ++it) impl_.stripes[*it].unlock();
+    }
+    StripeLocks(const StripeLocks&) = delete;
+    StripeLocks& operator=(const StripeLocks&) = delete;
+
+   private:
+    Impl& impl_;
+    std::vector<size_t> idx_;
+  };
+
+  std::mutex& stripe(std::string_view stored_key) { return stripes[stripeOf(stored_key)]; }
+
+  // Under the key's stripe: the current value, nullopt if missing.
+  absl::StatusOr<std::optional<std::string>> readLocked(std::string_view stored,
+                                                        std::string_view app,
+                                                        std::string_view key) {
+    std::string value;
+    rocksdb::Status s = db->Get(rocksdb::ReadOptions(), slice(stored), &value);
+    if (s.IsNotFound()) return std::nullopt;
+    if (!s.ok()) return fromRocks(s, absl::StrCat("read ", quoted(key), " in app ", quoted(app)));
+    return std::optional<std::string>(std::move(value));
+  }
+
+  absl::Status putLocked(std::string_view stored, std::string_view app, std::string_view key,
+                         std::string_view value) {
+    rocksdb::Status s = db->Put(write_options, slice(stored), slice(value));
+    if (!s.ok()) return fromRocks(s, absl::StrCat("set ", quoted(key), " in app ", quoted(app)));
+    sets.fetch_add(1, std::memory_order_relaxed);
+    bytes_written.fetch_add(key.size() + value.size(), std::memory_order_relaxed);
+    return absl::OkStatus();
+  }
 
   absl::Status checkApp(std::string_view app) const {
     if (app.empty()) return absl::InvalidArgumentError("kv: app name is empty");
@@ -199,12 +265,9 @@ absl::StatusOr<std::optional<std::string>> KvStore::get(std::string_view app,
 absl::Status KvStore::set(std::string_view app, std::string_view key, std::string_view value) {
   if (absl::Status st = impl_->checkKey(app, key); !st.ok()) return st;
   if (absl::Status st = impl_->checkValue(app, key, value); !st.ok()) return st;
-  rocksdb::Status s =
-      impl_->db->Put(impl_->write_options, slice(storedKey(app, key)), slice(value));
-  if (!s.ok()) return fromRocks(s, absl::StrCat("set ", quoted(key), " in app ", quoted(app)));
-  impl_->sets.fetch_add(1, std::memory_order_relaxed);
-  impl_->bytes_written.fetch_add(key.size() + value.size(), std::memory_order_relaxed);
-  return absl::OkStatus();
+  std::string stored = storedKey(app, key);
+  std::lock_guard lock(impl_->stripe(stored));
+  return impl_->putLocked(stored, app, key, value);
 }
 
 absl::Status KvStore::setBatch(std::string_view app,
@@ -213,13 +276,18 @@ absl::Status KvStore::setBatch(std::string_view app,
   if (kvs.empty()) return absl::OkStatus();
   rocksdb::WriteBatch batch;
   uint64_t bytes = 0;
+  std::vector<size_t> stripes;
+  stripes.reserve(kvs.size());
   for (const auto& [key, value] : kvs) {
     if (absl::Status st = impl_->checkKey(app, key); !st.ok()) return st;
     if (absl::Status st = impl_->checkValue(app, key, value); !st.ok()) return st;
-    rocksdb::Status s = batch.Put(slice(storedKey(app, key)), slice(value));
+    std::string stored = storedKey(app, key);
+    stripes.push_back(stripeOf(stored));
+    rocksdb::Status s = batch.Put(slice(stored), slice(value));
     if (!s.ok()) return fromRocks(s, absl::StrCat("batch set in app ", quoted(app)));
     bytes += key.size() + value.size();
   }
+  Impl::StripeLocks locks(*impl_, std::move(stripes));
   rocksdb::Status s = impl_->db->Write(impl_->write_options, &batch);
   if (!s.ok()) {
     return fromRocks(s, absl::StrCat("batch set of ", kvs.size(), " keys in app ", quoted(app)));
@@ -231,10 +299,57 @@ absl::Status KvStore::setBatch(std::string_view app,
 
 absl::Status KvStore::del(std::string_view app, std::string_view key) {
   if (absl::Status st = impl_->checkKey(app, key); !st.ok()) return st;
-  rocksdb::Status s = impl_->db->Delete(impl_->write_options, slice(storedKey(app, key)));
+  std::string stored = storedKey(app, key);
+  std::lock_guard lock(impl_->stripe(stored));
+  rocksdb::Status s = impl_->db->Delete(impl_->write_options, slice(stored));
   if (!s.ok()) return fromRocks(s, absl::StrCat("delete ", quoted(key), " in app ", quoted(app)));
   impl_->deletes.fetch_add(1, std::memory_order_relaxed);
   return absl::OkStatus();
+}
+
+absl::StatusOr<bool> KvStore::cas(std::string_view app, std::string_view key,
+                                  std::optional<std::string_view> expected,
+                                  std::string_view value) {
+  if (absl::Status st = impl_->checkKey(app, key); !st.ok()) return st;
+  if (absl::Status st = impl_->checkValue(app, key, value); !st.ok()) return st;
+  std::string stored = storedKey(app, key);
+  std::lock_guard lock(impl_->stripe(stored));
+  auto current = impl_->readLocked(stored, app, key);
+  if (!current.ok()) return current.status();
+  impl_->gets.fetch_add(1, std::memory_order_relaxed);
+  bool matches = expected.has_value() ? (current->has_value() && **current == *expected)
+                                      : !current->has_value();
+  if (!matches) return false;
+  if (absl::Status st = impl_->putLocked(stored, app, key, value); !st.ok()) return st;
+  return true;
+}
+
+absl::StatusOr<int64_t> KvStore::incr(std::string_view app, std::string_view key, int64_t delta) {
+  if (absl::Status st = impl_->checkKey(app, key); !st.ok()) return st;
+  std::string stored = storedKey(app, key);
+  std::lock_guard lock(impl_->stripe(stored));
+  auto current = impl_->readLocked(stored, app, key);
+  if (!current.ok()) return current.status();
+  impl_->gets.fetch_add(1, std::memory_order_relaxed);
+  int64_t base = 0;
+  if (current->has_value()) {
+    std::optional<int64_t> parsed = parseInt64(**current);
+    if (!parsed) {
+      // (quoted): the parentheses keep argument-dependent lookup from finding std::quoted.
+      return absl::InvalidArgumentError(absl::StrCat("kv incr: key ", quoted(key), " in app ",
+                                                     quoted(app), " holds ", (quoted)(**current),
+                                                     ", not a decimal 64-bit integer"));
+    }
+    base = *parsed;
+  }
+  int64_t sum = 0;
+  if (__builtin_add_overflow(base, delta, &sum)) {
+    return absl::OutOfRangeError(absl::StrCat("kv incr: key ", quoted(key), " in app ", quoted(app),
+                                              ": ", base, " + ", delta,
+                                              " overflows a 64-bit integer"));
+  }
+  if (absl::Status st = impl_->putLocked(stored, app, key, absl::StrCat(sum)); !st.ok()) return st;
+  return sum;
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> KvStore::scan(

@@ -33,9 +33,6 @@ struct KvOptions {
   size_t max_key_bytes = 4096;  // also bounds app names
 };
 
-// Counters since open(). sets counts each pair of a setBatch(); bytes_written counts key + value
-// bytes set; bytes_read counts values returned by get() and keys + values returned by scan().
-// dropApp() is not counted as deletes.
 // One write of a replicated placement group (src/shard/); value nullopt deletes the key.
 struct ShardWrite {
   std::string app;
@@ -43,6 +40,9 @@ struct ShardWrite {
   std::optional<std::string> value;
 };
 
+// Counters since open(). sets counts each pair of a setBatch(); bytes_written counts key + value
+// bytes set; bytes_read counts values returned by get() and keys + values returned by scan().
+// dropApp() is not counted as deletes. A cas() that stores and every incr() count as one set.
 struct KvStats {
   uint64_t gets = 0;
   uint64_t sets = 0;
@@ -76,6 +76,21 @@ class KvStore {
                         const std::vector<std::pair<std::string, std::string>>& kvs);
   // Deleting a missing key is OK.
   absl::Status del(std::string_view app, std::string_view key);
+
+  // Atomic read-modify-writes. They are linearizable against each other and against set, setBatch
+  // and del of the same key: every write of a key holds that key's stripe lock (one of a fixed set
+  // of mutexes chosen by hashing the stored key) across its read and its write.
+  //
+  // Compare-and-set: stores value only if the key's current value equals *expected, or, with
+  // expected nullopt, only if the key is absent (create-only). true: stored; false: the current
+  // value did not match and nothing was written (not an error: a lost race is a normal outcome).
+  absl::StatusOr<bool> cas(std::string_view app, std::string_view key,
+                           std::optional<std::string_view> expected, std::string_view value);
+  // Adds delta to the integer stored under key and returns the sum, which is stored as decimal
+  // ASCII ("-42") so get() reads it as text. A missing key counts as 0. InvalidArgument if the
+  // current value is not a decimal int64 (optional '-', digits, nothing else); OutOfRange if the
+  // sum overflows int64 (nothing is written then).
+  absl::StatusOr<int64_t> incr(std::string_view app, std::string_view key, int64_t delta);
   // At most `limit` pairs of `app` whose keys start with `prefix` (empty: all keys), in key
   // (bytewise) order, from one consistent snapshot. limit 0 returns nothing.
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> scan(std::string_view app,

@@ -54,6 +54,21 @@ class HostServices {
       Fiber&, std::string_view /*prefix*/, size_t /*limit*/) {
     return absl::UnimplementedError("scan is not available here");
   }
+  // Atomic compare-and-set (kv::KvStore::cas): true stored, false the
+  // current value did not match (expected nullopt: the key had to be
+  // absent). Triggers like kvSet when it stores.
+  virtual absl::StatusOr<bool> kvCas(Fiber&, std::string_view /*key*/,
+                                     std::optional<std::string_view> /*expected*/,
+                                     std::string_view /*value*/) {
+    return absl::UnimplementedError("cas is not available here");
+  }
+  // Atomic add to a decimal int64 (kv::KvStore::incr): the new value.
+  // Triggers like kvSet.
+  virtual absl::StatusOr<int64_t> kvIncr(Fiber&, std::string_view /*key*/, int64_t /*delta*/) {
+    return absl::UnimplementedError("incr is not available here");
+  }
+  // This invocation's id (wl_invocation_id); empty: none here.
+  virtual std::string invocationId() { return {}; }
 };
 
 // Per-app limits, settable from app.yaml.

@@ -170,12 +170,22 @@ TEST_P(BadPointerTest, FailsInvocationWithClearError) {
   std::filesystem::remove_all(dir);
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryHostCall, BadPointerTest,
-                         ::testing::Values("kv_get_key", "kv_get_buf", "kv_get_len", "kv_set_key",
-                                           "kv_set_value", "kv_delete", "output_write", "log",
-                                           "file_open_path", "file_open_fd", "file_size",
-                                           "file_read_at", "file_read_at_len", "fd_write",
-                                           "fd_write_buf", "wrap"));
+INSTANTIATE_TEST_SUITE_P(
+    EveryHostCall, BadPointerTest,
+    ::testing::Values("kv_get_key", "kv_get_buf", "kv_get_len", "kv_set_key", "kv_set_value",
+                      "kv_delete", "kv_cas_key", "kv_cas_expected", "kv_cas_value", "kv_incr_key",
+                      "kv_incr_result", "invocation_id_buf", "invocation_id_len", "output_write",
+                      "log", "file_open_path", "file_open_fd", "file_size", "file_read_at",
+                      "file_read_at_len", "fd_write", "fd_write_buf", "wrap"));
+
+TEST_F(EngineTest, CasIncrAndInvocationIdReachTheHost) {
+  auto r = call("atomics");
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(r.output,
+            "cas_new=0 cas_new_again=10 cas_wrong=10 cas_right=0 c=three incr=0:5 incr=0:-2 "
+            "incr_text=3 incr_over=3 id_small=5:9 id=0:test-id.0");
+  EXPECT_THAT(r.log, HasSubstr("kv_incr: "));  // why incr_text was refused
+}
 
 TEST_F(EngineTest, ProcExitEndsInvocationWithItsCode) {
   auto bad = call("exit_code", {"3"});

@@ -42,7 +42,9 @@ using host::u32;
 using rt::StopReason;
 
 void logHostDenial(InstanceEnv& e, std::string_view call, const absl::Status& s) {
-  if (s.code() == absl::StatusCode::kPermissionDenied) {
+  // Also the refusals whose code alone leaves the guest's author guessing why.
+  if (s.code() == absl::StatusCode::kPermissionDenied ||
+      s.code() == absl::StatusCode::kInvalidArgument || s.code() == absl::StatusCode::kOutOfRange) {
     e.inv->appendLog(absl::StrCat("[waverless] ", std::string(call), ": ", s.message(), "\n"));
   }
 }
@@ -120,6 +122,79 @@ void kvDelete(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
   absl::Status s = inv.host->kvDelete(*inv.fiber, key);
   logHostDenial(e, "kv_delete", s);
   *r = common::guestCode(s);
+}
+
+void kvCas(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
+  Guest g{e, "kv_cas"};
+  const bool absent = u32(a, 3) == WL_KV_ABSENT;
+  if (!g.check(u32(a, 0), u32(a, 1), "key") ||
+      (!absent && !g.check(u32(a, 2), u32(a, 3), "expected value")) ||
+      !g.check(u32(a, 4), u32(a, 5), "value")) {
+    return;
+  }
+  InvocationState& inv = *e.inv;
+  if (u32(a, 5) > inv.max_value) {
+    *r = WL_ERR_TOO_LARGE;
+    return;
+  }
+  if (inv.host == nullptr) {
+    *r = WL_ERR_UNAVAILABLE;
+    return;
+  }
+  std::string key(g.view(u32(a, 0), u32(a, 1)));
+  if (inv.stash_key == key) inv.stash_value.reset();
+  // Copies: the call may park, and the guest's memory is only read here.
+  std::optional<std::string> expected;
+  if (!absent) expected.emplace(g.view(u32(a, 2), u32(a, 3)));
+  std::string value(g.view(u32(a, 4), u32(a, 5)));
+  auto stored = inv.host->kvCas(*inv.fiber, key, expected, value);
+  if (!stored.ok()) {
+    logHostDenial(e, "kv_cas", stored.status());
+    *r = common::guestCode(stored.status());
+    return;
+  }
+  *r = *stored ? WL_OK : WL_ERR_CONFLICT;
+}
+
+void kvIncr(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
+  Guest g{e, "kv_incr"};
+  if (!g.check(u32(a, 0), u32(a, 1), "key") || !g.check(u32(a, 3), 8, "result pointer")) return;
+  InvocationState& inv = *e.inv;
+  if (inv.host == nullptr) {
+    *r = WL_ERR_UNAVAILABLE;
+    return;
+  }
+  std::string key(g.view(u32(a, 0), u32(a, 1)));
+  if (inv.stash_key == key) inv.stash_value.reset();
+  auto sum = inv.host->kvIncr(*inv.fiber, key, static_cast<int64_t>(a[2]));
+  if (!sum.ok()) {
+    logHostDenial(e, "kv_incr", sum.status());
+    *r = common::guestCode(sum.status());
+    return;
+  }
+  // Memory may only have grown while we waited: the pointer checked above is still inside it.
+  g.store<int64_t>(u32(a, 3), *sum, "result pointer");
+  *r = WL_OK;
+}
+
+void invocationId(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
+  Guest g{e, "invocation_id"};
+  if (!g.check(u32(a, 0), u32(a, 1), "buffer") || !g.check(u32(a, 2), 4, "length pointer")) {
+    return;
+  }
+  InvocationState& inv = *e.inv;
+  std::string id = inv.host == nullptr ? std::string() : inv.host->invocationId();
+  if (id.empty()) {
+    *r = WL_ERR_UNAVAILABLE;
+    return;
+  }
+  g.store<uint32_t>(u32(a, 2), static_cast<uint32_t>(id.size()), "length pointer");
+  if (id.size() > u32(a, 1)) {
+    *r = WL_ERR_BUFFER_TOO_SMALL;
+    return;
+  }
+  memcpy(g.at(u32(a, 0)), id.data(), id.size());
+  *r = WL_OK;
 }
 
 // Parses [u32 klen][key][u32 vlen][value]...; false if malformed.
@@ -399,6 +474,9 @@ const std::vector<HostImportSpec>& table() {
     // covers this table anyway).
     v.push_back({kWl, "fail", "iii:", thunk<failCall>});
     v.push_back({kWl, "body_read", "iii:i", thunk<bodyRead>});
+    v.push_back({kWl, "kv_cas", "iiiiii:i", thunk<kvCas>});
+    v.push_back({kWl, "kv_incr", "iiIi:i", thunk<kvIncr>});
+    v.push_back({kWl, "invocation_id", "iii:i", thunk<invocationId>});
     return v;
   }();
   return t;

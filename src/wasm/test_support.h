@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "wasm/engine.h"
 
 namespace waverless::wasm::testing {
@@ -57,6 +59,28 @@ class TestHost : public HostServices {
     return absl::OkStatus();
   }
   absl::Status waitTriggered(Fiber&) override { return absl::OkStatus(); }
+  // The real semantics live in kv::KvStore (and its tests); these are enough
+  // to see each import's arguments and results cross the ABI.
+  absl::StatusOr<bool> kvCas(Fiber&, std::string_view key, std::optional<std::string_view> expected,
+                             std::string_view value) override {
+    std::lock_guard lock(mu_);
+    auto it = kv_.find(std::string(key));
+    bool matches = expected ? (it != kv_.end() && it->second == *expected) : it == kv_.end();
+    if (matches) kv_[std::string(key)] = std::string(value);
+    return matches;
+  }
+  absl::StatusOr<int64_t> kvIncr(Fiber&, std::string_view key, int64_t delta) override {
+    std::lock_guard lock(mu_);
+    std::string& v = kv_[std::string(key)];
+    int64_t base = 0, sum = 0;
+    if (!v.empty() && !absl::SimpleAtoi(v, &base)) {
+      return absl::InvalidArgumentError(absl::StrCat("'", v, "' is not an integer"));
+    }
+    if (__builtin_add_overflow(base, delta, &sum)) return absl::OutOfRangeError("overflow");
+    v = absl::StrCat(sum);
+    return sum;
+  }
+  std::string invocationId() override { return "test-id.0"; }
 
   size_t parked() {
     std::lock_guard lock(mu_);

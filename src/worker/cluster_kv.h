@@ -41,6 +41,14 @@ class ClusterKv {
   virtual void get(std::string app, std::string key, ValueDone done) = 0;
   virtual void set(std::string app, std::string key, std::string value, StatusDone done) = 0;
   virtual void del(std::string app, std::string key, StatusDone done) = 0;
+  // Atomic on the key. cas stores value only if the key now holds expected
+  // (nullopt: only if it is absent): true if it stored. incr adds delta to a
+  // decimal int64 (missing = 0) and gives the sum; InvalidArgument for a value
+  // that is not one, OutOfRange on overflow.
+  virtual void cas(std::string app, std::string key, std::optional<std::string> expected,
+                   std::string value, absl::AnyInvocable<void(absl::StatusOr<bool>)> done) = 0;
+  virtual void incr(std::string app, std::string key, int64_t delta,
+                    absl::AnyInvocable<void(absl::StatusOr<int64_t>)> done) = 0;
   // Atomic per node that stores some of the keys; those nodes are written one
   // after the other, and the first failure ends the batch.
   virtual void setBatch(std::string app, KvPairs pairs, StatusDone done) = 0;

@@ -53,6 +53,45 @@ class RequestRunner::Host : public wasm::HostServices {
     return absl::OkStatus();
   }
 
+  // A stored cas or an incr is a write like kvSet: the same access check
+  // (`set` on the key), and it triggers the key's kv_set functions.
+  absl::StatusOr<bool> kvCas(wasm::Fiber& fiber, std::string_view key,
+                             std::optional<std::string_view> expected,
+                             std::string_view value) override {
+    if (auto st = check(app::KvOp::kSet, "cas", key); !st.ok()) return st;
+    absl::StatusOr<bool> stored;
+    if (ClusterKv* kv = elsewhere(key)) {
+      std::optional<std::string> want;
+      if (expected) want.emplace(*expected);
+      stored = awaitReply<absl::StatusOr<bool>>(fiber, [&](auto reply) {
+        kv->cas(req_->app->name, std::string(key), std::move(want), std::string(value),
+                std::move(reply));
+      });
+    } else {
+      stored = runner_->kv_.cas(req_->app->name, key, expected, value);
+    }
+    if (!stored.ok() || !*stored) return stored;
+    if (absl::Status t = trigger(key); !t.ok()) return t;
+    return true;
+  }
+
+  absl::StatusOr<int64_t> kvIncr(wasm::Fiber& fiber, std::string_view key, int64_t delta) override {
+    if (auto st = check(app::KvOp::kSet, "incr", key); !st.ok()) return st;
+    absl::StatusOr<int64_t> sum;
+    if (ClusterKv* kv = elsewhere(key)) {
+      sum = awaitReply<absl::StatusOr<int64_t>>(fiber, [&](auto reply) {
+        kv->incr(req_->app->name, std::string(key), delta, std::move(reply));
+      });
+    } else {
+      sum = runner_->kv_.incr(req_->app->name, key, delta);
+    }
+    if (!sum.ok()) return sum;
+    if (absl::Status t = trigger(key); !t.ok()) return t;
+    return sum;
+  }
+
+  std::string invocationId() override { return absl::StrCat(req_->tree_id, ".", inv_->seq); }
+
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> kvScan(wasm::Fiber& fiber,
                                                                           std::string_view prefix,
                                                                           size_t limit) override {

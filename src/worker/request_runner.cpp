@@ -136,8 +136,10 @@ void RequestRunner::runTriggered(std::shared_ptr<const meta::DeployedApp> app,
                                  std::string request_id,
                                  absl::AnyInvocable<void(RequestOutcome)> done,
                                  std::chrono::milliseconds deadline) {
+  std::string tree_id =
+      absl::StrCat(request_id, "~", absl::Hex(next_id_.fetch_add(1), absl::kZeroPad8));
   start(std::move(app), fn, std::move(args), std::move(request_id), std::move(done), nullptr,
-        nullptr, deadline);
+        nullptr, deadline, std::move(tree_id));
 }
 
 void RequestRunner::start(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
@@ -145,9 +147,10 @@ void RequestRunner::start(std::shared_ptr<const meta::DeployedApp> app, const ap
                           absl::AnyInvocable<void(RequestOutcome)> done,
                           std::shared_ptr<http::BodyStream> body,
                           std::shared_ptr<common::CancelScope> scope,
-                          std::optional<std::chrono::milliseconds> deadline) {
+                          std::optional<std::chrono::milliseconds> deadline, std::string tree_id) {
   auto req = std::make_shared<Request>();
   req->body = std::move(body);
+  req->tree_id = tree_id.empty() ? request_id : std::move(tree_id);
   req->id = std::move(request_id);
   req->app = std::move(app);
   req->start = Clock::now();
@@ -201,6 +204,7 @@ absl::Status RequestRunner::launch(const std::shared_ptr<Request>& req, Invocati
     }
     if (refused.ok()) {
       inv = &req->invocations.emplace_back();
+      inv->seq = launched;
       inv->parent = parent;
       inv->fn = &fn;
       inv->metrics = &m;

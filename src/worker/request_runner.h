@@ -102,7 +102,8 @@ class RequestRunner {
              absl::AnyInvocable<void(RequestOutcome)> done,
              std::shared_ptr<http::BodyStream> body = nullptr,
              std::shared_ptr<common::CancelScope> scope = nullptr,
-             std::optional<std::chrono::milliseconds> deadline = std::nullopt);
+             std::optional<std::chrono::milliseconds> deadline = std::nullopt,
+             std::string tree_id = {});
   // Starts fn as part of req; an error (a limit hit, the request over) means
   // it was not started and the request has been failed.
   absl::Status launch(const std::shared_ptr<Request>& req, Invocation* parent,

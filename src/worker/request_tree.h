@@ -22,6 +22,7 @@ struct RequestRunner::Invocation {
   const app::FnSpec* fn = nullptr;
   FnMetrics* metrics = nullptr;
   uint32_t depth = 0;  // 0: the entry
+  uint64_t seq = 0;    // its index in the request's invocations (wl_invocation_id)
   int pending = 0;     // unfinished descendants
   bool descendant_failed = false;
   bool ended = false;
@@ -30,6 +31,10 @@ struct RequestRunner::Invocation {
 
 struct RequestRunner::Request {
   std::string id;
+  // What invocation ids start with: the request id, and for a part of a
+  // request run for another node a node-local segment too, so that the ids
+  // of two parts run here never collide (see wl_invocation_id).
+  std::string tree_id;
   std::shared_ptr<const meta::DeployedApp> app;
   Clock::time_point start;
   Clock::time_point deadline;  // of the whole tree: the entry's timeout

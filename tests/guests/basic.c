@@ -119,6 +119,31 @@ WL_FUNCTION(loop_in_host_calls) {
 
 WL_FUNCTION(exit_code) { exit(args[0].len ? atoi(args[0].data) : 0); }
 
+/* cas, incr and invocation_id, each outcome printed: "<call>=<status>[:<value>]". */
+WL_FUNCTION(atomics) {
+  char buf[128];
+  int64_t v = 0;
+  uint32_t len = 0;
+  outf("cas_new=%ld ", wl_kv_cas("c", 1, 0, WL_KV_ABSENT, "one", 3));
+  outf("cas_new_again=%ld ", wl_kv_cas("c", 1, 0, WL_KV_ABSENT, "two", 3));
+  outf("cas_wrong=%ld ", wl_kv_cas("c", 1, "two", 3, "three", 5));
+  outf("cas_right=%ld ", wl_kv_cas("c", 1, "one", 3, "three", 5));
+  wl_kv_get("c", 1, buf, sizeof buf, &len);
+  wl_output_write("c=", 2);
+  wl_output_write(buf, len);
+  outf(" incr=%ld", wl_kv_incr("n", 1, 5, &v));
+  outf(":%ld", (long)v);
+  outf(" incr=%ld", wl_kv_incr("n", 1, -7, &v));
+  outf(":%ld", (long)v);
+  outf(" incr_text=%ld", wl_kv_incr("c", 1, 1, &v));
+  wl_kv_set("max", 3, "9223372036854775807", 19);
+  outf(" incr_over=%ld", wl_kv_incr("max", 3, 1, &v));
+  outf(" id_small=%ld", wl_invocation_id(buf, 1, &len));
+  outf(":%ld ", len);
+  outf("id=%ld:", wl_invocation_id(buf, sizeof buf, &len));
+  wl_output_write(buf, len);
+}
+
 /* --- bad pointers: one per host call; argument 0 names which --- */
 #define BAD ((void*)0xFFFFFF00u)
 WL_FUNCTION(bad_pointer) {
@@ -141,7 +166,23 @@ WL_FUNCTION(bad_pointer) {
     wl_kv_set("k", 1, BAD, 1000);
   else if (IS("kv_delete"))
     wl_kv_delete(BAD, 1000);
-  else if (IS("output_write"))
+  else if (IS("kv_cas_key"))
+    wl_kv_cas(BAD, 1000, 0, WL_KV_ABSENT, "v", 1);
+  else if (IS("kv_cas_expected"))
+    wl_kv_cas("k", 1, BAD, 1000, "v", 1);
+  else if (IS("kv_cas_value"))
+    wl_kv_cas("k", 1, 0, WL_KV_ABSENT, BAD, 1000);
+  else if (IS("kv_incr_key")) {
+    int64_t v;
+    wl_kv_incr(BAD, 1000, 1, &v);
+  } else if (IS("kv_incr_result"))
+    wl_kv_incr("n", 1, 1, (int64_t*)BAD);
+  else if (IS("invocation_id_buf"))
+    wl_invocation_id(BAD, 1000, &len);
+  else if (IS("invocation_id_len")) {
+    char id[8];
+    wl_invocation_id(id, sizeof id, BAD);
+  } else if (IS("output_write"))
     wl_output_write(BAD, 1000);
   else if (IS("log"))
     wl_log(1, BAD, 1000);

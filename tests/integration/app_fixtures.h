@@ -62,13 +62,14 @@ inline std::string rotate(std::string s, int times) {
   return s;
 }
 
-// The demo apps and the test apps (testkit, cppkit), with their prebuilt app.wasm, under dir.
+// The demo apps and the test apps (testkit, cppkit, register), with their prebuilt app.wasm, under
+// dir.
 inline void copyTestApps(const fs::path& dir) {
   for (const char* a : {"hello", "word_count", "longchain"}) {
     copyApp(fs::path(WL_SOURCE_DIR) / "apps" / a, fs::path(WL_BUILD_DIR) / "apps" / a / "app.wasm",
             dir / a);
   }
-  for (const char* a : {"testkit", "cppkit"}) {
+  for (const char* a : {"testkit", "cppkit", "register"}) {
     copyApp(fs::path(WL_SOURCE_DIR) / "tests/apps" / a,
             fs::path(WL_BUILD_DIR) / "tests/apps" / a / "app.wasm", dir / a);
   }

@@ -232,5 +232,44 @@ TEST(PlatformCrashTest, AcknowledgedWritesSurviveKillNine) {
   fs::remove_all(root);
 }
 
+// The register app (tests/apps/register) uses wl_kv_cas, wl_kv_incr and wl_invocation_id.
+TEST_F(PlatformTest, CasAndIncrThroughAGuestAreAtomicWritesThatTrigger) {
+  auto call = [&](const std::string& fn, const std::string& body) {
+    return node_->call("POST", "/register/" + fn, body);
+  };
+  EXPECT_EQ(call("get", "pk").body, "absent");
+  auto created = call("cas", "pk\ntok1\n!\nfirst");
+  EXPECT_EQ(created.status, 200) << created.body;
+  EXPECT_EQ(created.body, "stored");
+  EXPECT_EQ(call("cas", "pk\ntok2\n!\nagain").body, "conflict");  // create-only, and it exists
+  EXPECT_EQ(call("cas", "pk\ntok3\n=wrong\nx").body, "conflict");
+  EXPECT_EQ(call("cas", "pk\ntok4\n=first\nsecond").body, "stored");
+  EXPECT_EQ(call("get", "pk").body, "=second");
+  // Only the stored ones wrote their event key, and each event's trigger ran.
+  EXPECT_EQ(call("probe", "tok1\ntok2\ntok3\ntok4").body, "11\n00\n00\n11\n");
+
+  EXPECT_EQ(call("incr", "pn\n5").body, "5");
+  EXPECT_EQ(call("incr", "pn\n-8").body, "-3");
+  EXPECT_EQ(call("incr", "pbig\n9223372036854775807").body, "9223372036854775807");
+  auto over = call("incr", "pbig\n1");
+  EXPECT_EQ(over.status, 400) << over.body;
+  EXPECT_THAT(over.body, HasSubstr("kv_incr failed"));
+  auto logs = runCli({"logs", "register"}, node_->cliArgs());
+  EXPECT_THAT(logs.output, HasSubstr("overflows a 64-bit integer"));
+
+  // Outside the kvs list, or with only `get` on the key: refused, nothing written.
+  auto denied = call("denied", "");
+  EXPECT_EQ(denied.body, "cas=2 incr=2 get_only_cas=2");
+  EXPECT_EQ(call("get", "1").body, "absent");
+}
+
+TEST_F(PlatformTest, InvocationIdsAreDistinctAndNameTheRequest) {
+  auto a = node_->call("POST", "/register/whoami", "");
+  auto b = node_->call("POST", "/register/whoami", "");
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_THAT(a.body, ::testing::MatchesRegex("r[0-9a-f]+\\.0"));
+  EXPECT_NE(a.body, b.body);
+}
+
 }  // namespace
 }  // namespace waverless::testing

@@ -216,9 +216,16 @@ class RequestRunner::Host : public wasm::HostServices {
     return absl::OkStatus();
   }
 
+  // Under req_->mu. A tree that failed because a node or a key's group could not be reached
+  // failed transiently: the waiter is told so (WL_ERR_UNAVAILABLE, 503 if it passes it on)
+  // rather than of a permanent failure (500).
   absl::Status result() const {
-    return inv_->descendant_failed ? absl::AbortedError("a triggered function failed")
-                                   : absl::OkStatus();
+    if (!inv_->descendant_failed) return absl::OkStatus();
+    if (req_->first_failure.code() == absl::StatusCode::kUnavailable) {
+      return absl::UnavailableError(
+          absl::StrCat("a triggered function failed: ", req_->first_failure.message()));
+    }
+    return absl::AbortedError("a triggered function failed");
   }
 
   absl::Status check(app::KvOp op, const char* verb, std::string_view key) {

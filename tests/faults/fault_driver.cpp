@@ -245,7 +245,10 @@ int run(const Args& a) {
   size_t wrong = 0, unclear = 0;
   std::vector<std::string> bad_examples;
   for (const auto& r : reqs) {
-    bool entry_up = !faultedAt(r.entry, r.start_ns, r.end_ns);
+    // A refused connection means the entry node's process was not serving (still starting after
+    // a restart, say): it did not stay up, whatever the fault schedule's grace period assumed.
+    bool refused = r.status == -1 && r.detail.find("Connection refused") != std::string::npos;
+    bool entry_up = !refused && !faultedAt(r.entry, r.start_ns, r.end_ns);
     // Requests sent to a node while it was down are the client's problem, not the cluster's.
     std::string outcome = r.ok()           ? "ok"
                           : r.wrong        ? "WRONG"

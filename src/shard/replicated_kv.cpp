@@ -173,7 +173,9 @@ uint32_t ReplicatedKv::target(const Call& call) {
 void ReplicatedKv::route(std::shared_ptr<Call> call) {
   if (Clock::now() >= call->deadline) {
     ShardReply timeout;
-    timeout.status = absl::DeadlineExceededError(
+    // Unavailable, not DeadlineExceeded: the caller's own deadline has not passed; the group had
+    // no reachable leader for that long, which a later retry may find (HTTP 503).
+    timeout.status = absl::UnavailableError(
         absl::StrCat("group ", call->request.group,
                      ": no leader answered in time (last: ", call->last_error.message(), ")"));
     return call->done(std::move(timeout));

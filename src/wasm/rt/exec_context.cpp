@@ -300,6 +300,49 @@ __attribute__((noinline)) bool guestCall(ExecContext* ctx, void (*fn)(void*, voi
   return true;
 }
 
+__attribute__((noinline)) bool guestCall(ExecContext* ctx, void (*fn)(void*, const void*, void*),
+                                         void* a, const void* b, void* c) {
+  if (sigsetjmp(ctx->jmp, 0) != 0) return false;
+  ctx->in_guest = true;
+  fn(a, b, c);
+  ctx->in_guest = false;
+  return true;
+}
+
+bool mapImage(wasm_rt_memory_t* mem, int fd, uint32_t pages, uint32_t max_pages) {
+  uint8_t* base = reservations().acquire();
+  if (base == nullptr) return false;
+  size_t bytes = size_t{pages} * kPageBytes;
+  if (bytes > 0 &&
+      mmap(base, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, 0) == MAP_FAILED) {
+    reservations().release(base, bytes);
+    return false;
+  }
+  mem->data = base;
+  mem->pages = pages;
+  mem->max_pages = max_pages;
+  mem->size = static_cast<uint32_t>(bytes);
+  return true;
+}
+
+bool resetToImage(wasm_rt_memory_t* mem, uint32_t pages, MemoryBudget* budget) {
+  size_t image = size_t{pages} * kPageBytes;
+  size_t used = size_t{mem->pages} * kPageBytes;
+  if (used > image) {
+    if (mmap(mem->data + image, used - image, PROT_NONE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED) {
+      return false;
+    }
+    if (budget != nullptr) budget->refund(used - image);
+  }
+  if (image > 0 && madvise(mem->data, image, MADV_DONTNEED) != 0) return false;
+  mem->pages = pages;
+  mem->size = static_cast<uint32_t>(image);
+  return true;
+}
+
+void freeMemory(wasm_rt_memory_t* mem) { apiFreeMemory(mem); }
+
 std::string describeStop(const ExecContext& ctx) {
   switch (ctx.stop) {
     case StopReason::kNone:

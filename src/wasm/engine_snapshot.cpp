@@ -10,7 +10,9 @@ namespace waverless::wasm {
 bool Engine::Impl::resetToSnapshot(Fiber& f, Instance* in) {
   App::State& app = *in->app;
   rt::ExecContext& x = f.exec();
-  if (!rt::resetToImage(in->env.memory, app.snapshot->pages(), &budget)) return false;
+  if (!rt::resetToImage(in->env.memory, app.snapshot->pages(), &budget, app.snapshot->view())) {
+    return false;
+  }
   bool ok = rt::guestCall(&x, app.desc->restore_instance, in->storage,
                           app.snapshot->templateInstance(), &in->env);
   x.stop = rt::StopReason::kNone;

@@ -67,7 +67,13 @@ absl::StatusOr<std::unique_ptr<Snapshot>> Snapshot::capture(const WlModuleDescri
   if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
     return fail("sealing");
   }
+  void* view = nullptr;
+  if (bytes > 0) {
+    view = mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
+    if (view == MAP_FAILED) return fail("mmap");
+  }
   auto s = std::unique_ptr<Snapshot>(new Snapshot());
+  s->view_ = static_cast<const uint8_t*>(view);
   s->desc_ = desc;
   s->storage_ = storage;
   s->fd_ = fd;
@@ -83,6 +89,7 @@ Snapshot::~Snapshot() {
     desc_->free_instance(storage_);  // its tables; the memory is already freed
     free(storage_);
   }
+  if (view_ != nullptr) munmap(const_cast<uint8_t*>(view_), imageBytes());
   if (fd_ >= 0) close(fd_);
 }
 

@@ -45,12 +45,15 @@ class Snapshot {
   // Bytes of the image that hold data (the rest are holes that read as zero).
   size_t residentBytes() const { return resident_bytes_; }
   const void* templateInstance() const { return storage_; }
+  // The image mapped read-only: the source resets copy written pages from.
+  const uint8_t* view() const { return view_; }
 
  private:
   Snapshot() = default;
   const WlModuleDescriptor* desc_ = nullptr;
   void* storage_ = nullptr;
   int fd_ = -1;
+  const uint8_t* view_ = nullptr;
   uint32_t pages_ = 0;
   uint32_t max_pages_ = 0;
   size_t resident_bytes_ = 0;

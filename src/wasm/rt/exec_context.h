@@ -144,10 +144,13 @@ std::string describeStop(const ExecContext& ctx);
 // once); false when no reservation or mapping could be had.
 bool mapImage(wasm_rt_memory_t* mem, int fd, uint32_t pages, uint32_t max_pages);
 // Puts mem back to the image's state: growth past it is unmapped (and
-// refunded to budget), and MADV_DONTNEED drops the private copies of the
-// pages the last call wrote, so the next read sees the image again. Costs
-// about the pages touched, not the memory's size.
-bool resetToImage(wasm_rt_memory_t* mem, uint32_t pages, MemoryBudget* budget);
+// refunded to budget), and the pages the last call wrote are made the
+// image's again: copied back from image_view (a read-only view of the
+// image) where the kernel can list them (PAGEMAP_SCAN), else dropped with
+// MADV_DONTNEED (the next read maps the image's page again). Costs about
+// the pages written, not the memory's size.
+bool resetToImage(wasm_rt_memory_t* mem, uint32_t pages, MemoryBudget* budget,
+                  const uint8_t* image_view);
 // Frees mem's reservation (the memory of a template instance, once copied
 // into its image) without charging or refunding anything.
 void freeMemory(wasm_rt_memory_t* mem);

@@ -105,6 +105,7 @@ std::vector<Instance*> Engine::Impl::takeIdleLocked(App::State* only, Clock::tim
 size_t Engine::Impl::chargedBytes(const Instance* in) const {
   const WlModuleDescriptor* desc = in->app->desc;
   size_t pages = desc->memory(in->storage)->pages;
+  // from_image: the app's snapshot was set before this instance was made.
   if (in->from_image) pages -= std::min<size_t>(pages, in->app->snapshot->pages());
   return desc->instance_size + pages * kPageBytes;
 }
@@ -136,15 +137,17 @@ absl::StatusOr<Instance*> Engine::Impl::acquire(Fiber& f, const std::shared_ptr<
   for (;;) {
     std::unique_lock lock(pool_mu);
     // A fresh call takes only an instance no call has run in yet (a reset
-    // one); any other takes the warmest.
+    // one); any other takes the warmest used one, leaving pristine ones to
+    // fresh calls, else the warmest.
     auto pick = app.idle.end();
     for (auto it = app.idle.end(); it != app.idle.begin();) {
       --it;
-      if (!fresh || (*it)->pristine) {
+      if ((*it)->pristine == fresh) {
         pick = it;
         break;
       }
     }
+    if (pick == app.idle.end() && !fresh && !app.idle.empty()) pick = app.idle.end() - 1;
     if (pick != app.idle.end()) {
       Instance* in = *pick;
       app.idle.erase(pick);
@@ -210,7 +213,8 @@ absl::StatusOr<Instance*> Engine::Impl::acquire(Fiber& f, const std::shared_ptr<
   }
 }
 
-absl::StatusOr<Instance*> Engine::Impl::create(Fiber& f, App::State& app, InvocationState& inv) {
+absl::StatusOr<Instance*> Engine::Impl::create(Fiber& f, App::State& app, InvocationState& inv,
+                                               bool run_initialize) {
   rt::ExecContext& x = f.exec();
   if (!budget.charge(app.desc->instance_size)) {
     return absl::ResourceExhaustedError(
@@ -232,31 +236,15 @@ absl::StatusOr<Instance*> Engine::Impl::create(Fiber& f, App::State& app, Invoca
   x.memory_limit_pages = app.limits.max_memory_pages;
   x.budget = &budget;
   x.mem_base = nullptr;
-  if (app.snapshot != nullptr) {
-    // Globals and tables from the template, memory mapped from the image:
-    // no data segments, no _initialize, no wl_init.
-    in->from_image = true;
-    bool ok = rt::guestCall(&x, app.desc->restore_instance, storage,
-                            app.snapshot->templateInstance(), &in->env);
-    in->env.memory = app.desc->memory(storage);
-    if (ok && rt::mapImage(in->env.memory, app.snapshot->fd(), app.snapshot->pages(),
-                           app.snapshot->maxPages())) {
+  bool ok;
+  if (const Snapshot* image = app.image.load(std::memory_order_acquire); image != nullptr) {
+    ok = restoreFromImage(x, in, *image);
+  } else {
+    ok = rt::guestCall(&x, app.desc->instantiate, storage, &in->env);
+    if (ok) {
+      in->env.memory = app.desc->memory(storage);
       x.mem_base = in->env.memory->data;
-      return in;
-    }
-    std::string why = ok ? "out of address space for a linear memory" : rt::describeStop(x);
-    destroy(in);
-    x.stop = rt::StopReason::kNone;
-    return absl::ResourceExhaustedError(
-        absl::StrCat("app ", app.name, ": restoring its snapshot failed: ", why));
-  }
-  bool ok = rt::guestCall(&x, app.desc->instantiate, storage, &in->env);
-  if (ok) {
-    in->env.memory = app.desc->memory(storage);
-    x.mem_base = in->env.memory->data;
-    if (app.initialize != nullptr) {
-      uint64_t none[1] = {0};
-      ok = rt::guestCall(&x, app.initialize->call, storage, none, none);
+      ok = !run_initialize || runInitialize(x, in);
     }
   }
   if (!ok) {
@@ -353,6 +341,7 @@ void Engine::Impl::run(Fiber& f, const std::shared_ptr<App>& app_ptr, Invocation
   inv.max_value = options.max_value_bytes;
   inv.files_dir = req.files_dir;
 
+  if (req.fresh_instance) ensureImage(f, app);
   auto acquired = acquire(f, app_ptr, inv, req.fresh_instance, &res.cold_start);
   if (!acquired.ok()) {
     res.status = acquired.status();

@@ -3,6 +3,7 @@
 // snapshot restores). Private to src/wasm.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <filesystem>
 #include <list>
@@ -43,9 +44,16 @@ struct App::State {
   const WlExport* alloc = nullptr;       // wl_alloc, if exported
   const WlExport* initialize = nullptr;  // _initialize (reactor), if exported
   const WlExport* wl_init = nullptr;     // wl_init, if exported: run once, snapshotted
-  // Set when wl_init is exported: new instances restore it instead of
-  // instantiating. Charged to the budget once (image + template struct).
+  // New instances restore this instead of instantiating. With wl_init: taken
+  // at load, after _initialize and wl_init. Without: taken at the first
+  // `instance: fresh` call, right after instantiation (data segments,
+  // globals, tables), and _initialize still runs in every instance, so
+  // behaviour is as without it. Charged to the budget once (image +
+  // template struct). Written once (load, or under image_once), then read
+  // through `image` by any thread.
   std::unique_ptr<Snapshot> snapshot;
+  std::atomic<const Snapshot*> image{nullptr};
+  std::once_flag image_once;
   AppLimits limits;
   size_t typical_bytes = 0;  // size of the last released instance
   // Pool, guarded by Engine::Impl::pool_mu.
@@ -82,7 +90,11 @@ struct Engine::Impl {
 
   absl::StatusOr<Instance*> acquire(Fiber& f, const std::shared_ptr<App>& app, InvocationState& inv,
                                     bool fresh, bool* cold);
-  absl::StatusOr<Instance*> create(Fiber& f, App::State& app, InvocationState& inv);
+  absl::StatusOr<Instance*> create(Fiber& f, App::State& app, InvocationState& inv,
+                                   bool run_initialize = true);
+  bool restoreFromImage(rt::ExecContext& x, Instance* in, const Snapshot& image);
+  bool runInitialize(rt::ExecContext& x, Instance* in);
+  void ensureImage(Fiber& f, App::State& app);
   absl::Status takeSnapshot(App::State& app, const std::filesystem::path& files_dir);
   absl::Status initTemplate(Fiber& f, App::State& app, const std::filesystem::path& files_dir);
   bool resetToSnapshot(Fiber& f, Instance* in);

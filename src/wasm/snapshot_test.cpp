@@ -130,6 +130,30 @@ TEST_F(SnapshotTest, FreshCallNeverTakesAnInstanceAReuseCallLeft) {
   EXPECT_EQ(call(*basic, "count", false).output, "3");  // the used one is still pooled
 }
 
+TEST_F(SnapshotTest, FreshCallsOfAModuleWithoutWlInitResetTheirInstanceToo) {
+  auto app = load("basic");
+  ASSERT_TRUE(app.ok()) << app.status();
+  auto before = engine_->stats();
+  for (int i = 0; i < 4; ++i) {
+    auto r = call(*app, "count", true);
+    ASSERT_TRUE(r.status.ok()) << r.status;
+    EXPECT_EQ(r.output, "1");  // data segments, globals and _initialize as new
+  }
+  auto after = engine_->stats();
+  EXPECT_EQ(after.discarded, before.discarded);  // reset to its image, not freed
+  EXPECT_EQ(after.instances_live, before.instances_live + 1);
+  // The demo app too (wasi-libc's _initialize traps when run twice in one
+  // memory: the reset must give it back its memory first).
+  auto hello = load("../../apps/hello/app");
+  ASSERT_TRUE(hello.ok()) << hello.status();
+  for (int i = 0; i < 3; ++i) {
+    auto r = call(*hello, "fn2", true);
+    ASSERT_TRUE(r.status.ok()) << r.status;
+    EXPECT_EQ(r.output, "hello world");
+  }
+  EXPECT_EQ(engine_->stats().discarded, before.discarded);
+}
+
 TEST_F(SnapshotTest, FreshCallAtTheInstanceCapFreesAUsedInstanceInsteadOfWaiting) {
   AppLimits one;
   one.max_instances = 1;

@@ -142,8 +142,7 @@ TEST_F(SnapshotTest, FreshCallsOfAModuleWithoutWlInitResetTheirInstanceToo) {
   auto after = engine_->stats();
   EXPECT_EQ(after.discarded, before.discarded);  // reset to its image, not freed
   EXPECT_EQ(after.instances_live, before.instances_live + 1);
-  // The demo app too (wasi-libc's _initialize traps when run twice in one
-  // memory: the reset must give it back its memory first).
+  // The demo app too.
   auto hello = load("../../apps/hello/app");
   ASSERT_TRUE(hello.ok()) << hello.status();
   for (int i = 0; i < 3; ++i) {

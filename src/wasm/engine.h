@@ -77,7 +77,8 @@ struct InvocationRequest {
   // The request's scope: once cancelled, this invocation does not start, or
   // stops (status: the scope's reason).
   std::shared_ptr<common::CancelScope> cancel;
-  // A pristine instance for this call, discarded after it (instance: fresh).
+  // A pristine instance for this call (instance: fresh): one no call has run
+  // in, reset to the app's image after the call (see snapshot.h).
   bool fresh_instance = false;
 };
 

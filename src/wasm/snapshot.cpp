@@ -93,10 +93,6 @@ Snapshot::~Snapshot() {
   if (fd_ >= 0) close(fd_);
 }
 
-}  // namespace waverless::wasm
-
-namespace waverless::wasm {
-
 absl::Status SnapshotInitHost::refuse(Fiber& f, const char* call) {
   std::string msg = absl::StrCat(
       "wl_init called ", call,

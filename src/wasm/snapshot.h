@@ -3,7 +3,8 @@
 //
 // An app whose module exports `wl_init` gets one Snapshot when it is loaded:
 // the engine instantiates a template instance, runs `_initialize` and
-// `wl_init` in it, and keeps
+// `wl_init` in it (an app without wl_init gets one at its first fresh
+// call, of a just-instantiated instance), and keeps
 //   - its linear memory as an *image*: a sealed memfd holding the non-zero
 //     pages (zero pages stay holes), which every new instance maps
 //     MAP_PRIVATE (copy-on-write) instead of allocating memory, applying
@@ -23,6 +24,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "wasm/engine.h"
 #include "wasm/rt/module_abi.h"
 
 namespace waverless::wasm {
@@ -58,12 +60,6 @@ class Snapshot {
   uint32_t max_pages_ = 0;
   size_t resident_bytes_ = 0;
 };
-
-}  // namespace waverless::wasm
-
-#include "wasm/engine.h"
-
-namespace waverless::wasm {
 
 // The host services wl_init runs with: no KV, no body, no triggers. The
 // first such call stops wl_init with a message naming it, so the deploy

@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/context/fiber.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <optional>
 #include <unordered_map>
@@ -257,6 +258,9 @@ absl::Status Executor::start() {
       w->slot.thread = w->thread.native_handle();
     }
   }
+  errno = 0;
+  int base = getpriority(PRIO_PROCESS, 0);  // the starting thread's; threads inherit it
+  base_nice_ = errno == 0 ? base : 0;
   background_nice_now_.store(std::max(0, options_.background_nice));
   watchdog_ = std::jthread([this](std::stop_token st) { watchdogLoop(st); });
   started_ = true;
@@ -353,7 +357,7 @@ void Executor::workerLoop(Worker& w) {
   w.tid.store(gettid());
   if (w.background && options_.background_nice > 0) {
     // Per thread on Linux; lowering one's own priority needs no privilege.
-    setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), options_.background_nice);
+    setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), base_nice_ + options_.background_nice);
   }
   t_executor = this;
   t_worker = &w;
@@ -427,7 +431,8 @@ void Executor::registerWait(std::shared_ptr<WaitState> w) {
 // at nice 5 gets about a quarter of it, and a long computation takes twice
 // as long as at nice 0. So it applies only while the foreground is busy: a
 // foreground slice in the last tick demotes the background threads at
-// once; kIdleTicks quiet ticks in a row promote them back to nice 0.
+// once; kIdleTicks quiet ticks in a row promote them back to the nice of
+// the rest of the process (values here are relative to it).
 // Promoting needs CAP_SYS_NICE (or RLIMIT_NICE); without it the first
 // refusal leaves them at background_nice for good, as before.
 void Executor::adjustBackgroundNice(uint64_t& seen_slices, int& idle_ticks) {
@@ -443,12 +448,12 @@ void Executor::adjustBackgroundNice(uint64_t& seen_slices, int& idle_ticks) {
   if (want == background_nice_now_.load() || !can_promote_) return;
   for (auto& w : background_) {
     pid_t tid = w->tid.load();
-    if (tid != 0 && setpriority(PRIO_PROCESS, static_cast<id_t>(tid), want) != 0) {
+    if (tid != 0 && setpriority(PRIO_PROCESS, static_cast<id_t>(tid), base_nice_ + want) != 0) {
       can_promote_ = false;  // no privilege to go back down; stay demoted
       want = options_.background_nice;
       for (auto& b : background_) {
         if (pid_t t = b->tid.load(); t != 0) {
-          setpriority(PRIO_PROCESS, static_cast<id_t>(t), want);
+          setpriority(PRIO_PROCESS, static_cast<id_t>(t), base_nice_ + want);
         }
       }
       break;

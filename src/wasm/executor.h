@@ -80,8 +80,9 @@ struct ExecutorOptions {
   // at 5, a busy foreground thread gets ~3/4 of a core against a busy
   // background one, so short requests keep flowing while long ones compute.
   // While the foreground is idle (10 ms without a slice) the background
-  // threads go back to nice 0, when the process may (CAP_SYS_NICE): nice 5
-  // would only hand the CPU to other processes.
+  // threads go back to the process's nice, when it may (CAP_SYS_NICE): nice
+  // 5 would only hand the CPU to other processes. Relative to the process's
+  // nice at start().
   int background_threads = 0;
   int background_nice = 5;
   size_t stack_bytes = size_t{1} << 20;  // per fiber, plus a guard
@@ -94,7 +95,7 @@ struct ExecutorStats {
   uint64_t threads = 0;  // foreground + background
   uint64_t pooled_stacks = 0;
   uint64_t queued_background = 0;  // not started yet
-  int background_nice = 0;         // the background threads' nice value now
+  int background_nice = 0;         // the background threads' nice now, over the process's
 };
 
 struct SpawnOptions {
@@ -166,6 +167,7 @@ class Executor {
   std::jthread watchdog_;
   std::atomic<int> background_nice_now_{0};  // written by the watchdog (and start)
   bool can_promote_ = true;                  // watchdog thread only
+  int base_nice_ = 0;                        // the process's, at start()
   bool started_ = false;
 };
 

@@ -97,6 +97,26 @@ TEST_F(SnapshotE2eTest, KvFromWlInitFailsTheDeployClearly) {
   EXPECT_THAT(d.output, HasSubstr("must not depend on data that changes"));
 }
 
+// wl_init in Rust (a wasm "command" module: no _initialize) and in
+// AssemblyScript (its start function exported as _initialize), built from
+// source by the CLI's deploy.
+TEST_F(SnapshotE2eTest, RustAndAssemblyScriptModulesSnapshotTheirWlInit) {
+  for (const char* lang : {"rs", "as"}) {
+    std::string name = std::string("snapshot_") + lang;
+    fs::path dir = *root_ / "src" / name;
+    fs::remove_all(dir);
+    fs::copy(fs::path(WL_SOURCE_DIR) / "tests/apps" / name, dir, fs::copy_options::recursive);
+    auto d = deploy(dir);
+    ASSERT_EQ(d.exit_code, 0) << d.output;
+    const std::string initial = "len=1000 sum=500500 calls=1";
+    EXPECT_EQ(node_->call("POST", "/" + name + "/probe").body, initial) << lang;
+    EXPECT_EQ(node_->call("POST", "/" + name + "/probe").body, "len=0 sum=0 calls=2") << lang;
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_EQ(node_->call("POST", "/" + name + "/probe_fresh").body, initial) << lang;
+    }
+  }
+}
+
 TEST_F(SnapshotE2eTest, ANodeRestartRebuildsTheSnapshotFromTheInstalledApp) {
   ASSERT_EQ(deploy(stage("restart", "kept")).exit_code, 0);
   node_->kill(SIGTERM);

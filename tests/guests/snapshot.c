@@ -11,9 +11,9 @@
 #define TABLE_BYTES (4u << 20)
 #endif
 
-static uint8_t* table;   /* malloc'd by wl_init: heap state in the snapshot */
-static uint32_t inits;   /* how many times wl_init ran in this memory */
-static uint32_t calls;   /* calls this memory has seen since the snapshot */
+static uint8_t* table;         /* malloc'd by wl_init: heap state in the snapshot */
+static uint32_t inits;         /* how many times wl_init ran in this memory */
+static uint32_t calls;         /* calls this memory has seen since the snapshot */
 static char word[64] = "none"; /* the first line of files/word.txt, if any */
 
 static void outf(const char* fmt, ...) {

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "app/durability_spec.h"
 #include "app/trigger_cycles.h"
 #include "app/yaml_fields.h"
 
@@ -35,8 +36,8 @@ constexpr uint64_t kMaxMemoryBytes = uint64_t{4} << 30;  // wasm32's whole addre
 // No invocation legitimately runs for a day; a bigger value is a unit mistake.
 constexpr std::chrono::milliseconds kMaxTimeout = std::chrono::hours(24);
 
-constexpr std::string_view kTopFields[] = {"fns",       "memory", "max_instances",
-                                           "scheduler", "limits", "auth"};
+constexpr std::string_view kTopFields[] = {"fns",    "memory", "max_instances", "scheduler",
+                                           "limits", "auth",   "durability"};
 constexpr std::string_view kFnFields[] = {"event",      "args", "kvs",     "timeout",
                                           "idempotent", "body", "instance"};
 constexpr std::string_view kLimitFields[] = {"request_invocations", "request_concurrency",
@@ -228,6 +229,10 @@ absl::Status ManifestParser::parseTopScalar(const Entry& e, AppManifest& m) cons
     m.max_instances = static_cast<size_t>(*n);
   } else if (e.key == "limits") {
     return parseLimits(e, m.limits);
+  } else if (e.key == "durability") {
+    absl::StatusOr<std::vector<DurabilityRule>> rules = parseDurability(file_, e);
+    if (!rules.ok()) return rules.status();
+    m.durability = std::move(*rules);
   } else if (e.key == "auth") {
     if (!e.value.IsScalar() || !contains(kAuthModes, text)) {
       return error(line, e.key,
@@ -685,6 +690,13 @@ bool AppManifest::allowed(const FnSpec& fn, KvOp op, std::string_view key) const
     if (allows && access.pattern.matches(key)) return true;
   }
   return false;
+}
+
+KeyDurability AppManifest::durabilityOf(std::string_view key) const {
+  for (const DurabilityRule& rule : durability) {
+    if (rule.pattern.matches(key)) return rule.durability;
+  }
+  return KeyDurability::kReplicated;
 }
 
 absl::StatusOr<AppManifest> parseManifest(std::string_view yaml, std::string_view app_name,

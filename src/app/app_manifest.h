@@ -80,6 +80,19 @@ struct AppLimitsSpec {
 
 enum class AuthMode { kNone, kKey };
 
+// How many copies a key has in a cluster (docs/replication.md). replicated: one per replica of
+// its placement group, through raft. local: one, in the store of the node that wrote it; the
+// functions its set triggers run there, and losing the node loses it. A single node keeps one
+// copy either way.
+enum class KeyDurability { kReplicated, kLocal };
+
+// One `durability:` entry: keys matching pattern have this durability.
+struct DurabilityRule {
+  kv::KeyPattern pattern;
+  KeyDurability durability = KeyDurability::kReplicated;
+  int line = 0;
+};
+
 struct AppManifest {
   std::string name;         // the app folder name, passed in
   std::vector<FnSpec> fns;  // sorted by function name: this IS the documented trigger order
@@ -89,7 +102,8 @@ struct AppManifest {
   AppLimitsSpec limits;
   // auth: key — invoking /<app> needs `Authorization: Bearer <app key>`.
   AuthMode auth = AuthMode::kNone;
-  std::vector<std::string> warnings;  // "file:line: field: ...", e.g. kv_set trigger cycles
+  std::vector<DurabilityRule> durability;  // in document order; the first match decides
+  std::vector<std::string> warnings;       // "file:line: field: ...", e.g. kv_set trigger cycles
 
   const FnSpec* find(std::string_view fn) const;
   const FnSpec* httpAppFn() const;  // nullptr if none
@@ -102,6 +116,8 @@ struct AppManifest {
   std::vector<std::pair<const FnSpec*, size_t>> triggeredBy(std::string_view key) const;
   // Access list: may fn do op on key? (any kvs entry whose pattern matches key and allows op)
   bool allowed(const FnSpec& fn, KvOp op, std::string_view key) const;
+  // The first durability rule matching key decides; replicated when none does.
+  KeyDurability durabilityOf(std::string_view key) const;
 };
 
 // Parses and validates; errors are InvalidArgumentError with "<file>:<line>: <field>: <what>".

@@ -3,146 +3,122 @@
 #include <sys/resource.h>
 
 #include <fstream>
-#include <future>
-#include <iterator>
 
-#include "absl/strings/str_cat.h"
-#include "cluster/cluster_util.h"
-#include "kv/kv_store.h"
-#include "master/package.h"
 #include "meta/app_registry.h"
-#include "sched/scheduler.h"
 #include "wasm/engine.h"
 #include "worker/request_runner.h"
 
 namespace waverless::cluster {
 
-namespace fs = std::filesystem;
 namespace pb = net::pb;
-using Clock = std::chrono::steady_clock;
-using std::chrono::milliseconds;
 
 Cluster::Cluster(ClusterConfig config, uint32_t self, ClusterDeps deps, ClusterTiming timing)
-    : config_(std::move(config)), deps_(std::move(deps)), timing_(timing), rng_(self * 7919u) {
+    : config_(std::move(config)), deps_(std::move(deps)) {
   self_ = config_.find(self);
-  for (const auto& n : config_.nodes) {
-    if (n.worker) all_workers_.push_back({sched::NodeId{n.id}, n.weight, true, 0});
-    members_[n.id] = Member{&n};
-  }
-}
-
-Cluster::~Cluster() { stop(); }
-
-absl::Status Cluster::start() {
-  if (self_ == nullptr) return absl::InvalidArgumentError("this node's id is not in the cluster");
-  for (const auto& n : config_.nodes) {
-    if (n.id != self_->id) peers_[n.id] = std::make_unique<net::PeerClient>(n.addr);
-  }
-  server_ = std::make_unique<net::RpcServer>(self_->bind, *this);
-  if (auto st = server_->start(); !st.ok()) return st;
+  if (self_ == nullptr) return;  // start() says why
+  peers_ = std::make_unique<Peers>(config_, self);
   if (self_->meta) {
     // The app versions every node should serve are raft-replicated among the
     // meta nodes: they survive the master and every meta node applies them.
     meta::RaftLogOptions ro;
-    ro.id = self_->id;
+    ro.id = self;
     ro.address = self_->raftAddr();
     for (const auto& n : config_.nodes) {
       if (n.meta) ro.peers.push_back({n.id, n.raftAddr()});
     }
     ro.dir = deps_.scratch_dir.parent_path() / "raft";
     raft_ = std::make_unique<meta::RaftLog>(ro);
+  }
+  shipper_ = std::make_unique<AppShipper>(
+      self, AppShipperDeps{config_, *peers_, deps_.registry, raft_.get(), deps_.scratch_dir,
+                           deps_.cache_dir});
+  MembershipDeps md;
+  md.local_state = [this] { return localState(); };
+  md.app_versions = [this] {
+    AppVersions out;
+    for (const auto& a : deps_.registry.list()) out[a->name] = a->version;
+    return out;
+  };
+  md.on_master_apps = [this](const AppVersions& wanted) { shipper_->onMasterApps(wanted); };
+  membership_ = std::make_unique<Membership>(config_, self, std::move(md), timing);
+  // Every node computes the same first map from cluster.yaml: the configured
+  // workers, alive or not, so the groups' first replicas agree everywhere.
+  std::vector<sched::WorkerInfo> workers;
+  for (const auto& n : config_.nodes) {
+    if (n.worker) workers.push_back({sched::NodeId{n.id}, n.weight, true, 0});
+  }
+  auto map = shard::ShardMap::place(config_.shards, config_.replicas, workers);
+  if (!map.ok()) {
+    self_ = nullptr;  // parseClusterConfig guarantees a worker; start() reports it anyway
+    return;
+  }
+  shard_map_ = std::make_shared<const shard::ShardMap>(std::move(*map));
+  if (self_->worker) {
+    shard::RaftHostOptions so;
+    so.node_id = self;
+    so.listen_address = self_->shardBind();
+    so.dir = deps_.scratch_dir.parent_path() / "shards";
+    so.secret = deps_.cluster_secret;
+    shard_host_ = std::make_unique<shard::RaftHost>(so, deps_.kv);
+  }
+  kv_ = std::make_unique<ShardedKv>(
+      self,
+      ShardedKvDeps{config_, *peers_, deps_.kv,
+                    [this](std::string_view app, std::string_view key) {
+                      auto a = deps_.registry.find(app);
+                      return a == nullptr ? app::KeyDurability::kReplicated
+                                          : a->manifest.durabilityOf(key);
+                    },
+                    shard_host_.get()},
+      shard_map_);
+  dispatcher_ = std::make_unique<Dispatcher>(
+      self, DispatcherDeps{config_, *membership_, *kv_, *peers_, deps_.registry, deps_.runner});
+}
+
+Cluster::~Cluster() { stop(); }
+
+absl::Status Cluster::start() {
+  if (self_ == nullptr) return absl::InvalidArgumentError("this node's id is not in the cluster");
+  server_ = std::make_unique<net::RpcServer>(self_->bind, *this);
+  started_ = true;  // stop() undoes whatever part of this succeeded
+  if (auto st = server_->start(); !st.ok()) return st;
+  if (raft_) {
     raft_->onApply([this](const std::string& key, const std::optional<std::string>& value) {
-      if (!key.starts_with("app/")) return;
-      std::lock_guard lock(sync_mu_);
-      // Only a committed erase removes an app (and its keys) here: an app
-      // merely absent from a partly replayed map must never be dropped.
-      if (!value) removals_.insert(key.substr(4));
-      sync_pending_ = true;
-      sync_cv_.notify_one();
+      shipper_->onMetaApply(key, value);
     });
     if (auto st = raft_->start(); !st.ok()) return st;
-    if (self_->worker) {
-      meta_sync_ = std::jthread([this](std::stop_token st) { metaSyncLoop(st); });
-    }
   }
-  {
-    std::lock_guard lock(mu_);
-    Member& me = members_[self_->id];
-    me.alive = true;
-    me.last_seen = Clock::now();
-  }
-  // Cluster-wide metrics on every node, per node label (the master's view is
-  // the authoritative one).
-  deps_.metrics.gauges("wl_node_up", "1 when the node is in the live cluster view", [this] {
-    metrics::Registry::Samples out;
-    std::lock_guard lock(mu_);
-    for (const auto& [id, m] : members_)
-      out.push_back({{{"node", std::to_string(id)}}, m.alive ? 1.0 : 0.0});
-    return out;
-  });
-  deps_.metrics.gauges("wl_node_running", "Invocations running on each node", [this] {
-    metrics::Registry::Samples out;
-    std::lock_guard lock(mu_);
-    for (const auto& [id, m] : members_) {
-      out.push_back({{{"node", std::to_string(id)}}, double(m.state.running())});
-    }
-    return out;
-  });
-  deps_.metrics.gauges("wl_node_rss_bytes", "Resident memory of each node", [this] {
-    metrics::Registry::Samples out;
-    std::lock_guard lock(mu_);
-    for (const auto& [id, m] : members_) {
-      out.push_back({{{"node", std::to_string(id)}}, double(m.state.rss_bytes())});
-    }
-    return out;
-  });
-  deps_.metrics.gauges(
-      "wl_net_bytes", "Bytes sent to / received from each peer on the stream", [this] {
-        metrics::Registry::Samples out;
-        for (const auto& [id, p] : peers_) {
-          auto s = p->stats();
-          out.push_back({{{"peer", std::to_string(id)}, {"dir", "sent"}}, double(s.bytes_sent)});
-          out.push_back(
-              {{{"peer", std::to_string(id)}, {"dir", "received"}}, double(s.bytes_received)});
-        }
-        return out;
-      });
-  if (isMaster()) {
-    detector_ = std::jthread([this](std::stop_token st) { detectorLoop(st); });
-  } else {
-    heartbeat_ = std::jthread([this](std::stop_token st) { heartbeatLoop(st); });
-  }
-  started_ = true;
-  return absl::OkStatus();
+  if (auto st = startShards(); !st.ok()) return st;
+  if (auto st = shipper_->start(); !st.ok()) return st;
+  membership_->registerMetrics(deps_.metrics);
+  peers_->registerMetrics(deps_.metrics);
+  return membership_->start(self_->master ? nullptr : peers_->get(config_.master()->id));
 }
 
 void Cluster::stop() {
   if (!started_) return;
   started_ = false;
-  if (heartbeat_.joinable()) {
-    heartbeat_.request_stop();
-    heartbeat_.join();
-  }
-  if (detector_.joinable()) {
-    detector_.request_stop();
-    detector_.join();
-  }
-  if (meta_sync_.joinable()) {
-    meta_sync_.request_stop();
-    sync_cv_.notify_all();
-    meta_sync_.join();
-  }
+  membership_->stop();
+  shipper_->stop();
+  kv_->stop();
+  if (shard_host_) shard_host_->stop();
   if (raft_) raft_->stop();
-  for (auto& [id, p] : peers_) p->shutdown();
-  if (server_) server_->stop();
+  peers_->shutdown();
+  server_->stop();
 }
 
-net::PeerClient* Cluster::peer(uint32_t id) {
-  auto it = peers_.find(id);
-  return it == peers_.end() ? nullptr : it->second.get();
+absl::Status Cluster::startShards() {
+  if (auto st = kv_->start(); !st.ok()) return st;
+  if (!shard_host_) return absl::OkStatus();
+  if (auto st = shard_host_->start(); !st.ok()) return st;
+  for (uint32_t g : shard_map_->groupsOn(self_->id)) {
+    std::vector<shard::Replica> replicas;
+    for (uint32_t n : shard_map_->replicasOf(g))
+      replicas.push_back({n, config_.find(n)->shardAddr()});
+    if (auto st = shard_host_->openGroup(g, replicas); !st.ok()) return st;
+  }
+  return absl::OkStatus();
 }
-
-// --- membership -----------------------------------------------------------------
 
 pb::WorkerState Cluster::localState() {
   pb::WorkerState s;
@@ -165,340 +141,28 @@ pb::WorkerState Cluster::localState() {
   return s;
 }
 
-void Cluster::heartbeatLoop(std::stop_token st) {
-  const NodeConfig* master = config_.master();
-  net::PeerClient* m = peer(master->id);
-  while (!st.stop_requested()) {
-    pb::HeartbeatRequest req;
-    *req.mutable_state() = localState();
-    for (const auto& a : deps_.registry.list()) (*req.mutable_app_versions())[a->name] = a->version;
-    auto reply = m->heartbeat(req, timing_.heartbeat * 3);
-    if (reply.ok()) {
-      {
-        std::lock_guard lock(mu_);
-        for (const auto& w : reply->workers()) {
-          auto it = members_.find(w.id());
-          if (it == members_.end()) continue;
-          it->second.alive = w.alive();
-          it->second.state = w;
-        }
-        members_[master->id].alive = true;
-      }
-      // Nodes in the raft group take the app set from it; others from the
-      // master's reply.
-      if (!raft_) {
-        syncApps(std::map<std::string, std::string>(reply->app_versions().begin(),
-                                                    reply->app_versions().end()));
-      }
-    }
-    std::this_thread::sleep_for(timing_.heartbeat);
-  }
-}
-
-void Cluster::detectorLoop(std::stop_token st) {
-  while (!st.stop_requested()) {
-    std::this_thread::sleep_for(milliseconds(100));
-    auto now = Clock::now();
-    std::lock_guard lock(mu_);
-    for (auto& [id, m] : members_) {
-      if (id == self_->id) {
-        m.state = localState();
-        m.last_seen = now;
-        m.alive = true;
-        continue;
-      }
-      bool was = m.alive;
-      m.alive = m.last_seen != Clock::time_point{} && now - m.last_seen < timing_.dead_after;
-      m.state.set_alive(m.alive);
-      if (was && !m.alive) {
-        fprintf(stderr, "level=warn node=%u msg=\"no heartbeat for %lld ms: out of scheduling\"\n",
-                id, static_cast<long long>(timing_.dead_after.count()));
-      }
-    }
-  }
-}
-
-pb::HeartbeatReply Cluster::heartbeat(const pb::HeartbeatRequest& req) {
-  pb::HeartbeatReply reply;
-  {
-    std::lock_guard lock(mu_);
-    auto it = members_.find(req.state().id());
-    if (it != members_.end()) {
-      if (!it->second.alive) {
-        fprintf(stderr, "level=info node=%u msg=\"joined\"\n", req.state().id());
-      }
-      it->second.state = req.state();
-      it->second.last_seen = Clock::now();
-      it->second.alive = true;
-    }
-    for (const auto& [id, m] : members_) {
-      if (!m.config->worker) continue;
-      pb::WorkerState s = m.state;
-      s.set_id(id);
-      s.set_weight(m.config->weight);
-      s.set_alive(m.alive);
-      *reply.add_workers() = s;
-    }
-  }
-  for (const auto& a : deps_.registry.list()) (*reply.mutable_app_versions())[a->name] = a->version;
-  return reply;
-}
-
-std::vector<sched::WorkerInfo> Cluster::aliveWorkers() {
-  std::vector<sched::WorkerInfo> out;
-  std::lock_guard lock(mu_);
-  for (const auto& [id, m] : members_) {
-    if (!m.config->worker) continue;
-    out.push_back({sched::NodeId{id}, m.config->weight, m.alive, m.state.load()});
-  }
-  return out;
-}
-
-std::string Cluster::nodesJson() {
-  std::string out = "[";
-  auto now = Clock::now();
-  std::lock_guard lock(mu_);
-  for (const auto& [id, m] : members_) {
-    if (out.size() > 1) out += ',';
-    std::string roles;
-    for (auto [on, name] :
-         {std::pair{m.config->meta, "meta"}, std::pair{m.config->master, "master"},
-          std::pair{m.config->worker, "worker"}}) {
-      if (!on) continue;
-      if (!roles.empty()) roles += ',';
-      roles += absl::StrCat("\"", name, "\"");
-    }
-    long long ago = m.last_seen == Clock::time_point{}
-                        ? -1
-                        : std::chrono::duration_cast<milliseconds>(now - m.last_seen).count();
-    absl::StrAppend(&out, "{\"id\":", id, ",\"addr\":\"", m.config->addr, "\",\"roles\":[", roles,
-                    "],\"alive\":", m.alive ? "true" : "false", ",\"load\":", m.state.load(),
-                    ",\"running\":", m.state.running(), ",\"instances\":", m.state.instances(),
-                    ",\"rss_bytes\":", m.state.rss_bytes(),
-                    ",\"cpu_seconds\":", m.state.cpu_seconds(), ",\"last_seen_ms_ago\":", ago, "}");
-  }
-  return out + "]";
-}
-
-// --- placement --------------------------------------------------------------------
-
-sched::Policy Cluster::policyFor(const meta::DeployedApp& app) const {
-  auto p = sched::parsePolicy(app.manifest.scheduler.value_or(config_.scheduler));
-  return p.ok() ? *p : sched::Policy::kDataAware;
-}
-
-std::optional<uint32_t> Cluster::keyOwner(std::string_view app, std::string_view key) {
-  // Over the configured workers, alive or not: a key's home does not move
-  // when a node fails (its keys are unavailable until it is back) and every
-  // node computes the same owner without asking anyone.
-  sched::NodeId owner =
-      sched::straw2Pick(absl::StrCat(std::string(app), "/", std::string(key)), all_workers_);
-  if (owner.value == self_->id) return std::nullopt;
-  return owner.value;
-}
-
-std::optional<uint32_t> Cluster::placeTrigger(const meta::DeployedApp& app, const app::FnSpec& fn,
-                                              std::string_view key) {
-  auto workers = aliveWorkers();
-  sched::PlacementRequest req;
-  req.app = app.name;
-  req.function = fn.name;
-  req.key = key;
-  auto owner = keyOwner(app.name, key);
-  req.data_node = sched::NodeId{owner.value_or(self_->id)};
-  if (self_->worker) req.local = sched::NodeId{self_->id};
-  {
-    std::lock_guard lock(mu_);
-    req.random = rng_();
-  }
-  auto node = sched::makeScheduler(policyFor(app))->place(req, workers);
-  if (!node.ok() || node->value == self_->id) return std::nullopt;
-  return node->value;
-}
-
-// --- remote calls ------------------------------------------------------------------
-
-void Cluster::invokeRemote(uint32_t node, worker::RemoteTask task,
-                           absl::AnyInvocable<void(absl::Status)> done) {
-  net::PeerClient* p = peer(node);
-  if (p == nullptr) {
-    done(absl::InternalError(absl::StrCat("no peer ", node)));
-    return;
-  }
-  pb::Envelope e;
-  auto* t = e.mutable_invoke();
-  t->set_app(task.app);
-  t->set_function(task.function);
-  for (auto& a : task.args) t->add_args(std::move(a));
-  t->set_timeout_ms(task.timeout_ms);
-  t->set_request_id(task.request_id);
-  std::string fn = task.function;
-  p->call(std::move(e), milliseconds(task.timeout_ms) + std::chrono::seconds(5),
-          [done = std::move(done), node, fn](absl::StatusOr<pb::Envelope> r) mutable {
-            if (!r.ok()) {
-              done(absl::UnavailableError(
-                  absl::StrCat("function ", fn, " on node ", node, ": ", r.status().message())));
-              return;
-            }
-            done(statusOf(r->done().code(), r->done().message()));
-          });
-}
+// --- net::PeerHandler -------------------------------------------------------------
 
 void Cluster::onEnvelope(pb::Envelope req, net::Reply reply) {
-  uint64_t id = req.id();
-  if (req.has_kv()) {
-    pb::Envelope out;
-    out.set_id(id);
-    serveKv(req.kv(), *out.mutable_kv_reply());
-    reply(std::move(out));
+  if (req.body_case() == pb::Envelope::kShardRequest) {
+    kv_->serve(req, std::move(reply));
     return;
   }
-  auto fail = [&](absl::Status st) {
-    pb::Envelope out;
-    out.set_id(id);
-    out.mutable_done()->set_code(static_cast<int32_t>(st.code()));
-    out.mutable_done()->set_message(std::string(st.message()));
-    out.mutable_done()->set_http_status(worker::httpStatus(st));
-    reply(std::move(out));
-  };
-  if (!req.has_invoke()) {
-    // Every request is answered: the caller would otherwise wait out its deadline.
-    fail(absl::InvalidArgumentError("peer message is neither an invoke task nor a KV request"));
-    return;
-  }
-  const auto& task = req.invoke();
-  auto app = deps_.registry.find(task.app());
-  if (!app) {
-    fail(absl::NotFoundError(absl::StrCat("no app named '", task.app(), "' on node ", self_->id)));
-    return;
-  }
-  const app::FnSpec* fn = app->manifest.find(task.function());
-  if (fn == nullptr) {
-    fail(absl::NotFoundError(
-        absl::StrCat("app ", task.app(), " has no function ", task.function())));
-    return;
-  }
-  auto respond = [id, reply = std::move(reply)](worker::RequestOutcome o) mutable {
-    pb::Envelope out;
-    out.set_id(id);
-    auto* d = out.mutable_done();
-    d->set_code(static_cast<int32_t>(o.status.code()));
-    d->set_message(std::string(o.status.message()));
-    d->set_http_status(o.http_status);
-    d->set_output(std::move(o.body));
-    d->set_request_id(o.request_id);
-    reply(std::move(out));
-  };
-  if (task.entry()) {
-    deps_.runner.run(app, *fn, task.http_text(), std::move(respond));
-  } else {
-    std::vector<std::string> args(task.args().begin(), task.args().end());
-    // What is left of the triggering request's deadline, not a fresh one.
-    deps_.runner.runTriggered(app, *fn, std::move(args), task.request_id(), std::move(respond),
-                              std::chrono::milliseconds(task.timeout_ms()));
-  }
+  dispatcher_->serveInvoke(req, std::move(reply));
 }
 
-// --- HTTP dispatch ------------------------------------------------------------------
-
-void Cluster::dispatch(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
-                       std::string body, absl::AnyInvocable<void(worker::RequestOutcome)> done,
-                       std::shared_ptr<common::CancelScope> cancel) {
-  dispatchTo(std::move(app), &fn, std::move(body), {}, std::move(done), nullptr, std::move(cancel));
+pb::HeartbeatReply Cluster::heartbeat(const pb::HeartbeatRequest& request) {
+  return membership_->heartbeat(request);
 }
 
-void Cluster::dispatchStream(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
-                             std::shared_ptr<http::BodyStream> body,
-                             absl::AnyInvocable<void(worker::RequestOutcome)> done,
-                             std::shared_ptr<common::CancelScope> cancel) {
-  dispatchTo(std::move(app), &fn, "", {}, std::move(done), std::move(body), std::move(cancel));
+pb::Ack Cluster::installApp(const pb::AppPackage& package) { return shipper_->installApp(package); }
+
+absl::StatusOr<pb::AppPackage> Cluster::fetchApp(const std::string& name) {
+  return shipper_->fetchApp(name);
 }
 
-void Cluster::dispatchTo(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec* fn,
-                         std::string body, std::vector<uint32_t> excluded,
-                         absl::AnyInvocable<void(worker::RequestOutcome)> done,
-                         std::shared_ptr<http::BodyStream> stream,
-                         std::shared_ptr<common::CancelScope> cancel) {
-  auto workers = aliveWorkers();
-  for (auto& w : workers) {
-    if (std::find(excluded.begin(), excluded.end(), w.id.value) != excluded.end()) w.alive = false;
-  }
-  sched::PlacementRequest req;
-  req.app = app->name;
-  req.function = fn->name;
-  if (self_->worker) req.local = sched::NodeId{self_->id};
-  {
-    std::lock_guard lock(mu_);
-    req.random = rng_();
-  }
-  auto node = sched::makeScheduler(policyFor(*app))->place(req, workers);
-  if (!node.ok()) {
-    worker::RequestOutcome o;
-    o.status = absl::UnavailableError("no live worker can run " + app->name + ": " +
-                                      std::string(node.status().message()));
-    o.http_status = 503;
-    o.body = std::string(o.status.message()) + "\n";
-    done(std::move(o));
-    return;
-  }
-  if (node->value == self_->id) {
-    deps_.runner.run(std::move(app), *fn, std::move(body), std::move(done), std::move(stream),
-                     std::move(cancel));
-    return;
-  }
-  if (stream) {
-    // Another node runs it: the body crosses whole, once it is all here.
-    http::BodyStream::readAll(
-        std::move(stream), [this, app = std::move(app), fn, excluded = std::move(excluded),
-                            done = std::move(done)](absl::StatusOr<std::string> got) mutable {
-          if (!got.ok()) {
-            worker::RequestOutcome o;
-            o.status = got.status();
-            o.http_status = worker::httpStatus(o.status);
-            o.body = std::string(o.status.message()) + "\n";
-            done(std::move(o));
-            return;
-          }
-          dispatchTo(std::move(app), fn, *std::move(got), std::move(excluded), std::move(done));
-        });
-    return;
-  }
-  pb::Envelope e;
-  auto* t = e.mutable_invoke();
-  t->set_app(app->name);
-  t->set_function(fn->name);
-  t->set_entry(true);
-  t->set_http_text(body);
-  auto timeout = fn->timeout.value_or(std::chrono::seconds(30));
-  t->set_timeout_ms(static_cast<uint32_t>(timeout.count()));
-  uint32_t target = node->value;
-  peer(target)->call(std::move(e), timeout + std::chrono::seconds(5),
-                     [this, app, fn, body = std::move(body), excluded = std::move(excluded), target,
-                      done = std::move(done)](absl::StatusOr<pb::Envelope> r) mutable {
-                       if (r.ok()) {
-                         worker::RequestOutcome o;
-                         o.status = statusOf(r->done().code(), r->done().message());
-                         o.http_status = r->done().http_status();
-                         o.body = std::move(*r->mutable_done()->mutable_output());
-                         o.request_id = r->done().request_id();
-                         done(std::move(o));
-                         return;
-                       }
-                       // The node was lost mid-request. Only an idempotent function may run
-                       // again elsewhere: anything else may have had effects already.
-                       excluded.push_back(target);
-                       if (fn->idempotent && excluded.size() < 3) {
-                         dispatchTo(app, fn, std::move(body), std::move(excluded), std::move(done));
-                         return;
-                       }
-                       worker::RequestOutcome o;
-                       o.status = absl::UnavailableError(
-                           absl::StrCat("node ", target, " failed while running ", app->name, "/",
-                                        fn->name, ": ", r.status().message()));
-                       o.http_status = 503;
-                       o.body = std::string(o.status.message()) + "\n";
-                       done(std::move(o));
-                     });
-}
+pb::Ack Cluster::removeApp(const std::string& name) { return shipper_->removeApp(name); }
+
+pb::Ack Cluster::metaPut(const pb::MetaEntry& entry) { return shipper_->metaPut(entry); }
 
 }  // namespace waverless::cluster

@@ -1,35 +1,40 @@
-// A node's part in a cluster: membership (heartbeats to the master, the
-// master's failure detector), placement (schedulers over the replicated view,
-// the straw2 key-owner rule), the peer RPC service, and deploy-once app
-// shipping. Plugs into the single-node pieces through their interfaces:
-// master::Dispatcher / master::Deployer (gateway), worker::ClusterHooks
-// (request runner), net::PeerHandler (RPC server).
+// A node's part in a cluster: the role objects, wired together, and the
+// peer RPC service that routes each call to its role.
 //
-// Must not: execute functions or parse HTTP.
+//   Membership  heartbeats, the master's failure detector, the published view
+//   ShardedKv   the request runner's KV (worker::ClusterKv): replicated
+//               placement groups (src/shard/) and `durability: local` keys
+//   Dispatcher  placement, remote invocation, retry (master::Dispatcher,
+//               worker::ClusterHooks) and the invoke tasks peers send
+//   AppShipper  deploy once, the raft record of app versions, app sync
+//               (master::Deployer)
+//
+// Also owns what the roles share: the peer clients, the RPC server and, on
+// meta nodes, the meta raft group; on workers, the raft host of their
+// placement groups. Must not: execute functions or parse HTTP.
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
 #include <filesystem>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <random>
-#include <set>
-#include <thread>
 
+#include "cluster/app_shipper.h"
 #include "cluster/cluster_config.h"
-#include "master/gateway.h"
+#include "cluster/dispatcher.h"
+#include "cluster/membership.h"
+#include "cluster/peers.h"
+#include "cluster/sharded_kv.h"
 #include "meta/raft_log.h"
 #include "net/peer.h"
-#include "sched/scheduler.h"
-#include "worker/cluster_hooks.h"
+#include "shard/raft_host.h"
 
 namespace waverless::kv {
 class KvStore;
 }
 namespace waverless::wasm {
 class Engine;
+}
+namespace waverless::metrics {
+class Registry;
 }
 
 namespace waverless::cluster {
@@ -42,59 +47,28 @@ struct ClusterDeps {
   metrics::Registry& metrics;
   std::filesystem::path scratch_dir;
   std::filesystem::path cache_dir;  // the engine's compiled-object cache
+  // Proves membership to peers' raft ports (the placement groups' handshake);
+  // every node of the cluster has the same one.
+  std::string cluster_secret;
 };
 
-struct ClusterTiming {
-  std::chrono::milliseconds heartbeat{300};
-  std::chrono::milliseconds dead_after{1500};  // < 3 s: a silent worker leaves scheduling
-};
-
-class Cluster : public worker::ClusterHooks,
-                public net::PeerHandler,
-                public master::Dispatcher,
-                public master::Deployer {
+class Cluster : public net::PeerHandler {
  public:
+  // The roles exist from construction (so the node can hand them out before
+  // start); nothing runs until start().
   Cluster(ClusterConfig config, uint32_t self, ClusterDeps deps, ClusterTiming timing = {});
   ~Cluster() override;
 
-  absl::Status start();  // RPC server, peer clients, heartbeats
-  void stop();           // idempotent
+  absl::Status start();  // RPC server, raft, app sync, heartbeats
+  void stop();           // idempotent; reverse order
 
   const NodeConfig& self() const { return *self_; }
-  std::string nodesJson();
+  Membership& membership() { return *membership_; }
+  ShardedKv& kv() { return *kv_; }
+  Dispatcher& dispatcher() { return *dispatcher_; }
+  AppShipper& shipper() { return *shipper_; }
 
-  // master::Dispatcher
-  // cancel reaches a request run here; one forwarded to another node is not
-  // cancelled when its client goes away (it ends by its deadline).
-  void dispatch(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
-                std::string body, absl::AnyInvocable<void(worker::RequestOutcome)> done,
-                std::shared_ptr<common::CancelScope> cancel = nullptr) override;
-  // A streamed body: kept streaming when the function is placed here,
-  // collected and sent whole when it runs on another node.
-  bool canStream() const override { return true; }
-  void dispatchStream(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
-                      std::shared_ptr<http::BodyStream> body,
-                      absl::AnyInvocable<void(worker::RequestOutcome)> done,
-                      std::shared_ptr<common::CancelScope> cancel = nullptr) override;
-  // master::Deployer
-  absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> deploy(
-      const std::string& name, const std::filesystem::path& dir) override;
-  absl::Status remove(const std::string& name) override;
-
-  // worker::ClusterHooks
-  std::optional<uint32_t> placeTrigger(const meta::DeployedApp& app, const app::FnSpec& fn,
-                                       std::string_view key) override;
-  std::optional<uint32_t> keyOwner(std::string_view app, std::string_view key) override;
-  void invokeRemote(uint32_t node, worker::RemoteTask task,
-                    absl::AnyInvocable<void(absl::Status)> done) override;
-  void kvSetBatchRemote(uint32_t node, std::string app, KvPairs pairs,
-                        absl::AnyInvocable<void(absl::Status)> done) override;
-  void kvScanAll(std::string app, std::string prefix, size_t limit,
-                 absl::AnyInvocable<void(absl::StatusOr<KvPairs>)> done) override;
-  void kvRemote(uint32_t node, app::KvOp op, std::string app, std::string key, std::string value,
-                absl::AnyInvocable<void(absl::StatusOr<std::optional<std::string>>)> done) override;
-
-  // net::PeerHandler
+  // net::PeerHandler: a router to the roles.
   void onEnvelope(net::pb::Envelope request, net::Reply reply) override;
   net::pb::HeartbeatReply heartbeat(const net::pb::HeartbeatRequest& request) override;
   net::pb::Ack installApp(const net::pb::AppPackage& package) override;
@@ -102,64 +76,22 @@ class Cluster : public worker::ClusterHooks,
   net::pb::Ack removeApp(const std::string& name) override;
   net::pb::Ack metaPut(const net::pb::MetaEntry& entry) override;
 
-  // The replicated metadata (meta nodes): {"leader":..,"apps":{name:version}}.
-  std::string metaJson();
-
  private:
-  struct Member {
-    const NodeConfig* config;
-    bool alive = false;
-    net::pb::WorkerState state;
-    std::chrono::steady_clock::time_point last_seen{};
-  };
-
-  bool isMaster() const { return self_->master; }
-  net::PeerClient* peer(uint32_t id);
-  std::vector<sched::WorkerInfo> aliveWorkers();
   net::pb::WorkerState localState();
-  void heartbeatLoop(std::stop_token st);
-  void detectorLoop(std::stop_token st);
-  void syncApps(const std::map<std::string, std::string>& wanted);
-  // Records the desired version of an app (empty: removed) in the raft map,
-  // through the leader. A no-op when the cluster has no meta nodes.
-  absl::Status recordApp(const std::string& name, const std::string& version);
-  void metaSyncLoop(std::stop_token st);
-  std::map<std::string, std::string> wantedApps();
-  absl::StatusOr<net::pb::AppPackage> packageOf(const meta::DeployedApp& app);
-  absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> installPackage(
-      const net::pb::AppPackage& package);
-  void distribute(const std::string& name);
-  sched::Policy policyFor(const meta::DeployedApp& app) const;
-  // Answers a peer's KV request from this node's store (cluster_kv.cpp).
-  void serveKv(const net::pb::KvRequest& request, net::pb::KvReply& reply);
-  void dispatchTo(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec* fn,
-                  std::string body, std::vector<uint32_t> excluded,
-                  absl::AnyInvocable<void(worker::RequestOutcome)> done,
-                  std::shared_ptr<http::BodyStream> stream = nullptr,
-                  std::shared_ptr<common::CancelScope> cancel = nullptr);
+  absl::Status startShards();  // the raft host and this node's placement groups
 
   ClusterConfig config_;
   const NodeConfig* self_;
   ClusterDeps deps_;
-  ClusterTiming timing_;
-  std::vector<sched::WorkerInfo> all_workers_;  // configured, for the key-owner rule
-  std::map<uint32_t, std::unique_ptr<net::PeerClient>> peers_;
-  std::unique_ptr<net::RpcServer> server_;
-
-  std::mutex mu_;
-  std::map<uint32_t, Member> members_;  // guarded by mu_
-  std::mt19937_64 rng_;                 // guarded by mu_
-  std::atomic<uint64_t> install_seq_{0};
-  std::mutex install_mu_;  // one app install at a time
-
+  std::unique_ptr<Peers> peers_;
   std::unique_ptr<meta::RaftLog> raft_;  // meta nodes only
-  std::mutex sync_mu_;
-  std::condition_variable_any sync_cv_;
-  bool sync_pending_ = false;       // guarded by sync_mu_
-  std::set<std::string> removals_;  // guarded by sync_mu_: committed erases
-  std::jthread meta_sync_;
-  std::jthread heartbeat_;
-  std::jthread detector_;
+  std::unique_ptr<Membership> membership_;
+  std::shared_ptr<const shard::ShardMap> shard_map_;
+  std::unique_ptr<shard::RaftHost> shard_host_;  // workers only
+  std::unique_ptr<ShardedKv> kv_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<AppShipper> shipper_;
+  std::unique_ptr<net::RpcServer> server_;
   bool started_ = false;
 };
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <set>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "sched/scheduler.h"
@@ -29,6 +30,11 @@ std::string NodeConfig::httpBind() const {
 }
 std::string NodeConfig::httpAddr() const { return absl::StrCat(host(), ":", port() + 1); }
 std::string NodeConfig::raftAddr() const { return absl::StrCat(host(), ":", port() + 2); }
+std::string NodeConfig::shardAddr() const { return absl::StrCat(host(), ":", port() + 3); }
+std::string NodeConfig::shardBind() const {
+  auto [host, port] = splitHostPort(bind);
+  return absl::StrCat(host, ":", port + 3);
+}
 
 const NodeConfig* ClusterConfig::find(uint32_t id) const {
   for (const auto& n : nodes) {
@@ -55,9 +61,25 @@ absl::StatusOr<ClusterConfig> parseClusterConfig(std::string_view yaml, std::str
     if (!root.IsMap()) return err(0, "expected a map with `nodes:`");
     for (const auto& kv : root) {
       std::string k = kv.first.as<std::string>();
-      if (k != "nodes" && k != "scheduler") {
-        return err(kv.first.Mark().line, "unknown field '" + k + "' (nodes, scheduler)");
+      if (k != "nodes" && k != "scheduler" && k != "shards" && k != "replicas") {
+        return err(kv.first.Mark().line,
+                   "unknown field '" + k + "' (nodes, scheduler, shards, replicas)");
       }
+    }
+    for (auto [field, target, max] :
+         {std::tuple{"shards", &cfg.shards, 4096u}, std::tuple{"replicas", &cfg.replicas, 7u}}) {
+      if (!root[field]) continue;
+      long v = 0;
+      try {
+        v = root[field].as<long>();
+      } catch (const YAML::Exception&) {
+      }
+      if (v < 1 || v > static_cast<long>(max)) {
+        return err(root[field].Mark().line,
+                   absl::StrCat(field, ": want an integer 1..", max, ", not '",
+                                root[field].as<std::string>(), "'"));
+      }
+      *target = static_cast<uint32_t>(v);
     }
     if (root["scheduler"]) {
       cfg.scheduler = root["scheduler"].as<std::string>();
@@ -91,7 +113,7 @@ absl::StatusOr<ClusterConfig> parseClusterConfig(std::string_view yaml, std::str
       }
       if (!v["addr"]) return err(line, absl::StrCat("nodes.", id, ".addr: missing"));
       n.addr = v["addr"].as<std::string>();
-      if (splitHostPort(n.addr).second == 0 || splitHostPort(n.addr).second == 65534) {
+      if (splitHostPort(n.addr).second == 0 || splitHostPort(n.addr).second > 65532) {
         return err(v["addr"].Mark().line,
                    absl::StrCat("nodes.", id, ".addr: want host:port, not '", n.addr, "'"));
       }

@@ -1,12 +1,16 @@
 // cluster.yaml: the nodes of a cluster, their addresses and roles.
 //
 //   scheduler: data-aware          # optional: random|hash|straw2|least-loaded|data-aware
+//   shards: 64                     # optional: placement groups of the replicated KV (fixed)
+//   replicas: 3                    # optional: copies of each group (fewer if fewer workers)
 //   nodes:
 //     1: {addr: 127.0.0.1:2500, spec: [meta, master]}
 //     2: {addr: 127.0.0.1:2600, spec: [meta, worker], weight: 2, bind: 0.0.0.0:2600}
 //
 // `addr` is what other nodes dial (advertised); `bind` (default: addr) is
-// where the node listens. HTTP is on the same host at port + 1.
+// where the node listens. HTTP is on the same host at port + 1, the meta raft
+// group at port + 2, and the placement groups' raft (one port for all) at
+// port + 3.
 #pragma once
 
 #include <cstdint>
@@ -27,13 +31,17 @@ struct NodeConfig {
 
   std::string host() const;
   uint16_t port() const;
-  std::string httpBind() const;  // bind host, port + 1
-  std::string httpAddr() const;  // addr host, port + 1
-  std::string raftAddr() const;  // addr host, port + 2 (meta nodes' raft transport)
+  std::string httpBind() const;   // bind host, port + 1
+  std::string httpAddr() const;   // addr host, port + 1
+  std::string raftAddr() const;   // addr host, port + 2 (meta nodes' raft transport)
+  std::string shardAddr() const;  // addr host, port + 3 (workers' placement-group raft)
+  std::string shardBind() const;  // bind host, port + 3
 };
 
 struct ClusterConfig {
   std::string scheduler = "data-aware";
+  uint32_t shards = 64;
+  uint32_t replicas = 3;
   std::vector<NodeConfig> nodes;  // sorted by id
 
   const NodeConfig* find(uint32_t id) const;

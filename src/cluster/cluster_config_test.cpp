@@ -49,5 +49,28 @@ TEST(ClusterConfig, RejectsMistakesWithTheirLine) {
   EXPECT_FALSE(parseClusterConfig("nodes: [").ok());
 }
 
+TEST(ClusterConfig, ShardsAndReplicas) {
+  auto defaults =
+      parseClusterConfig("nodes:\n  1: {addr: 10.0.0.1:2500, spec: [master, worker]}\n");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->shards, 64u);
+  EXPECT_EQ(defaults->replicas, 3u);
+  EXPECT_EQ(defaults->nodes[0].shardAddr(), "10.0.0.1:2503");
+  auto set = parseClusterConfig(
+      "shards: 256\nreplicas: 5\nnodes:\n  1: {addr: a:1, spec: [master, worker], bind: b:7}\n");
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->shards, 256u);
+  EXPECT_EQ(set->replicas, 5u);
+  EXPECT_EQ(set->nodes[0].shardBind(), "b:10");
+  auto zero = parseClusterConfig("shards: 0\nnodes:\n  1: {addr: a:1, spec: [master, worker]}\n");
+  EXPECT_THAT(std::string(zero.status().message()),
+              HasSubstr("cluster.yaml:1: shards: want an integer 1..4096"));
+  auto text =
+      parseClusterConfig("replicas: many\nnodes:\n  1: {addr: a:1, spec: [master, worker]}\n");
+  EXPECT_THAT(std::string(text.status().message()), HasSubstr("replicas"));
+  auto high_port = parseClusterConfig("nodes:\n  1: {addr: a:65533, spec: [master, worker]}\n");
+  EXPECT_FALSE(high_port.ok());
+}
+
 }  // namespace
 }  // namespace waverless::cluster

@@ -13,10 +13,6 @@ namespace waverless::cluster {
 
 namespace fs = std::filesystem;
 
-inline absl::Status statusOf(int32_t code, const std::string& message) {
-  return absl::Status(static_cast<absl::StatusCode>(code), message);
-}
-
 inline std::string readFile(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
   return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};

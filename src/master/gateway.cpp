@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_map.h"
 #include "master/package.h"
 
 namespace waverless::master {
@@ -206,7 +207,7 @@ void Gateway::handle(http::Request req, http::Responder respond) {
       absl::Status st = app_deployer_.remove(name);
       if (st.ok()) logs_.drop(name);
       reply(st.ok() ? text(200, "deleted " + name)
-                    : text(worker::httpStatus(st), std::string(st.message())));
+                    : text(common::httpStatus(st), std::string(st.message())));
       return;
     }
     if (sub.empty() && req.method == "GET") {
@@ -421,7 +422,7 @@ void Gateway::deploy(http::Request req, http::Responder respond) {
         bool shows_key = !new_key.empty() && (*app)->manifest.auth == app::AuthMode::kKey;
         r = json(200, shows_key ? withKey(appJson(**app), new_key) : appJson(**app));
       } else {
-        r = text(worker::httpStatus(app.status()), std::string(app.status().message()));
+        r = text(common::httpStatus(app.status()), std::string(app.status().message()));
       }
     } else {
       r = text(400, std::string(st.message()));
@@ -472,7 +473,7 @@ void Gateway::rotateKey(const std::string& name, http::Responder respond) {
       r = json(200,
                absl::StrCat("{\"name\":\"", jsonEscape(name), "\",\"invoke_key\":\"", *key, "\"}"));
     } else {
-      r = text(worker::httpStatus(st), std::string(st.message()));
+      r = text(common::httpStatus(st), std::string(st.message()));
     }
     fs::remove_all(dir, ec);
     std::move (*respond)(std::move(r));

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/status_map.h"
 #include "net/waverless.grpc.pb.h"
 
 namespace waverless::net {
@@ -18,15 +19,10 @@ using Clock = std::chrono::steady_clock;
 
 absl::Status toStatus(const grpc::Status& s, const std::string& what) {
   if (s.ok()) return absl::OkStatus();
-  auto code = s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
-                  ? absl::StatusCode::kDeadlineExceeded
-                  : absl::StatusCode::kUnavailable;
-  return absl::Status(code, what + ": " + s.error_message());
+  return common::fromRpc(s.error_code(), what + ": " + s.error_message());
 }
 
-absl::Status fromAck(const pb::Ack& a) {
-  return absl::Status(static_cast<absl::StatusCode>(a.code()), a.message());
-}
+absl::Status fromAck(const pb::Ack& a) { return common::fromWire(a.code(), a.message()); }
 
 // The sync gRPC service: each peer's stream occupies one server thread that
 // reads; replies are written from whichever thread finishes the work.

@@ -9,7 +9,7 @@
 namespace waverless::net {
 namespace {
 
-// Echoes KV values; never answers invokes of function "hang".
+// Echoes shard request bytes; never answers invokes of function "hang".
 class EchoHandler : public PeerHandler {
  public:
   void onEnvelope(pb::Envelope req, Reply reply) override {
@@ -19,8 +19,7 @@ class EchoHandler : public PeerHandler {
     }
     pb::Envelope out;
     out.set_id(req.id());
-    out.mutable_kv_reply()->set_found(true);
-    out.mutable_kv_reply()->set_value(req.kv().value() + "!");
+    out.set_shard_reply(req.shard_request() + "!");
     reply(std::move(out));
   }
   pb::HeartbeatReply heartbeat(const pb::HeartbeatRequest& r) override {
@@ -48,8 +47,7 @@ absl::StatusOr<pb::Envelope> callSync(PeerClient& c, pb::Envelope e,
 
 pb::Envelope kvSet(const std::string& v) {
   pb::Envelope e;
-  e.mutable_kv()->set_op(pb::KvRequest::SET);
-  e.mutable_kv()->set_value(v);
+  e.set_shard_request(v);
   return e;
 }
 
@@ -68,7 +66,7 @@ TEST(Peer, StreamCallsMatchRepliesById) {
   for (int i = 0; i < 200; ++i) {
     auto r = futures[i].get();
     ASSERT_TRUE(r.ok()) << r.status();
-    EXPECT_EQ(r->kv_reply().value(), "v" + std::to_string(i) + "!");
+    EXPECT_EQ(r->shard_reply(), "v" + std::to_string(i) + "!");
   }
   EXPECT_GT(client.stats().bytes_sent, 0u);
   client.shutdown();
@@ -114,7 +112,7 @@ TEST(Peer, LostConnectionFailsPendingCallsAndReconnects) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->kv_reply().value(), "b!");
+  EXPECT_EQ(r->shard_reply(), "b!");
   client.shutdown();
   again.stop();
 }

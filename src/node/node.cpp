@@ -203,12 +203,16 @@ absl::Status Node::start() {
     fs::create_directories(m.options.data_dir / "tmp", ec);
     m.cluster = std::make_unique<cluster::Cluster>(
         std::move(*cfg), m.options.node_id,
-        cluster::ClusterDeps{*m.registry, *m.runner, *m.kv, *m.engine, m.metrics,
-                             m.options.data_dir / "tmp", eo.cache_dir});
-    m.runner->setCluster(m.cluster.get());
+        cluster::ClusterDeps{
+            *m.registry, *m.runner, *m.kv, *m.engine, m.metrics, m.options.data_dir / "tmp",
+            eo.cache_dir,
+            // The nodes of a cluster share the admin token file; the raft ports prove a
+            // secret derived from it (domain-separated, so neither reveals the other).
+            auth::hexOf(auth::digestOf("waverless cluster secret v1:" + admin->secret()))});
+    m.runner->setCluster(&m.cluster->dispatcher(), &m.cluster->kv());
     if (auto st = m.cluster->start(); !st.ok()) return st;
-    dispatcher = m.cluster.get();
-    deployer = m.cluster.get();
+    dispatcher = &m.cluster->dispatcher();
+    deployer = &m.cluster->shipper();
   } else {
     m.dispatcher = std::make_unique<master::LocalDispatcher>(*m.runner);
     m.deployer = std::make_unique<master::LocalDeployer>(*m.registry);
@@ -220,8 +224,8 @@ absl::Status Node::start() {
       std::make_unique<master::Gateway>(*m.registry, *dispatcher, *deployer, m.logs, m.metrics,
                                         m.options.data_dir / "tmp", admin->digest());
   if (m.cluster) {
-    m.gateway->setNodesView([c = m.cluster.get()] { return c->nodesJson(); });
-    m.gateway->setMetaView([c = m.cluster.get()] { return c->metaJson(); });
+    m.gateway->setNodesView([c = m.cluster.get()] { return c->membership().nodesJson(); });
+    m.gateway->setMetaView([c = m.cluster.get()] { return c->shipper().metaJson(); });
   }
   m.gateway->start();
   m.registerGauges();

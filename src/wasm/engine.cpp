@@ -8,34 +8,12 @@
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_map.h"
 #include "wasm/engine_impl.h"
 #include "wasm/rt/exec_context.h"
 #include "wasm/snapshot.h"
 
 namespace waverless::wasm {
-
-namespace {
-
-// wl_fail's WL_ERR_* code -> the status the platform maps to HTTP.
-absl::StatusCode failCode(int32_t wl) {
-  switch (wl) {
-    case 1:
-      return absl::StatusCode::kNotFound;
-    case 2:
-      return absl::StatusCode::kPermissionDenied;
-    case 3:
-      return absl::StatusCode::kInvalidArgument;
-    case 4:
-      return absl::StatusCode::kResourceExhausted;
-    case 7:
-      return absl::StatusCode::kUnavailable;
-    case 8:
-      return absl::StatusCode::kDeadlineExceeded;
-    default:
-      return absl::StatusCode::kInternal;
-  }
-}
-}  // namespace
 
 // --- App -----------------------------------------------------------------------
 
@@ -407,7 +385,7 @@ void Engine::Impl::run(Fiber& f, const std::shared_ptr<App>& app_ptr, Invocation
             absl::DeadlineExceededError(absl::StrCat(why, " (", req.timeout.count(), " ms)"));
         break;
       case rt::StopReason::kFailed:
-        res.status = absl::Status(failCode(x.fail_code), why);
+        res.status = absl::Status(common::fromGuestFail(x.fail_code), why);
         break;
       default:
         res.status = absl::InternalError(why);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_map.h"
 #include "sdk/include/waverless.h"
 #include "wasm/host_call.h"
 #include "wasm/instance.h"
@@ -39,31 +40,6 @@ using host::Guest;
 using host::thunk;
 using host::u32;
 using rt::StopReason;
-
-int32_t statusCode(const absl::Status& s) {
-  switch (s.code()) {
-    case absl::StatusCode::kOk:
-      return WL_OK;
-    case absl::StatusCode::kNotFound:
-      return WL_ERR_NOT_FOUND;
-    case absl::StatusCode::kPermissionDenied:
-      return WL_ERR_PERMISSION;
-    case absl::StatusCode::kInvalidArgument:
-      return WL_ERR_INVALID;
-    case absl::StatusCode::kResourceExhausted:
-      return WL_ERR_TOO_LARGE;
-    case absl::StatusCode::kUnavailable:
-      return WL_ERR_UNAVAILABLE;
-    case absl::StatusCode::kDeadlineExceeded:
-      return WL_ERR_TIMEOUT;
-    case absl::StatusCode::kAborted:
-      return WL_ERR_FAILED;
-    case absl::StatusCode::kUnimplemented:
-      return WL_ERR_UNAVAILABLE;
-    default:
-      return WL_ERR_IO;
-  }
-}
 
 void logHostDenial(InstanceEnv& e, std::string_view call, const absl::Status& s) {
   if (s.code() == absl::StatusCode::kPermissionDenied) {
@@ -89,7 +65,7 @@ void kvGet(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
     auto got = inv.host->kvGet(*inv.fiber, key);
     if (!got.ok()) {
       logHostDenial(e, "kv_get", got.status());
-      *r = statusCode(got.status());
+      *r = common::guestCode(got.status());
       return;
     }
     if (!got->has_value()) {
@@ -128,7 +104,7 @@ void kvSet(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
   if (inv.stash_key == key) inv.stash_value.reset();
   absl::Status s = inv.host->kvSet(*inv.fiber, key, g.view(u32(a, 2), u32(a, 3)));
   logHostDenial(e, "kv_set", s);
-  *r = statusCode(s);
+  *r = common::guestCode(s);
 }
 
 void kvDelete(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
@@ -143,7 +119,7 @@ void kvDelete(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
   if (inv.stash_key == key) inv.stash_value.reset();
   absl::Status s = inv.host->kvDelete(*inv.fiber, key);
   logHostDenial(e, "kv_delete", s);
-  *r = statusCode(s);
+  *r = common::guestCode(s);
 }
 
 // Parses [u32 klen][key][u32 vlen][value]...; false if malformed.
@@ -189,7 +165,7 @@ void kvSetBatch(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
   }
   absl::Status s = inv.host->kvSetBatch(*inv.fiber, pairs);
   logHostDenial(e, "kv_set_batch", s);
-  *r = statusCode(s);
+  *r = common::guestCode(s);
 }
 
 void kvScan(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
@@ -211,7 +187,7 @@ void kvScan(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
     auto got = inv.host->kvScan(*inv.fiber, g.view(u32(a, 0), u32(a, 1)), u32(a, 2));
     if (!got.ok()) {
       logHostDenial(e, "kv_scan", got.status());
-      *r = statusCode(got.status());
+      *r = common::guestCode(got.status());
       return;
     }
     std::string packed;
@@ -240,7 +216,7 @@ void kvScan(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
 
 void waitTriggered(InstanceEnv& e, const uint64_t*, uint64_t* r) {
   InvocationState& inv = *e.inv;
-  *r = inv.host == nullptr ? WL_OK : statusCode(inv.host->waitTriggered(*inv.fiber));
+  *r = inv.host == nullptr ? WL_OK : common::guestCode(inv.host->waitTriggered(*inv.fiber));
 }
 
 void sleepMs(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
@@ -284,7 +260,7 @@ void bodyRead(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
   auto got = inv.host->bodyRead(*inv.fiber, reinterpret_cast<char*>(g.at(u32(a, 0))), u32(a, 1));
   if (!got.ok()) {
     inv.appendLog(absl::StrCat("[waverless] body_read: ", got.status().message(), "\n"));
-    *r = statusCode(got.status());
+    *r = common::guestCode(got.status());
     return;
   }
   g.store<uint32_t>(u32(a, 2), static_cast<uint32_t>(*got), "count pointer");

@@ -1,6 +1,6 @@
 // The HostServices a guest's host calls reach: KV access checks, triggers,
 // wait_triggered and body reads, for one invocation of a request's tree.
-#include <map>
+#include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "kv/kv_store.h"
@@ -17,7 +17,10 @@ class RequestRunner::Host : public wasm::HostServices {
   absl::StatusOr<std::optional<std::string>> kvGet(wasm::Fiber& fiber,
                                                    std::string_view key) override {
     if (auto st = check(app::KvOp::kGet, "get", key); !st.ok()) return st;
-    if (auto owner = remoteOwner(key)) return remoteKv(fiber, *owner, app::KvOp::kGet, key, {});
+    if (ClusterKv* kv = elsewhere(key)) {
+      return awaitReply<absl::StatusOr<std::optional<std::string>>>(
+          fiber, [&](auto reply) { kv->get(req_->app->name, std::string(key), std::move(reply)); });
+    }
     return runner_->kv_.get(req_->app->name, key);
   }
 
@@ -26,8 +29,10 @@ class RequestRunner::Host : public wasm::HostServices {
     // Stored (and acknowledged by RocksDB's WAL) before anything it triggers
     // runs: a triggered function always finds its key.
     absl::Status st;
-    if (auto owner = remoteOwner(key)) {
-      st = remoteKv(fiber, *owner, app::KvOp::kSet, key, value).status();
+    if (ClusterKv* kv = elsewhere(key)) {
+      st = awaitReply<absl::Status>(fiber, [&](auto reply) {
+        kv->set(req_->app->name, std::string(key), std::string(value), std::move(reply));
+      });
     } else {
       st = runner_->kv_.set(req_->app->name, key, value);
     }
@@ -51,11 +56,11 @@ class RequestRunner::Host : public wasm::HostServices {
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> kvScan(wasm::Fiber& fiber,
                                                                           std::string_view prefix,
                                                                           size_t limit) override {
-    absl::StatusOr<ClusterHooks::KvPairs> all;
-    if (runner_->cluster_ != nullptr) {
+    absl::StatusOr<ClusterKv::KvPairs> all;
+    if (runner_->cluster_kv_ != nullptr) {
       // Keys live on their owners: every owner is asked.
-      all = awaitReply<absl::StatusOr<ClusterHooks::KvPairs>>(fiber, [&](auto reply) {
-        runner_->cluster_->kvScanAll(req_->app->name, std::string(prefix), limit, std::move(reply));
+      all = awaitReply<absl::StatusOr<ClusterKv::KvPairs>>(fiber, [&](auto reply) {
+        runner_->cluster_kv_->scan(req_->app->name, std::string(prefix), limit, std::move(reply));
       });
     } else {
       all = runner_->kv_.scan(req_->app->name, prefix, limit);
@@ -70,8 +75,9 @@ class RequestRunner::Host : public wasm::HostServices {
 
   absl::Status kvDelete(wasm::Fiber& fiber, std::string_view key) override {
     if (auto st = check(app::KvOp::kDelete, "delete", key); !st.ok()) return st;
-    if (auto owner = remoteOwner(key)) {
-      return remoteKv(fiber, *owner, app::KvOp::kDelete, key, {}).status();
+    if (ClusterKv* kv = elsewhere(key)) {
+      return awaitReply<absl::Status>(
+          fiber, [&](auto reply) { kv->del(req_->app->name, std::string(key), std::move(reply)); });
     }
     return runner_->kv_.del(req_->app->name, key);
   }
@@ -121,34 +127,23 @@ class RequestRunner::Host : public wasm::HostServices {
   }
 
  private:
-  std::optional<uint32_t> remoteOwner(std::string_view key) {
-    if (runner_->cluster_ == nullptr) return std::nullopt;
-    return runner_->cluster_->keyOwner(req_->app->name, key);
+  // The cluster's KV when key is not kept in this node's own store alone;
+  // null: this node's store has it (or there is no cluster).
+  ClusterKv* elsewhere(std::string_view key) {
+    ClusterKv* kv = runner_->cluster_kv_;
+    return kv != nullptr && !kv->storedHere(req_->app->name, key) ? kv : nullptr;
   }
 
   // On one node atomically; in a cluster, atomically per owning node (the
   // groups are stored one after the other: no transaction spans nodes).
   absl::Status storeBatch(wasm::Fiber& fiber,
                           const std::vector<std::pair<std::string, std::string>>& kvs) {
-    if (runner_->cluster_ == nullptr) return runner_->kv_.setBatch(req_->app->name, kvs);
-    std::map<uint32_t, ClusterHooks::KvPairs> by_owner;  // 0: this node (ids start at 1)
-    for (const auto& kv : kvs) by_owner[remoteOwner(kv.first).value_or(0)].push_back(kv);
-    // Not a structured binding: clang before 16 cannot capture one in a lambda.
-    for (auto& owned : by_owner) {
-      uint32_t node = owned.first;
-      auto& pairs = owned.second;
-      absl::Status st;
-      if (node == 0) {
-        st = runner_->kv_.setBatch(req_->app->name, pairs);
-      } else {
-        st = awaitReply<absl::Status>(fiber, [&](auto reply) {
-          runner_->cluster_->kvSetBatchRemote(node, req_->app->name, std::move(pairs),
-                                              std::move(reply));
-        });
-      }
-      if (!st.ok()) return st;
-    }
-    return absl::OkStatus();
+    bool here = std::none_of(kvs.begin(), kvs.end(),
+                             [&](const auto& kv) { return elsewhere(kv.first) != nullptr; });
+    if (here) return runner_->kv_.setBatch(req_->app->name, kvs);
+    return awaitReply<absl::Status>(fiber, [&](auto reply) {
+      runner_->cluster_kv_->setBatch(req_->app->name, kvs, std::move(reply));
+    });
   }
 
   // Parks the fiber until the callback handed to `start` delivers a Result
@@ -165,16 +160,6 @@ class RequestRunner::Host : public wasm::HostServices {
     });
     if (!st.ok()) return st;
     return std::move(*slot);
-  }
-
-  // A KV operation on another node; the fiber parks until the reply.
-  absl::StatusOr<std::optional<std::string>> remoteKv(wasm::Fiber& fiber, uint32_t node,
-                                                      app::KvOp op, std::string_view key,
-                                                      std::string_view value) {
-    return awaitReply<absl::StatusOr<std::optional<std::string>>>(fiber, [&](auto reply) {
-      runner_->cluster_->kvRemote(node, op, req_->app->name, std::string(key), std::string(value),
-                                  std::move(reply));
-    });
   }
 
   // An error: the trigger hit a limit or the request is over; the request

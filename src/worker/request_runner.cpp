@@ -6,31 +6,10 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_map.h"
 #include "worker/request_tree.h"
 
 namespace waverless::worker {
-int httpStatus(const absl::Status& s) {
-  switch (s.code()) {
-    case absl::StatusCode::kOk:
-      return 200;
-    case absl::StatusCode::kInvalidArgument:
-      return 400;
-    case absl::StatusCode::kPermissionDenied:
-      return 403;
-    case absl::StatusCode::kNotFound:
-      return 404;
-    case absl::StatusCode::kAlreadyExists:
-      return 409;
-    case absl::StatusCode::kResourceExhausted:
-      return 429;
-    case absl::StatusCode::kUnavailable:
-      return 503;
-    case absl::StatusCode::kDeadlineExceeded:
-      return 504;
-    default:
-      return 500;
-  }
-}
 
 namespace {
 
@@ -384,7 +363,7 @@ void RequestRunner::fail(const std::shared_ptr<Request>& req, absl::Status why) 
   absl::Status reason = req->scope->reason();
   RequestOutcome out;
   out.request_id = req->id;
-  out.http_status = httpStatus(reason);
+  out.http_status = common::httpStatus(reason);
   out.body = std::string(reason.message()) + "\n";
   if (reason.code() == absl::StatusCode::kResourceExhausted) out.retry_after_s = 1;
   out.status = std::move(reason);
@@ -415,12 +394,12 @@ void RequestRunner::complete(const std::shared_ptr<Request>& req) {
   const absl::Status& root = req->root_result.status;
   if (!root.ok()) {
     out.status = root;
-    out.http_status = httpStatus(root);
+    out.http_status = common::httpStatus(root);
     out.body = std::string(root.message()) + "\n";
   } else if (!req->first_failure.ok()) {
     // The entry succeeded but something it triggered did not.
     out.status = req->first_failure;
-    out.http_status = httpStatus(req->first_failure);
+    out.http_status = common::httpStatus(req->first_failure);
     out.body = std::string(req->first_failure.message()) + "\n";
   } else {
     out.body = std::move(req->root_result.output);

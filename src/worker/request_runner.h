@@ -23,6 +23,7 @@
 #include "wasm/engine.h"
 #include "worker/app_logs.h"
 #include "worker/cluster_hooks.h"
+#include "worker/cluster_kv.h"
 
 namespace waverless::kv {
 class KvStore;
@@ -37,9 +38,6 @@ struct RequestOutcome {
   std::string request_id;
   int retry_after_s = 0;  // > 0: the app is over its quota; answer Retry-After
 };
-
-// absl status -> HTTP status, the one mapping used at the edge.
-int httpStatus(const absl::Status& status);
 
 class RequestRunner {
  public:
@@ -67,8 +65,11 @@ class RequestRunner {
                     absl::AnyInvocable<void(RequestOutcome)> done,
                     std::chrono::milliseconds deadline);
 
-  // Cluster mode: set once before serving; null on a single node.
-  void setCluster(ClusterHooks* cluster) { cluster_ = cluster; }
+  // Cluster mode: set once before serving; both null on a single node.
+  void setCluster(ClusterHooks* cluster, ClusterKv* kv) {
+    cluster_ = cluster;
+    cluster_kv_ = kv;
+  }
 
   uint64_t inflight() const { return inflight_.load(); }
 
@@ -125,6 +126,7 @@ class RequestRunner {
   metrics::Registry& metrics_;
   AppLogs& logs_;
   ClusterHooks* cluster_ = nullptr;
+  ClusterKv* cluster_kv_ = nullptr;
   std::atomic<uint64_t> next_id_{1};
   std::atomic<uint64_t> inflight_{0};
   metrics::Counter* permission_denials_;

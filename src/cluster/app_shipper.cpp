@@ -1,15 +1,15 @@
-// Cluster: deploy once (compile on the master, ship the compiled object),
-// the raft-replicated record of app versions, and app sync on workers.
-#include <fstream>
+#include "cluster/app_shipper.h"
+
 #include <future>
-#include <iterator>
-#include <set>
 
 #include "absl/strings/str_cat.h"
-#include "cluster/cluster.h"
 #include "cluster/cluster_util.h"
+#include "cluster/peers.h"
+#include "common/status_map.h"
 #include "master/package.h"
+#include "meta/app_record.h"
 #include "meta/app_registry.h"
+#include "meta/raft_log.h"
 
 namespace waverless::cluster {
 
@@ -26,9 +26,29 @@ absl::Status writeInvokeKey(const fs::path& dir, const pb::AppPackage& pkg) {
 
 }  // namespace
 
+AppShipper::AppShipper(uint32_t self, AppShipperDeps deps)
+    : self_(deps.config.find(self)), deps_(std::move(deps)) {}
+
+AppShipper::~AppShipper() { stop(); }
+
+absl::Status AppShipper::start() {
+  if (self_ == nullptr) return absl::InvalidArgumentError("this node's id is not in the cluster");
+  if (deps_.raft != nullptr && self_->worker) {
+    meta_sync_ = std::jthread([this](std::stop_token st) { metaSyncLoop(st); });
+  }
+  return absl::OkStatus();
+}
+
+void AppShipper::stop() {
+  if (!meta_sync_.joinable()) return;
+  meta_sync_.request_stop();
+  sync_cv_.notify_all();
+  meta_sync_.join();
+}
+
 // --- deploy once --------------------------------------------------------------------
 
-absl::StatusOr<pb::AppPackage> Cluster::packageOf(const meta::DeployedApp& app) {
+absl::StatusOr<pb::AppPackage> AppShipper::packageOf(const meta::DeployedApp& app) {
   pb::AppPackage p;
   p.set_name(app.name);
   p.set_version(app.version);
@@ -47,7 +67,7 @@ absl::StatusOr<pb::AppPackage> Cluster::packageOf(const meta::DeployedApp& app) 
   return p;
 }
 
-absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> Cluster::installPackage(
+absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> AppShipper::installPackage(
     const pb::AppPackage& pkg) {
   std::lock_guard lock(install_mu_);
   // The compiled object goes into our cache under its content key, so the
@@ -80,15 +100,15 @@ absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> Cluster::installPackage
   return app;
 }
 
-void Cluster::distribute(const std::string& name) {
+void AppShipper::distribute(const std::string& name) {
   auto app = deps_.registry.find(name);
   if (!app) return;
   auto pkg = packageOf(*app);
   if (!pkg.ok()) return;
   std::vector<std::future<void>> pushes;
-  for (const auto& n : config_.nodes) {
+  for (const auto& n : deps_.config.nodes) {
     if (n.id == self_->id || !n.worker) continue;
-    net::PeerClient* p = peer(n.id);
+    net::PeerClient* p = deps_.peers.get(n.id);
     pushes.push_back(std::async(std::launch::async, [p, &pkg, id = n.id, &name] {
       absl::Status st = p->installApp(*pkg, std::chrono::minutes(5));
       if (!st.ok()) {
@@ -101,8 +121,8 @@ void Cluster::distribute(const std::string& name) {
   for (auto& f : pushes) f.wait();
 }
 
-absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> Cluster::deploy(const std::string& name,
-                                                                         const fs::path& dir) {
+absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> AppShipper::deploy(const std::string& name,
+                                                                            const fs::path& dir) {
   if (isMaster()) {
     auto app = deps_.registry.deploy(name, dir);  // validates and compiles, once
     if (!app.ok()) return app;
@@ -128,14 +148,15 @@ absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> Cluster::deploy(const s
     if (!tar.ok()) return tar.status();
     pkg.set_files_tar(std::move(*tar));
   }
-  absl::Status st = peer(config_.master()->id)->installApp(pkg, std::chrono::minutes(10));
+  absl::Status st =
+      deps_.peers.get(deps_.config.master()->id)->installApp(pkg, std::chrono::minutes(10));
   if (!st.ok()) return st;
   auto app = deps_.registry.find(name);
   if (!app) return absl::UnavailableError("deployed on the master but not yet installed here");
   return app;
 }
 
-pb::Ack Cluster::installApp(const pb::AppPackage& pkg) {
+pb::Ack AppShipper::installApp(const pb::AppPackage& pkg) {
   pb::Ack ack;
   absl::Status st;
   if (isMaster() && pkg.compiled_object().empty()) {
@@ -154,18 +175,18 @@ pb::Ack Cluster::installApp(const pb::AppPackage& pkg) {
   } else {
     st = installPackage(pkg).status();
   }
-  ack.set_code(static_cast<int32_t>(st.code()));
+  ack.set_code(common::toWire(st));
   ack.set_message(std::string(st.message()));
   return ack;
 }
 
-absl::StatusOr<pb::AppPackage> Cluster::fetchApp(const std::string& name) {
+absl::StatusOr<pb::AppPackage> AppShipper::fetchApp(const std::string& name) {
   auto app = deps_.registry.find(name);
   if (!app) return absl::NotFoundError("no app named '" + name + "'");
   return packageOf(*app);
 }
 
-void Cluster::syncApps(const std::map<std::string, std::string>& wanted) {
+void AppShipper::syncApps(const std::map<std::string, std::string>& wanted) {
   // A worker that was down during a deploy, or joined later, catches up.
   for (const auto& [name, version] : wanted) {
     auto have = deps_.registry.find(name);
@@ -173,13 +194,13 @@ void Cluster::syncApps(const std::map<std::string, std::string>& wanted) {
     // From the master, or any node that has this version (the master may be
     // the node that is down).
     absl::StatusOr<pb::AppPackage> pkg = absl::NotFoundError(name);
-    std::vector<uint32_t> sources = {config_.master()->id};
-    for (const auto& n : config_.nodes) {
+    std::vector<uint32_t> sources = {deps_.config.master()->id};
+    for (const auto& n : deps_.config.nodes) {
       if (n.id != self_->id && !n.master) sources.push_back(n.id);
     }
     for (uint32_t src : sources) {
       if (src == self_->id) continue;
-      pkg = peer(src)->fetchApp(name, std::chrono::seconds(30));
+      pkg = deps_.peers.get(src)->fetchApp(name, std::chrono::seconds(30));
       if (pkg.ok() && pkg->version() == version) break;
       if (pkg.ok()) pkg = absl::NotFoundError("stale version at node " + std::to_string(src));
     }
@@ -195,15 +216,23 @@ void Cluster::syncApps(const std::map<std::string, std::string>& wanted) {
   // an explicit RemoveApp from the master or a committed raft erase.
 }
 
-std::map<std::string, std::string> Cluster::wantedApps() {
-  std::map<std::string, std::string> out;
-  for (const auto& [k, v] : raft_->snapshot()) {
-    if (k.starts_with("app/")) out[k.substr(4)] = v;
-  }
-  return out;
+void AppShipper::onMetaApply(const std::string& key, const std::optional<std::string>& value) {
+  auto name = meta::appOfRecordKey(key);
+  if (!name) return;
+  std::lock_guard lock(sync_mu_);
+  // Only a committed erase removes an app (and its keys) here: an app
+  // merely absent from a partly replayed map must never be dropped.
+  if (!value) removals_.insert(*name);
+  sync_pending_ = true;
+  sync_cv_.notify_one();
 }
 
-void Cluster::metaSyncLoop(std::stop_token st) {
+void AppShipper::onMasterApps(const std::map<std::string, std::string>& wanted) {
+  // Nodes in the raft group take the app set from it.
+  if (deps_.raft == nullptr) syncApps(wanted);
+}
+
+void AppShipper::metaSyncLoop(std::stop_token st) {
   while (!st.stop_requested()) {
     {
       std::unique_lock lock(sync_mu_);
@@ -219,35 +248,35 @@ void Cluster::metaSyncLoop(std::stop_token st) {
       removals.swap(removals_);
     }
     for (const auto& name : removals) {
-      if (!raft_->get("app/" + name) && deps_.registry.find(name)) {
+      if (!deps_.raft->get(meta::appRecordKey(name)) && deps_.registry.find(name)) {
         (void)deps_.registry.remove(name);
       }
     }
-    syncApps(wantedApps());
+    syncApps(meta::recordedApps(deps_.raft->snapshot()));
   }
 }
 
-absl::Status Cluster::recordApp(const std::string& name, const std::string& version) {
-  bool any_meta = std::any_of(config_.nodes.begin(), config_.nodes.end(),
+absl::Status AppShipper::recordApp(const std::string& name, const std::string& version) {
+  bool any_meta = std::any_of(deps_.config.nodes.begin(), deps_.config.nodes.end(),
                               [](const NodeConfig& n) { return n.meta; });
   if (!any_meta) return absl::OkStatus();
   pb::MetaEntry e;
-  e.set_key("app/" + name);
+  e.set_key(meta::appRecordKey(name));
   e.set_value(version);
   e.set_erase(version.empty());
   // metaPut forwards to the raft leader itself; a node outside the raft
   // group asks the first meta node.
   const NodeConfig* meta = nullptr;
-  for (const auto& n : config_.nodes) {
+  for (const auto& n : deps_.config.nodes) {
     if (!meta && n.meta) meta = &n;
   }
   absl::Status st;
   for (int attempt = 0; attempt < 20; ++attempt) {
-    if (raft_) {
+    if (deps_.raft != nullptr) {
       pb::Ack a = metaPut(e);
-      st = statusOf(a.code(), a.message());
+      st = common::fromWire(a.code(), a.message());
     } else {
-      st = peer(meta->id)->metaPut(e, std::chrono::seconds(5));
+      st = deps_.peers.get(meta->id)->metaPut(e, std::chrono::seconds(5));
     }
     if (st.ok()) return st;
     std::this_thread::sleep_for(std::chrono::milliseconds(250));  // election in progress
@@ -255,60 +284,63 @@ absl::Status Cluster::recordApp(const std::string& name, const std::string& vers
   return st;
 }
 
-pb::Ack Cluster::metaPut(const pb::MetaEntry& e) {
+pb::Ack AppShipper::metaPut(const pb::MetaEntry& e) {
   pb::Ack ack;
   absl::Status st;
-  if (!raft_) {
+  meta::RaftLog* raft = deps_.raft;
+  if (raft == nullptr) {
     st = absl::FailedPreconditionError(absl::StrCat("node ", self_->id, " is not a meta node"));
-  } else if (!raft_->isLeader()) {
-    auto leader = raft_->leader();
+  } else if (!raft->isLeader()) {
+    auto leader = raft->leader();
     if (leader && leader->id != self_->id) {
-      st = peer(static_cast<uint32_t>(leader->id))->metaPut(e, std::chrono::seconds(5));
+      st = deps_.peers.get(static_cast<uint32_t>(leader->id))->metaPut(e, std::chrono::seconds(5));
     } else {
       st = absl::UnavailableError("no raft leader yet");
     }
   } else {
-    st = e.erase() ? raft_->erase(e.key(), std::chrono::seconds(5))
-                   : raft_->put(e.key(), e.value(), std::chrono::seconds(5));
+    st = e.erase() ? raft->erase(e.key(), std::chrono::seconds(5))
+                   : raft->put(e.key(), e.value(), std::chrono::seconds(5));
   }
-  ack.set_code(static_cast<int32_t>(st.code()));
+  ack.set_code(common::toWire(st));
   ack.set_message(std::string(st.message()));
   return ack;
 }
 
-std::string Cluster::metaJson() {
-  if (!raft_) return "{\"meta\":false}";
-  auto leader = raft_->leader();
+std::string AppShipper::metaJson() {
+  if (deps_.raft == nullptr) return "{\"meta\":false}";
+  auto leader = deps_.raft->leader();
   std::string out = absl::StrCat(
       "{\"meta\":true,\"leader\":", leader ? std::to_string(leader->id) : "null", ",\"apps\":{");
   bool first = true;
-  for (const auto& [name, version] : wantedApps()) {
+  for (const auto& [name, version] : meta::recordedApps(deps_.raft->snapshot())) {
     absl::StrAppend(&out, first ? "" : ",", "\"", name, "\":\"", version, "\"");
     first = false;
   }
   return out + "}}";
 }
 
-absl::Status Cluster::remove(const std::string& name) {
+absl::Status AppShipper::remove(const std::string& name) {
   if (!isMaster()) {
-    auto st = peer(config_.master()->id)->removeApp(name, std::chrono::seconds(30));
+    auto st = deps_.peers.get(deps_.config.master()->id)->removeApp(name, std::chrono::seconds(30));
     (void)deps_.registry.remove(name);
     return st;
   }
   absl::Status st = deps_.registry.remove(name);
   if (!st.ok()) return st;
   (void)recordApp(name, "");
-  for (const auto& n : config_.nodes) {
-    if (n.id != self_->id && n.worker) (void)peer(n.id)->removeApp(name, std::chrono::seconds(10));
+  for (const auto& n : deps_.config.nodes) {
+    if (n.id != self_->id && n.worker) {
+      (void)deps_.peers.get(n.id)->removeApp(name, std::chrono::seconds(10));
+    }
   }
   return absl::OkStatus();
 }
 
-pb::Ack Cluster::removeApp(const std::string& name) {
+pb::Ack AppShipper::removeApp(const std::string& name) {
   absl::Status st = isMaster() ? remove(name) : deps_.registry.remove(name);
   pb::Ack ack;
   if (!st.ok() && st.code() != absl::StatusCode::kNotFound) {
-    ack.set_code(static_cast<int32_t>(st.code()));
+    ack.set_code(common::toWire(st));
     ack.set_message(std::string(st.message()));
   }
   return ack;

@@ -1,0 +1,112 @@
+// Who is in the cluster and how loaded each node is. On the master: the
+// failure detector and the answer to every worker's heartbeat; on the other
+// nodes: a heartbeat to the master every `heartbeat`, whose reply carries the
+// master's view of every worker.
+//
+// The view is published as an immutable snapshot (`view()`): readers (every
+// placement decision, /api/nodes, /metrics) copy one shared_ptr and take no
+// lock. Writers (heartbeats in and out, the detector) serialize on one mutex
+// that is never held across an RPC or a read of /proc: the node's own load is
+// read before the lock is taken.
+//
+// Must not: decide placement (Dispatcher) or install apps (AppShipper); the
+// app versions in heartbeats pass through the callbacks in MembershipDeps.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "cluster/cluster_config.h"
+#include "net/waverless.pb.h"
+#include "sched/scheduler.h"
+
+namespace waverless::metrics {
+class Registry;
+}
+namespace waverless::net {
+class PeerClient;
+}
+
+namespace waverless::cluster {
+
+struct ClusterTiming {
+  std::chrono::milliseconds heartbeat{300};
+  std::chrono::milliseconds dead_after{1500};  // < 3 s: a silent worker leaves scheduling
+  std::chrono::milliseconds detector_period{100};
+};
+
+using AppVersions = std::map<std::string, std::string>;  // name -> version
+
+struct MembershipDeps {
+  // This node's load (running invocations, instances, RSS, CPU). Reads /proc:
+  // called with no lock held.
+  std::function<net::pb::WorkerState()> local_state;
+  // The app versions this node serves, sent in heartbeats and replies.
+  std::function<AppVersions()> app_versions;
+  // The versions in the master's heartbeat reply (nodes outside the raft
+  // group take the app set from there); may be empty.
+  std::function<void(const AppVersions&)> on_master_apps;
+};
+
+class Membership {
+ public:
+  struct Member {
+    const NodeConfig* config = nullptr;
+    bool alive = false;
+    net::pb::WorkerState state;
+    std::chrono::steady_clock::time_point last_seen{};
+  };
+  // One published cluster view; never changed once published.
+  struct View {
+    std::map<uint32_t, Member> members;  // every node of cluster.yaml
+    // The workers, alive or not, with their weight and load.
+    std::vector<sched::WorkerInfo> workers() const;
+  };
+
+  // config must outlive this object.
+  Membership(const ClusterConfig& config, uint32_t self, MembershipDeps deps,
+             ClusterTiming timing = {});
+  ~Membership();
+
+  // The master runs the failure detector; every other node heartbeats to
+  // `master` (its client; null on the master).
+  absl::Status start(net::PeerClient* master);
+  void stop();  // idempotent
+
+  std::shared_ptr<const View> view() const { return view_.load(); }
+
+  // The master's side of a heartbeat: records the sender's state and answers
+  // with the view of every worker and the app versions this node serves.
+  net::pb::HeartbeatReply heartbeat(const net::pb::HeartbeatRequest& request);
+
+  // /api/nodes: [{"id":..,"addr":..,"roles":[..],"alive":..,...}]
+  std::string nodesJson() const;
+  // wl_node_up, wl_node_running, wl_node_rss_bytes, per node.
+  void registerMetrics(metrics::Registry& metrics);
+
+ private:
+  void heartbeatLoop(std::stop_token st, net::PeerClient* master);
+  void detectorLoop(std::stop_token st);
+  // Publishes edit(copy of the current view) as the new view.
+  void update(const std::function<void(View&)>& edit);
+
+  const ClusterConfig& config_;
+  const uint32_t self_;
+  MembershipDeps deps_;
+  ClusterTiming timing_;
+  std::atomic<std::shared_ptr<const View>> view_;
+  std::mutex write_mu_;  // serializes update(); readers never take it
+  std::jthread heartbeat_;
+  std::jthread detector_;
+};
+
+}  // namespace waverless::cluster

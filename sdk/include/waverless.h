@@ -211,6 +211,18 @@ typedef struct {
   }                                                              \
   static void wl_user_##name(const wl_arg* args, uint32_t argc)
 
+/* Declares the module's optional initialiser: `WL_INIT() { ... }`. The
+ * platform runs it once when the app is deployed (and when a node loads it),
+ * then snapshots the module's memory, globals and tables; every instance
+ * starts from that snapshot instead of running the initialisers again, and
+ * an `instance: fresh` function is reset to it after each call. Build
+ * what every call needs here (a table, a parsed dictionary from files/).
+ * It may read the app's files (wl_file_*) but not the KV store or a body:
+ * the snapshot is shared for the app's lifetime, so it must not depend on
+ * data that changes. A trap, wl_fail or a KV call here fails the deploy
+ * with its message. */
+#define WL_INIT() WL_EXPORT(wl_init) void wl_init(void)
+
 #ifdef __cplusplus
 }
 #endif

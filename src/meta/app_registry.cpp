@@ -77,7 +77,10 @@ absl::StatusOr<std::shared_ptr<DeployedApp>> AppRegistry::loadFolder(const std::
   wasm::LoadInfo info;
   auto bytes =
       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(wasm->data()), wasm->size());
-  auto module = engine_.load(name, bytes, limits, &info);
+  // wl_init, if the module has one, runs here and may read the app's files/.
+  std::error_code files_ec;
+  fs::path files = fs::is_directory(dir / "files", files_ec) ? dir / "files" : fs::path();
+  auto module = engine_.load(name, bytes, limits, &info, files);
   if (!module.ok()) return module.status();
   absl::Status exports = app::checkExports(*manifest, (*module)->exportNames());
   if (!exports.ok()) return exports;

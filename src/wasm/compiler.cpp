@@ -245,9 +245,86 @@ void* wasm_rt_exception(void) { return 0; }
 
 )C";
 
+// restore_instance (see module_abi.h), written from the instance struct in
+// wasm2c's module.h: the header is the one place that lists its fields, so
+// reading it keeps this in step with wasm2c's layout. Plain values (globals,
+// segment-dropped flags) are copied by the struct assignment; import envs,
+// the memory header and tables are the fields that hold pointers. Any other
+// pointer field (an imported global, memory or table) makes the module
+// unsnapshottable: NULL.
+std::string restoreInstance(std::string_view module_h, const std::string& inst) {
+  std::string open = absl::StrCat("typedef struct ", inst, " {");
+  size_t begin = module_h.find(open);
+  size_t end = module_h.find(absl::StrCat("} ", inst, ";"));
+  if (module_h.empty() || begin == std::string_view::npos || end == std::string_view::npos) {
+    return "#define WL_RESTORE 0\n";
+  }
+  std::string_view body = module_h.substr(begin + open.size(), end - begin - open.size());
+  std::vector<std::string> envs, funcref_tables, externref_tables;
+  std::string memory;
+  for (size_t pos = 0; pos < body.size();) {
+    size_t nl = body.find('\n', pos);
+    if (nl == std::string_view::npos) nl = body.size();
+    std::string_view line = body.substr(pos, nl - pos);
+    pos = nl + 1;
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    if (line.empty()) continue;
+    if (line.back() != ';') return "#define WL_RESTORE 0\n";
+    line.remove_suffix(1);
+    size_t sp = line.rfind(' ');
+    if (sp == std::string_view::npos) return "#define WL_RESTORE 0\n";
+    std::string type(line.substr(0, sp)), name(line.substr(sp + 1));
+    if (type.starts_with("struct ") && type.ends_with("_instance_t*")) {
+      envs.push_back(name);
+    } else if (type == "wasm_rt_memory_t" && memory.empty()) {
+      memory = name;
+    } else if (type == "wasm_rt_funcref_table_t") {
+      funcref_tables.push_back(name);
+    } else if (type == "wasm_rt_externref_table_t") {
+      externref_tables.push_back(name);
+    } else if (type.find('*') != std::string::npos || type.starts_with("wasm_rt_")) {
+      return "#define WL_RESTORE 0\n";
+    }
+  }
+  if (memory.empty()) return "#define WL_RESTORE 0\n";
+  std::ostringstream c;
+  c << "#define WL_RESTORE restore_instance\n"
+    << "static void restore_instance(void* dst, const void* src, void* env) {\n"
+    << "  " << inst << "* d = (" << inst << "*)dst;\n"
+    << "  const " << inst << "* s = (const " << inst << "*)src;\n"
+    << "  const char* lo = (const char*)s; const char* hi = lo + sizeof *s;\n"
+    << "  (void)lo; (void)hi;\n"
+    << "  wasm_rt_memory_t mem = d->" << memory << ";\n";
+  for (const auto& t : funcref_tables) c << "  free(d->" << t << ".data);\n";
+  for (const auto& t : externref_tables) c << "  free(d->" << t << ".data);\n";
+  c << "  *d = *s;\n  d->" << memory << " = mem;\n";
+  for (const auto& e : envs) c << "  d->" << e << " = env;\n";
+  // A funcref's module_instance is the instance (a function of this module)
+  // or the address of its field holding an import's env: both move with it.
+  for (const auto& t : funcref_tables) {
+    c << "  d->" << t << ".data = malloc((s->" << t << ".size ? s->" << t
+      << ".size : 1) * sizeof *s->" << t << ".data);\n"
+      << "  if (!d->" << t << ".data) H->trap(WASM_RT_TRAP_EXHAUSTION);\n"
+      << "  for (uint32_t i = 0; i < s->" << t << ".size; ++i) {\n"
+      << "    wasm_rt_funcref_t f = s->" << t << ".data[i];\n"
+      << "    const char* m = (const char*)f.module_instance;\n"
+      << "    if (m >= lo && m < hi) f.module_instance = (char*)d + (m - lo);\n"
+      << "    d->" << t << ".data[i] = f;\n  }\n";
+  }
+  for (const auto& t : externref_tables) {
+    c << "  d->" << t << ".data = malloc((s->" << t << ".size ? s->" << t
+      << ".size : 1) * sizeof *s->" << t << ".data);\n"
+      << "  if (!d->" << t << ".data) H->trap(WASM_RT_TRAP_EXHAUSTION);\n"
+      << "  memcpy(d->" << t << ".data, s->" << t << ".data, s->" << t << ".size * sizeof *s->" << t
+      << ".data);\n";
+  }
+  c << "}\n";
+  return c.str();
+}
+
 // The per-module descriptor: the only C code that knows wasm2c's names.
 std::string generateDescriptor(const ModuleShape& shape, std::string_view mod,
-                               std::string_view build_key) {
+                               std::string_view build_key, std::string_view module_h) {
   std::ostringstream c;
   std::string inst = absl::StrCat("Z_", std::string(mod), "_instance_t");
   c << "#include <stdarg.h>\n#include <stdlib.h>\n#include <string.h>\n"
@@ -320,13 +397,14 @@ std::string generateDescriptor(const ModuleShape& shape, std::string_view mod,
   c << "))Z_" << mod << "_instantiate)((" << inst << "*)i";
   for (size_t i = 0; i < shape.import_modules.size(); ++i) c << ", env";
   c << ");\n}\n";
+  c << restoreInstance(module_h, inst);
   c << "static void free_instance(void* i) { Z_" << mod << "_free((" << inst << "*)i); }\n";
   c << "static wasm_rt_memory_t* memory(void* i) { return Z_" << mod << "Z_memory((" << inst
     << "*)i); }\n";
   c << "static const WlModuleDescriptor DESC = {WL_MODULE_ABI_VERSION, \"" << build_key
     << "\", sizeof(" << inst << "), Z_" << mod
     << "_init_module, instantiate, free_instance, memory, " << shape.exports.size()
-    << ", EXPORTS};\n";
+    << ", EXPORTS, WL_RESTORE};\n";
   c << "__attribute__((visibility(\"default\"))) const WlModuleDescriptor* " << WL_MODULE_ENTRY
     << "(const WlHostApi* h) { H = h; return &DESC; }\n";
   return c.str();
@@ -390,10 +468,10 @@ absl::StatusOr<std::string> ModuleCompiler::toolchainId() {
 absl::StatusOr<CompiledObject> ModuleCompiler::compile(std::span<const uint8_t> wasm) {
   return build(wasm, "",
                [](const wabt::Module& module, std::string_view mod, std::string_view key,
-                  std::string_view) -> absl::StatusOr<std::string> {
+                  std::string_view module_h) -> absl::StatusOr<std::string> {
                  auto shape = inspect(module);
                  if (!shape.ok()) return shape.status();
-                 return generateDescriptor(*shape, mod, key);
+                 return generateDescriptor(*shape, mod, key, module_h);
                });
 }
 

@@ -9,81 +9,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_map.h"
-#include "wasm/compiler.h"
-#include "wasm/instance.h"
+#include "wasm/engine_impl.h"
 #include "wasm/rt/exec_context.h"
+#include "wasm/snapshot.h"
 
 namespace waverless::wasm {
-
-namespace {
-constexpr size_t kPageBytes = 65536;
-
-}  // namespace
-
-// One live instance of an app: serves one invocation at a time.
-struct Instance {
-  App::State* app = nullptr;
-  void* storage = nullptr;  // the module's instance struct
-  InstanceEnv env;
-  Clock::time_point last_used;
-  std::list<Instance*>::iterator lru_pos;  // valid while idle
-  size_t bytes = 0;                        // its size when last released (for eviction)
-};
-
-struct App::State {
-  std::string name;
-  Engine::Impl* engine = nullptr;
-  void* dl = nullptr;
-  const WlModuleDescriptor* desc = nullptr;
-  std::unordered_map<std::string, const WlExport*> exports;
-  const WlExport* alloc = nullptr;       // wl_alloc, if exported
-  const WlExport* initialize = nullptr;  // _initialize (reactor), if exported
-  AppLimits limits;
-  size_t typical_bytes = 0;  // size of the last released instance
-  // Pool, guarded by Engine::Impl::pool_mu.
-  std::vector<Instance*> idle;  // back = most recently used
-  size_t total = 0;
-  std::deque<Resumer> waiters;
-};
-
-struct Engine::Impl {
-  explicit Impl(EngineOptions o)
-      : options(std::move(o)),
-        compiler(CompilerOptions{options.cache_dir, options.opt_level}),
-        executor(options.executor) {
-    budget.limit = options.memory_budget_bytes;
-    budget.reclaim = [this](size_t need) { evictForBudget(need); };
-  }
-
-  EngineOptions options;
-  ModuleCompiler compiler;
-  Executor executor;
-  std::mutex load_mu;  // serialises dlopen + module init
-
-  // Every instance's linear memory and instance struct, running or idle.
-  rt::MemoryBudget budget;
-
-  std::mutex pool_mu;
-  std::list<Instance*> lru;  // idle instances of all apps; front = newest
-  uint64_t live = 0;
-  uint64_t evictions = 0;
-  uint64_t discarded = 0;
-
-  std::jthread reaper;
-  bool started = false;
-
-  absl::StatusOr<Instance*> acquire(Fiber& f, const std::shared_ptr<App>& app, InvocationState& inv,
-                                    bool* cold);
-  absl::StatusOr<Instance*> create(Fiber& f, App::State& app, InvocationState& inv);
-  void release(Instance* in, bool healthy);
-  void destroy(Instance* in);
-  void evictForBudget(size_t need);
-  std::vector<Instance*> takeIdleLocked(App::State* only, Clock::time_point older,
-                                        size_t need_bytes);
-  void run(Fiber& f, const std::shared_ptr<App>& app, InvocationRequest& req,
-           InvocationResult& res);
-  void reapLoop(std::stop_token st);
-};
 
 // --- App -----------------------------------------------------------------------
 
@@ -92,6 +22,11 @@ App::App(std::unique_ptr<State> state) : state_(std::move(state)) {}
 App::~App() {
   evictIdle();
   // Busy instances hold a shared_ptr to us, so none is left here.
+  if (state_->snapshot != nullptr) {
+    size_t charged = state_->snapshot->imageBytes() + state_->desc->instance_size;
+    state_->snapshot.reset();  // runs the module's code: before dlclose
+    state_->engine->budget.refund(charged);
+  }
   if (state_->dl != nullptr) dlclose(state_->dl);
 }
 
@@ -143,13 +78,22 @@ std::vector<Instance*> Engine::Impl::takeIdleLocked(App::State* only, Clock::tim
   return out;
 }
 
-void Engine::Impl::destroy(Instance* in) {
+// What an instance is charged to the budget: its struct and its memory,
+// except the pages of its app's image (charged once, with the snapshot).
+size_t Engine::Impl::chargedBytes(const Instance* in) const {
   const WlModuleDescriptor* desc = in->app->desc;
+  size_t pages = desc->memory(in->storage)->pages;
+  // from_image: the app's snapshot was set before this instance was made.
+  if (in->from_image) pages -= std::min<size_t>(pages, in->app->snapshot->pages());
+  return desc->instance_size + pages * kPageBytes;
+}
+
+void Engine::Impl::destroy(Instance* in) {
   // The memory a partly built instance got, if any (its struct was zeroed).
-  size_t memory_bytes = size_t{desc->memory(in->storage)->pages} * kPageBytes;
-  desc->free_instance(in->storage);
+  size_t charged = chargedBytes(in);
+  in->app->desc->free_instance(in->storage);
   free(in->storage);
-  budget.refund(memory_bytes + desc->instance_size);
+  budget.refund(charged);
   delete in;
 }
 
@@ -166,16 +110,40 @@ void Engine::Impl::evictForBudget(size_t need) {
 }
 
 absl::StatusOr<Instance*> Engine::Impl::acquire(Fiber& f, const std::shared_ptr<App>& app_ptr,
-                                                InvocationState& inv, bool* cold) {
+                                                InvocationState& inv, bool fresh, bool* cold) {
   App::State& app = app_ptr->state();
   for (;;) {
     std::unique_lock lock(pool_mu);
-    if (!app.idle.empty()) {
-      Instance* in = app.idle.back();
-      app.idle.pop_back();
+    // A fresh call takes only an instance no call has run in yet (a reset
+    // one); any other takes the warmest used one, leaving pristine ones to
+    // fresh calls, else the warmest.
+    auto pick = app.idle.end();
+    for (auto it = app.idle.end(); it != app.idle.begin();) {
+      --it;
+      if ((*it)->pristine == fresh) {
+        pick = it;
+        break;
+      }
+    }
+    if (pick == app.idle.end() && !fresh && !app.idle.empty()) pick = app.idle.end() - 1;
+    if (pick != app.idle.end()) {
+      Instance* in = *pick;
+      app.idle.erase(pick);
       lru.erase(in->lru_pos);
       *cold = false;
       return in;
+    }
+    if (fresh && !app.idle.empty() && app.total >= app.limits.max_instances) {
+      // At the cap with only used instances idle: free the oldest to make
+      // room for a pristine one, rather than wait for a release.
+      Instance* old = app.idle.front();
+      app.idle.erase(app.idle.begin());
+      lru.erase(old->lru_pos);
+      app.total--;
+      live--;
+      lock.unlock();
+      destroy(old);
+      continue;
     }
     if (app.total < app.limits.max_instances) {
       app.total++;
@@ -223,7 +191,8 @@ absl::StatusOr<Instance*> Engine::Impl::acquire(Fiber& f, const std::shared_ptr<
   }
 }
 
-absl::StatusOr<Instance*> Engine::Impl::create(Fiber& f, App::State& app, InvocationState& inv) {
+absl::StatusOr<Instance*> Engine::Impl::create(Fiber& f, App::State& app, InvocationState& inv,
+                                               bool run_initialize) {
   rt::ExecContext& x = f.exec();
   if (!budget.charge(app.desc->instance_size)) {
     return absl::ResourceExhaustedError(
@@ -245,13 +214,15 @@ absl::StatusOr<Instance*> Engine::Impl::create(Fiber& f, App::State& app, Invoca
   x.memory_limit_pages = app.limits.max_memory_pages;
   x.budget = &budget;
   x.mem_base = nullptr;
-  bool ok = rt::guestCall(&x, app.desc->instantiate, storage, &in->env);
-  if (ok) {
-    in->env.memory = app.desc->memory(storage);
-    x.mem_base = in->env.memory->data;
-    if (app.initialize != nullptr) {
-      uint64_t none[1] = {0};
-      ok = rt::guestCall(&x, app.initialize->call, storage, none, none);
+  bool ok;
+  if (const Snapshot* image = app.image.load(std::memory_order_acquire); image != nullptr) {
+    ok = restoreFromImage(x, in, *image);
+  } else {
+    ok = rt::guestCall(&x, app.desc->instantiate, storage, &in->env);
+    if (ok) {
+      in->env.memory = app.desc->memory(storage);
+      x.mem_base = in->env.memory->data;
+      ok = !run_initialize || runInitialize(x, in);
     }
   }
   if (!ok) {
@@ -281,7 +252,7 @@ void Engine::Impl::release(Instance* in, bool healthy) {
     destroy(in);
     return;
   }
-  size_t now_bytes = app.desc->instance_size + size_t{in->env.memory->pages} * kPageBytes;
+  size_t now_bytes = chargedBytes(in);
   std::lock_guard lock(pool_mu);
   in->bytes = now_bytes;
   app.typical_bytes = now_bytes;
@@ -348,12 +319,14 @@ void Engine::Impl::run(Fiber& f, const std::shared_ptr<App>& app_ptr, Invocation
   inv.max_value = options.max_value_bytes;
   inv.files_dir = req.files_dir;
 
-  auto acquired = acquire(f, app_ptr, inv, &res.cold_start);
+  if (req.fresh_instance) ensureImage(f, app);
+  auto acquired = acquire(f, app_ptr, inv, req.fresh_instance, &res.cold_start);
   if (!acquired.ok()) {
     res.status = acquired.status();
     return;
   }
   Instance* in = *acquired;
+  in->pristine = false;
   in->env.exec = &x;
   in->env.inv = &inv;
   x.mem_base = in->env.memory->data;
@@ -424,8 +397,11 @@ void Engine::Impl::run(Fiber& f, const std::shared_ptr<App>& app_ptr, Invocation
   // nor one whose allocator was refused memory (its heap may be full and
   // stay so), nor one that grew large (it would pin that memory while idle),
   // nor any under instance: fresh.
+  // Under instance: fresh, an instance restored from a snapshot is reset to
+  // it (only the pages this call touched cost anything) and reused.
+  bool reset = ok && req.fresh_instance && in->from_image && resetToSnapshot(f, in);
   bool grew_large = size_t{in->env.memory->pages} * kPageBytes > options.max_pooled_instance_bytes;
-  bool healthy = ok && !x.grow_failed && !grew_large && !req.fresh_instance;
+  bool healthy = reset || (ok && !x.grow_failed && !grew_large && !req.fresh_instance);
   if (!healthy && ok) {
     std::lock_guard lock(pool_mu);
     discarded++;
@@ -459,7 +435,8 @@ void Engine::stop() {
 }
 
 absl::StatusOr<std::shared_ptr<App>> Engine::load(std::string name, std::span<const uint8_t> wasm,
-                                                  AppLimits limits, LoadInfo* info) {
+                                                  AppLimits limits, LoadInfo* info,
+                                                  const std::filesystem::path& files_dir) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto obj = impl_->compiler.compile(wasm);
     if (!obj.ok()) {
@@ -505,13 +482,27 @@ absl::StatusOr<std::shared_ptr<App>> Engine::load(std::string name, std::span<co
       state->initialize = it->second;
       state->exports.erase(it);  // runs once per instance, not callable
     }
+    if (auto it = state->exports.find("wl_init"); it != state->exports.end()) {
+      if (std::strcmp(it->second->signature, ":") != 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("app ", state->name, ": wl_init has signature (", it->second->signature,
+                         "); it takes nothing"));
+      }
+      state->wl_init = it->second;
+      state->exports.erase(it);  // runs once, at load, not callable
+    }
     if (info != nullptr) {
       info->from_cache = obj->from_cache;
       info->object_path = obj->path;
       info->compile_ms = obj->compile_ms;
       info->wasm_bytes = obj->wasm_bytes;
     }
-    return std::make_shared<App>(std::move(state));
+    auto app = std::make_shared<App>(std::move(state));
+    if (app->state().wl_init != nullptr) {
+      absl::Status st = impl_->takeSnapshot(app->state(), files_dir);
+      if (!st.ok()) return st;
+    }
+    return app;
   }
   return absl::InternalError("unreachable");
 }

@@ -92,7 +92,8 @@ struct InvocationRequest {
   // The request's scope: once cancelled, this invocation does not start, or
   // stops (status: the scope's reason).
   std::shared_ptr<common::CancelScope> cancel;
-  // A pristine instance for this call, discarded after it (instance: fresh).
+  // A pristine instance for this call (instance: fresh): one no call has run
+  // in, reset to the app's image after the call (see snapshot.h).
   bool fresh_instance = false;
 };
 
@@ -119,6 +120,8 @@ struct EngineOptions {
   // instead of going back to the pool: one large call must not pin the
   // memory for every later one.
   size_t max_pooled_instance_bytes = size_t{256} << 20;
+  // How long a module's wl_init may run at load before the load fails.
+  std::chrono::milliseconds init_timeout{30000};
 };
 
 struct LoadInfo {
@@ -150,8 +153,13 @@ class Engine {
 
   // Compiles (or finds in the cache) and loads a module. Blocking and
   // thread-safe: call it from a deploy thread, never from an invocation.
+  // A module that exports wl_init has it run here, once (it may read
+  // files_dir, not the KV store), and its state snapshotted (see
+  // snapshot.h): a trap or a refused call in wl_init fails the load with
+  // its message. The engine must be started.
   absl::StatusOr<std::shared_ptr<App>> load(std::string name, std::span<const uint8_t> wasm,
-                                            AppLimits limits, LoadInfo* info = nullptr);
+                                            AppLimits limits, LoadInfo* info = nullptr,
+                                            const std::filesystem::path& files_dir = {});
 
   // Runs request on an executor fiber; done is called exactly once, from an
   // executor thread.

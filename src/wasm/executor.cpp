@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/context/fiber.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <optional>
 #include <unordered_map>
@@ -61,6 +62,10 @@ struct Executor::Worker {
   // sees null or the worker sees it reading.
   std::atomic<const common::CancelScope*> running_cancel{nullptr};
   std::atomic<bool> reading{false};
+  // Foreground: slices run so far, for the watchdog to tell a busy
+  // foreground from an idle one. Background: the thread's id, to renice it.
+  std::atomic<uint64_t> slices{0};
+  std::atomic<pid_t> tid{0};
 };
 
 // Background tasks not started yet, one lane per tenant; pop() takes the
@@ -253,6 +258,10 @@ absl::Status Executor::start() {
       w->slot.thread = w->thread.native_handle();
     }
   }
+  errno = 0;
+  int base = getpriority(PRIO_PROCESS, 0);  // the starting thread's; threads inherit it
+  base_nice_ = errno == 0 ? base : 0;
+  background_nice_now_.store(std::max(0, options_.background_nice));
   watchdog_ = std::jthread([this](std::stop_token st) { watchdogLoop(st); });
   started_ = true;
   return absl::OkStatus();
@@ -345,9 +354,10 @@ void Executor::post(FiberTask* task) {
 
 void Executor::workerLoop(Worker& w) {
   rt::ensureAltStack();
+  w.tid.store(gettid());
   if (w.background && options_.background_nice > 0) {
     // Per thread on Linux; lowering one's own priority needs no privilege.
-    setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), options_.background_nice);
+    setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), base_nice_ + options_.background_nice);
   }
   t_executor = this;
   t_worker = &w;
@@ -378,6 +388,7 @@ void Executor::runSlice(Worker& w, FiberTask* task) {
   if (task->cancel) w.running_cancel.store(task->cancel.get());
   w.slot.deadline_ns.store(toNs(task->deadline), std::memory_order_relaxed);
   w.slot.running_token.store(task->exec.token, std::memory_order_release);
+  if (!w.background) w.slices.fetch_add(1, std::memory_order_relaxed);
   task->slice_start = Clock::now();
   task->fiber = std::move(task->fiber).resume();
   if (!task->finished) task->run_time += Clock::now() - task->slice_start;
@@ -414,10 +425,50 @@ void Executor::registerWait(std::shared_ptr<WaitState> w) {
   waits_.push_back(std::move(w));
 }
 
+// The background threads' nice value exists to let foreground work (short
+// requests) win the CPU from them inside the node. Against other processes
+// it only loses: with one busy neighbour on its core, a background thread
+// at nice 5 gets about a quarter of it, and a long computation takes twice
+// as long as at nice 0. So it applies only while the foreground is busy: a
+// foreground slice in the last tick demotes the background threads at
+// once; kIdleTicks quiet ticks in a row promote them back to the nice of
+// the rest of the process (values here are relative to it).
+// Promoting needs CAP_SYS_NICE (or RLIMIT_NICE); without it the first
+// refusal leaves them at background_nice for good, as before.
+void Executor::adjustBackgroundNice(uint64_t& seen_slices, int& idle_ticks) {
+  constexpr int kIdleTicks = 5;
+  uint64_t slices = 0;
+  for (auto& w : workers_) slices += w->slices.load(std::memory_order_relaxed);
+  bool busy = slices != seen_slices;
+  seen_slices = slices;
+  idle_ticks = busy ? 0 : idle_ticks + 1;
+  int want = busy                       ? options_.background_nice
+             : idle_ticks >= kIdleTicks ? 0
+                                        : background_nice_now_.load();
+  if (want == background_nice_now_.load() || !can_promote_) return;
+  for (auto& w : background_) {
+    pid_t tid = w->tid.load();
+    if (tid != 0 && setpriority(PRIO_PROCESS, static_cast<id_t>(tid), base_nice_ + want) != 0) {
+      can_promote_ = false;  // no privilege to go back down; stay demoted
+      want = options_.background_nice;
+      for (auto& b : background_) {
+        if (pid_t t = b->tid.load(); t != 0) {
+          setpriority(PRIO_PROCESS, static_cast<id_t>(t), base_nice_ + want);
+        }
+      }
+      break;
+    }
+  }
+  background_nice_now_.store(want);
+}
+
 void Executor::watchdogLoop(std::stop_token st) {
   const int sig = rt::timeoutSignal();
+  uint64_t seen_slices = 0;
+  int idle_ticks = 0;
   while (!st.stop_requested()) {
     std::this_thread::sleep_for(options_.tick);
+    if (options_.background_nice > 0) adjustBackgroundNice(seen_slices, idle_ticks);
     auto now = Clock::now();
     int64_t now_ns = toNs(now);
     for (auto* pool : {&workers_, &background_}) {
@@ -467,6 +518,7 @@ ExecutorStats Executor::stats() const {
   ExecutorStats s;
   s.live_fibers = live_.load();
   s.threads = workers_.size() + background_.size();
+  s.background_nice = background_nice_now_.load();
   s.queued_background = fair_->size();
   s.pooled_stacks = stacks_->pooled();
   std::lock_guard lock(waits_mu_);

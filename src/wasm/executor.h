@@ -76,10 +76,13 @@ struct ExecutorOptions {
   // Threads for background work (see SpawnOptions::background); 0: as many
   // as `threads`. They compete with the foreground threads for the cores,
   // so the kernel's scheduler shares the CPU between the two kinds, with
-  // this nice value on the background ones: at 5, a busy foreground thread
-  // gets ~3/4 of a core against a busy background one, so short requests
-  // keep flowing while long ones compute, and an idle foreground leaves the
-  // background all of it.
+  // this nice value on the background ones while the foreground is busy:
+  // at 5, a busy foreground thread gets ~3/4 of a core against a busy
+  // background one, so short requests keep flowing while long ones compute.
+  // While the foreground is idle (10 ms without a slice) the background
+  // threads go back to the process's nice, when it may (CAP_SYS_NICE): nice
+  // 5 would only hand the CPU to other processes. Relative to the process's
+  // nice at start().
   int background_threads = 0;
   int background_nice = 5;
   size_t stack_bytes = size_t{1} << 20;  // per fiber, plus a guard
@@ -92,6 +95,7 @@ struct ExecutorStats {
   uint64_t threads = 0;  // foreground + background
   uint64_t pooled_stacks = 0;
   uint64_t queued_background = 0;  // not started yet
+  int background_nice = 0;         // the background threads' nice now, over the process's
 };
 
 struct SpawnOptions {
@@ -145,6 +149,7 @@ class Executor {
   void workerLoop(Worker& w);
   void runSlice(Worker& w, FiberTask* task);
   void watchdogLoop(std::stop_token st);
+  void adjustBackgroundNice(uint64_t& seen_slices, int& idle_ticks);  // watchdog thread
   void registerWait(std::shared_ptr<WaitState> w);
 
   ExecutorOptions options_;
@@ -160,6 +165,9 @@ class Executor {
   std::vector<std::shared_ptr<WaitState>> waits_;  // guarded by waits_mu_
 
   std::jthread watchdog_;
+  std::atomic<int> background_nice_now_{0};  // written by the watchdog (and start)
+  bool can_promote_ = true;                  // watchdog thread only
+  int base_nice_ = 0;                        // the process's, at start()
   bool started_ = false;
 };
 

@@ -1,9 +1,15 @@
 #include "wasm/executor.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <future>
+#include <iterator>
+#include <sstream>
 #include <thread>
 
 namespace waverless::wasm {
@@ -120,6 +126,68 @@ TEST(Executor, BackgroundQueueServesTenantsInTurn) {
   ASSERT_EQ(all.get_future().wait_for(std::chrono::seconds(30)), std::future_status::ready);
   auto pos = std::find(order.begin(), order.end(), 1) - order.begin();
   EXPECT_LT(pos, 10) << "the quiet tenant waited behind the flood";
+}
+
+// How many of the process's threads run at this nice value (from /proc).
+int backgroundNiceOnProc(int threads_at_nice) {
+  int found = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream f(e.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+    std::string v;
+    for (int i = 3; i <= 19; ++i) fields >> v;  // field 19: nice
+    if (std::stoi(v) == threads_at_nice) found++;
+  }
+  return found;
+}
+
+int baseNice() { return getpriority(PRIO_PROCESS, 0); }
+
+bool canRaisePriority() {
+  bool ok = false;
+  int base = baseNice();
+  std::thread([&ok, base] {
+    setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), base + 5);
+    ok = setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), base) == 0;
+  }).join();
+  return ok;
+}
+
+template <class F>
+bool waitFor(F cond, std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+  auto until = Clock::now() + limit;
+  while (Clock::now() < until) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return cond();
+}
+
+// Nice 5 is for sharing the node's cores with its own foreground work; with
+// the foreground idle it would only hand the CPU to other processes.
+TEST(Executor, BackgroundThreadsAreDemotedOnlyWhileTheForegroundIsBusy) {
+  Executor ex({.threads = 1, .background_threads = 2});
+  ASSERT_TRUE(ex.start().ok());
+  const int idle_nice = canRaisePriority() ? 0 : 5;
+  EXPECT_TRUE(waitFor([&] { return ex.stats().background_nice == idle_nice; }));
+  if (idle_nice == 5) EXPECT_EQ(backgroundNiceOnProc(baseNice() + 5), 2);
+
+  std::atomic<bool> stop{false};
+  std::thread load([&] {  // a stream of short foreground calls
+    while (!stop) {
+      std::promise<void> done;
+      ex.spawn(Clock::now() + std::chrono::seconds(5), [&](Fiber&) { done.set_value(); });
+      done.get_future().wait();
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  EXPECT_TRUE(waitFor([&] { return ex.stats().background_nice == 5; }));
+  EXPECT_TRUE(waitFor([&] { return backgroundNiceOnProc(baseNice() + 5) == 2; }));
+  stop = true;
+  load.join();
+  EXPECT_TRUE(waitFor([&] { return ex.stats().background_nice == idle_nice; }));
+  ex.stop();
 }
 
 TEST(Executor, RunTimeCountsSlicesNotParkedTime) {

@@ -1,12 +1,15 @@
 #include "wasm/rt/exec_context.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -146,6 +149,74 @@ class ReservationPool {
 ReservationPool& reservations() {
   static ReservationPool* pool = new ReservationPool();  // never destroyed:
   return *pool;  // instances may be freed during static destruction
+}
+
+// --- resetting a memory to its snapshot image ------------------------------
+
+// PAGEMAP_SCAN (Linux 6.7, <linux/fs.h>), declared here for older headers.
+struct PageRegion {
+  uint64_t start, end, categories;
+};
+struct PmScanArg {
+  uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+  uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+constexpr unsigned long kPagemapScan = _IOWR('f', 16, PmScanArg);
+constexpr uint64_t kPageIsFile = 1 << 2, kPageIsPresent = 1 << 3, kPageIsSwapped = 1 << 4,
+                   kPageIsPfnZero = 1 << 5;
+
+int pagemapFd() {
+  static int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);  // for the process's life
+  return fd;
+}
+
+// The pages of [base, base + len) the instance has written are exactly its
+// anonymous ones (a write to the MAP_PRIVATE image copies the page; a read
+// maps the image's own): one PAGEMAP_SCAN lists them. A few are copied back
+// from the image: nothing is unmapped, so the next call takes no page
+// faults and no TLB shootdown. A page copied back stays anonymous, so the
+// list is every page written since the last drop: past kCopyBackBytes they
+// are dropped instead (MADV_DONTNEED on just those ranges), which makes
+// them the image's pages again. False when the kernel has no PAGEMAP_SCAN:
+// the caller then drops the whole range.
+constexpr size_t kCopyBackBytes = size_t{256} << 10;
+
+bool copyBackWrittenPages(uint8_t* base, size_t len, const uint8_t* image) {
+  int fd = pagemapFd();
+  if (fd < 0) return false;
+  std::vector<PageRegion> written;
+  size_t total = 0;
+  PageRegion regions[64];
+  uint64_t start = reinterpret_cast<uint64_t>(base), end = start + len;
+  while (start < end) {
+    PmScanArg arg{};
+    arg.size = sizeof arg;
+    arg.start = start;
+    arg.end = end;
+    arg.vec = reinterpret_cast<uint64_t>(regions);
+    arg.vec_len = 64;
+    arg.category_inverted = kPageIsFile | kPageIsPfnZero;
+    arg.category_mask = kPageIsFile | kPageIsPfnZero;
+    arg.category_anyof_mask = kPageIsPresent | kPageIsSwapped;
+    arg.return_mask = kPageIsPresent | kPageIsSwapped;
+    int n = ioctl(fd, kPagemapScan, &arg);
+    if (n < 0 || arg.walk_end <= start) return false;
+    for (int i = 0; i < n; ++i) {
+      written.push_back(regions[i]);
+      total += regions[i].end - regions[i].start;
+    }
+    start = arg.walk_end;
+  }
+  for (const PageRegion& r : written) {
+    auto* p = reinterpret_cast<uint8_t*>(r.start);
+    size_t off = p - base, bytes = r.end - r.start;
+    if (total <= kCopyBackBytes) {
+      memcpy(p, image + off, bytes);
+    } else if (madvise(p, bytes, MADV_DONTNEED) != 0) {
+      return false;
+    }
+  }
+  return true;
 }
 
 // --- the WlHostApi functions -----------------------------------------------
@@ -299,6 +370,51 @@ __attribute__((noinline)) bool guestCall(ExecContext* ctx, void (*fn)(void*, voi
   ctx->in_guest = false;
   return true;
 }
+
+__attribute__((noinline)) bool guestCall(ExecContext* ctx, void (*fn)(void*, const void*, void*),
+                                         void* a, const void* b, void* c) {
+  if (sigsetjmp(ctx->jmp, 0) != 0) return false;
+  ctx->in_guest = true;
+  fn(a, b, c);
+  ctx->in_guest = false;
+  return true;
+}
+
+bool mapImage(wasm_rt_memory_t* mem, int fd, uint32_t pages, uint32_t max_pages) {
+  uint8_t* base = reservations().acquire();
+  if (base == nullptr) return false;
+  size_t bytes = size_t{pages} * kPageBytes;
+  if (bytes > 0 &&
+      mmap(base, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, 0) == MAP_FAILED) {
+    reservations().release(base, bytes);
+    return false;
+  }
+  mem->data = base;
+  mem->pages = pages;
+  mem->max_pages = max_pages;
+  mem->size = static_cast<uint32_t>(bytes);
+  return true;
+}
+
+bool resetToImage(wasm_rt_memory_t* mem, uint32_t pages, MemoryBudget* budget,
+                  const uint8_t* image_view) {
+  size_t image = size_t{pages} * kPageBytes;
+  size_t used = size_t{mem->pages} * kPageBytes;
+  if (used > image) {
+    if (mmap(mem->data + image, used - image, PROT_NONE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED) {
+      return false;
+    }
+    if (budget != nullptr) budget->refund(used - image);
+  }
+  mem->pages = pages;
+  mem->size = static_cast<uint32_t>(image);
+  if (image == 0) return true;
+  if (image_view != nullptr && copyBackWrittenPages(mem->data, image, image_view)) return true;
+  return madvise(mem->data, image, MADV_DONTNEED) == 0;
+}
+
+void freeMemory(wasm_rt_memory_t* mem) { apiFreeMemory(mem); }
 
 std::string describeStop(const ExecContext& ctx) {
   switch (ctx.stop) {

@@ -130,7 +130,30 @@ bool guestCall(ExecContext* ctx, WlTrampoline fn, void* instance, const uint64_t
 // Same for instantiate()/free() style calls with one pointer argument.
 bool guestCall(ExecContext* ctx, void (*fn)(void*, void*), void* a, void* b);
 
+// Same for a snapshot restore (WlModuleDescriptor::restore_instance).
+bool guestCall(ExecContext* ctx, void (*fn)(void*, const void*, void*), void* a, const void* b,
+               void* c);
+
 std::string describeStop(const ExecContext& ctx);
+
+// --- snapshot images (see wasm/snapshot.h) ---------------------------------
+// Gives mem a reservation whose first `pages` pages map `fd` (a snapshot
+// image) MAP_PRIVATE: reads share the image's pages, the first write to a
+// page copies it. Growth past the image is anonymous memory as usual. The
+// image's pages are not charged to any budget here (the snapshot is charged
+// once); false when no reservation or mapping could be had.
+bool mapImage(wasm_rt_memory_t* mem, int fd, uint32_t pages, uint32_t max_pages);
+// Puts mem back to the image's state: growth past it is unmapped (and
+// refunded to budget), and the pages the last call wrote are made the
+// image's again: copied back from image_view (a read-only view of the
+// image) where the kernel can list them (PAGEMAP_SCAN), else dropped with
+// MADV_DONTNEED (the next read maps the image's page again). Costs about
+// the pages written, not the memory's size.
+bool resetToImage(wasm_rt_memory_t* mem, uint32_t pages, MemoryBudget* budget,
+                  const uint8_t* image_view);
+// Frees mem's reservation (the memory of a template instance, once copied
+// into its image) without charging or refunding anything.
+void freeMemory(wasm_rt_memory_t* mem);
 
 // Size of the address-space reservation behind one linear memory: 4 GiB of
 // addressable memory plus 4 GiB of guard for the largest static offset, so

@@ -23,7 +23,7 @@ extern "C" {
 #endif
 
 /* Bumped on any change to this file or to the generated descriptor. */
-#define WL_MODULE_ABI_VERSION 5
+#define WL_MODULE_ABI_VERSION 6
 #define WL_MODULE_ENTRY "waverless_module_entry"
 
 /* Host import: arguments and result as raw 64-bit slots (f32/f64 by bits).
@@ -62,6 +62,13 @@ typedef struct WlModuleDescriptor {
   wasm_rt_memory_t* (*memory)(void* instance);
   uint32_t export_count;
   const WlExport* exports;
+  /* Makes dst (zeroed, or a live instance of this module) a copy of src's
+   * state for a snapshot restore: globals and segment flags as they are,
+   * tables copied (funcrefs that name src name dst), every import module's
+   * env set to env. dst's own linear memory header is kept: the host maps
+   * the snapshot's image into it. Frees dst's previous tables. NULL when
+   * the instance layout holds something a copy cannot carry. */
+  void (*restore_instance)(void* dst, const void* src, void* env);
 } WlModuleDescriptor;
 
 typedef const WlModuleDescriptor* (*WlModuleEntryFn)(const WlHostApi* host);

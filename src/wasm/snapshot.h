@@ -88,6 +88,13 @@ class SnapshotInitHost : public HostServices {
                                                                           size_t) override {
     return refuse(f, "wl_kv_scan");
   }
+  absl::StatusOr<bool> kvCas(Fiber& f, std::string_view, std::optional<std::string_view>,
+                             std::string_view) override {
+    return refuse(f, "wl_kv_cas");
+  }
+  absl::StatusOr<int64_t> kvIncr(Fiber& f, std::string_view, int64_t) override {
+    return refuse(f, "wl_kv_incr");
+  }
 
  private:
   static absl::Status refuse(Fiber& f, const char* call);

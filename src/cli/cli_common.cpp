@@ -154,36 +154,4 @@ absl::StatusOr<std::string> adminGet(const Client& c, const std::string& path) {
   return std::move(r->body);
 }
 
-std::string jsonEscape(std::string_view s) {
-  std::string out;
-  for (unsigned char ch : s) {
-    switch (ch) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (ch < 0x20) {
-          char buf[8];
-          snprintf(buf, sizeof buf, "\\u%04x", ch);
-          out += buf;
-        } else {
-          out += static_cast<char>(ch);
-        }
-    }
-  }
-  return out;
-}
-
 }  // namespace waverless::cli

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/json_text.h"
 #include "http/http_client.h"
 
 namespace waverless::cli {
@@ -64,7 +65,7 @@ absl::StatusOr<std::string> adminGet(const Client& c, const std::string& path);
 // The message for a node that could not be reached.
 std::string unreachable(const Client& c, const absl::Status& st);
 
-std::string jsonEscape(std::string_view s);
+using common::jsonEscape;
 
 // Client commands (client_commands.cpp).
 int runApps(const Args& a, const Client& c);

@@ -4,12 +4,19 @@
 #include <future>
 
 #include "common/cancel_scope.h"
+#include "common/json_text.h"
 #include "common/timer_queue.h"
 
 namespace waverless::common {
 namespace {
 
 using namespace std::chrono_literals;
+
+TEST(JsonText, EscapesQuotesBackslashesAndControlCharacters) {
+  EXPECT_EQ(jsonEscape("a\"b\\c\nd\re\tf"), "a\\\"b\\\\c\\nd\\re\\tf");
+  EXPECT_EQ(jsonEscape(std::string_view("\x01\x1f", 2)), "\\u0001\\u001f");
+  EXPECT_EQ(jsonEscape("caf\xc3\xa9"), "caf\xc3\xa9");  // UTF-8 passes through
+}
 
 TEST(CancelScope, FirstReasonWins) {
   CancelScope s;

@@ -158,8 +158,10 @@ std::pair<double, double> helloThroughput(Engine& engine, const std::shared_ptr<
         if (submitted.fetch_add(1) >= n) return;
         engine.invoke(app, request("hello", f), [&](InvocationResult res) {
           if (!res.status.ok()) failed++;
-          if (++done == n) all.set_value();
+          // Submit before counting: once the last call is counted the loop moves on and
+          // `submit` goes out of scope, so no callback may still be about to call it.
           submit();
+          if (++done == n) all.set_value();
         });
       };
       auto t0 = Clock::now();

@@ -192,8 +192,8 @@ TEST_F(ClusterTest, LongChainAcrossNodesFromAnyEntryPoint) {
   }
 }
 
-// Keys live on their straw2 owner: over 20 keys and 3 entry nodes, many cas and incr calls reach
-// the owner through the peer stream (KvRequest CAS / INCR), and must be exactly as atomic.
+// Over 20 keys and 3 entry nodes, many cas and incr calls reach their key's group leader through
+// the peer stream (raft commands decided when applied), and must be exactly as atomic.
 TEST_F(ClusterTest, CasAndIncrOnRemoteKeysWork) {
   for (int k = 0; k < 20; ++k) {
     std::string key = "ck" + std::to_string(k);

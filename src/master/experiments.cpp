@@ -5,6 +5,7 @@
 
 #include "load/report.h"
 #include "load/spec.h"
+#include "master/query_param.h"
 
 namespace waverless::master {
 
@@ -22,22 +23,6 @@ http::Response reply(int status, std::string body, bool json = false) {
     r.body += "\n";
   }
   return r;
-}
-
-// The value of key in an undecoded query string ("" when absent). Values
-// here are names and numbers: '+' and '%' are not decoded.
-std::string param(const std::string& query, std::string_view key) {
-  size_t pos = 0;
-  while (pos <= query.size()) {
-    size_t amp = query.find('&', pos);
-    if (amp == std::string::npos) amp = query.size();
-    std::string_view kv(query.data() + pos, amp - pos);
-    auto eq = kv.find('=');
-    if (kv.substr(0, eq) == key)
-      return eq == std::string_view::npos ? "" : std::string(kv.substr(eq + 1));
-    pos = amp + 1;
-  }
-  return "";
 }
 
 int64_t nowMs() {
@@ -95,16 +80,16 @@ http::Response Experiments::handle(const http::Request& req) {
 
 http::Response Experiments::startRun(const http::Request& req) {
   load::LoadSpec s;
-  std::string app = param(req.query, "app");
+  std::string app = queryParam(req.query, "app");
   if (app.empty()) return reply(400, "app: which app to load (?app=NAME)");
-  std::string fn = param(req.query, "fn");
+  std::string fn = queryParam(req.query, "fn");
   s.path = "/" + app + (fn.empty() ? "" : "/" + fn);
   s.body = req.body;
-  if (auto m = param(req.query, "method"); !m.empty()) s.method = m;
-  if (auto a = param(req.query, "arrival"); !a.empty()) s.arrival = a;
+  if (auto m = queryParam(req.query, "method"); !m.empty()) s.method = m;
+  if (auto a = queryParam(req.query, "arrival"); !a.empty()) s.arrival = a;
   for (auto [key, field] : {std::pair{"rate", &s.rate}, std::pair{"duration", &s.duration_s},
                             std::pair{"period_ms", &s.period_ms}}) {
-    std::string v = param(req.query, key);
+    std::string v = queryParam(req.query, key);
     if (v.empty()) continue;
     char* end = nullptr;
     *field = std::strtod(v.c_str(), &end);
@@ -112,7 +97,7 @@ http::Response Experiments::startRun(const http::Request& req) {
   }
   for (auto [key, field] :
        {std::pair{"connections", &s.connections}, std::pair{"burst", &s.burst}}) {
-    std::string v = param(req.query, key);
+    std::string v = queryParam(req.query, key);
     if (v.empty()) continue;
     char* end = nullptr;
     *field = static_cast<int>(std::strtol(v.c_str(), &end, 10));
@@ -121,7 +106,7 @@ http::Response Experiments::startRun(const http::Request& req) {
   }
   if (s.arrival == "trace") {
     // ?trace=R1,R2,...: req/s for each second.
-    auto rates = load::parseTrace(param(req.query, "trace"));
+    auto rates = load::parseTrace(queryParam(req.query, "trace"));
     if (!rates.ok()) return reply(400, std::string(rates.status().message()));
     s.trace = std::move(*rates);
     s.duration_s = static_cast<double>(s.trace.size());

@@ -6,6 +6,7 @@
 #include "common/json_text.h"
 #include "common/status_map.h"
 #include "master/package.h"
+#include "master/query_param.h"
 
 namespace waverless::master {
 
@@ -30,20 +31,6 @@ http::Response json(int status, std::string body) {
 }
 
 using common::jsonEscape;
-
-std::string queryParam(const std::string& query, const std::string& key) {
-  size_t pos = 0;
-  while (pos <= query.size()) {
-    size_t amp = query.find('&', pos);
-    if (amp == std::string::npos) amp = query.size();
-    std::string_view kv(query.data() + pos, amp - pos);
-    auto eq = kv.find('=');
-    if (kv.substr(0, eq) == key)
-      return eq == std::string_view::npos ? "" : std::string(kv.substr(eq + 1));
-    pos = amp + 1;
-  }
-  return "";
-}
 
 std::string appJson(const meta::DeployedApp& a) {
   std::string fns;

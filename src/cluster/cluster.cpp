@@ -31,7 +31,12 @@ Cluster::Cluster(ClusterConfig config, uint32_t self, ClusterDeps deps, ClusterT
   }
   shipper_ = std::make_unique<AppShipper>(
       self, AppShipperDeps{config_, *peers_, deps_.registry, raft_.get(), deps_.scratch_dir,
-                           deps_.cache_dir});
+                           deps_.cache_dir, [this] { return membership_->master(); },
+                           [this](uint32_t id) {
+                             auto v = membership_->view();
+                             auto it = v->members.find(id);
+                             return it != v->members.end() && it->second.alive;
+                           }});
   MembershipDeps md;
   md.local_state = [this] { return localState(); };
   md.app_versions = [this] {
@@ -40,6 +45,13 @@ Cluster::Cluster(ClusterConfig config, uint32_t self, ClusterDeps deps, ClusterT
     return out;
   };
   md.on_master_apps = [this](const AppVersions& wanted) { shipper_->onMasterApps(wanted); };
+  if (raft_) {
+    md.meta_leader = [this]() -> std::optional<uint32_t> {
+      auto l = raft_->leader();
+      if (!l) return std::nullopt;
+      return static_cast<uint32_t>(l->id);
+    };
+  }
   membership_ = std::make_unique<Membership>(config_, self, std::move(md), timing);
   // Every node computes the same first map from cluster.yaml: the configured
   // workers, alive or not, so the groups' first replicas agree everywhere.
@@ -92,7 +104,9 @@ absl::Status Cluster::start() {
   if (auto st = shipper_->start(); !st.ok()) return st;
   membership_->registerMetrics(deps_.metrics);
   peers_->registerMetrics(deps_.metrics);
-  return membership_->start(self_->master ? nullptr : peers_->get(config_.master()->id));
+  Membership::Targets targets;
+  for (uint32_t id : Membership::heartbeatTargets(config_, self_->id)) targets[id] = peers_->get(id);
+  return membership_->start(std::move(targets));
 }
 
 void Cluster::stop() {

@@ -147,12 +147,23 @@ absl::StatusOr<ClusterConfig> parseClusterConfig(std::string_view yaml, std::str
   }
   std::sort(cfg.nodes.begin(), cfg.nodes.end(),
             [](const NodeConfig& a, const NodeConfig& b) { return a.id < b.id; });
-  int masters = 0, workers = 0;
+  int masters = 0, workers = 0, metas = 0;
   for (const auto& n : cfg.nodes) {
     masters += n.master;
     workers += n.worker;
+    metas += n.meta;
   }
-  if (masters != 1) return err(0, "exactly one node must have the master role");
+  if (metas == 0 && masters != 1) {
+    return err(0, "exactly one node must have the master role (or list meta nodes: the master "
+                  "role then follows their raft leader)");
+  }
+  for (const auto& n : cfg.nodes) {
+    if (metas > 0 && n.master && !n.meta) {
+      return err(0, absl::StrCat("node ", n.id,
+                                 ": the master role follows the meta raft leader, so a master "
+                                 "must also be a meta node"));
+    }
+  }
   if (workers == 0) return err(0, "at least one node must have the worker role");
   return cfg;
 }

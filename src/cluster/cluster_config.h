@@ -45,7 +45,10 @@ struct ClusterConfig {
   std::vector<NodeConfig> nodes;  // sorted by id
 
   const NodeConfig* find(uint32_t id) const;
-  const NodeConfig* master() const;  // the first node with the master role
+  // The first node configured with the master role. With meta nodes the role
+  // follows their raft leader (Membership::master()) and this is only the node
+  // that deploys its --apps folder first.
+  const NodeConfig* master() const;
 };
 
 absl::StatusOr<ClusterConfig> parseClusterConfig(std::string_view yaml,

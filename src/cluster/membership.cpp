@@ -104,6 +104,7 @@ void Membership::heartbeatLoop(std::stop_token st, uint32_t target, net::PeerCli
     for (const auto& [name, version] : deps_.app_versions()) {
       (*req.mutable_app_versions())[name] = version;
     }
+    if (deps_.shard_map) req.set_shard_map_version(deps_.shard_map().first);
     auto reply = client->heartbeat(req, timing_.heartbeat * 3);
     // A detector keeps the view its own heartbeats build; any other node
     // takes the master's, and only the master's (a deposed one may still
@@ -123,6 +124,9 @@ void Membership::heartbeatLoop(std::stop_token st, uint32_t target, net::PeerCli
         });
         deps_.on_master_apps(
             AppVersions(reply->app_versions().begin(), reply->app_versions().end()));
+        if (!reply->shard_map().empty() && deps_.on_master_map) {
+          deps_.on_master_map(reply->shard_map());
+        }
       }
     } else if (!reply.ok() && !detector && learned_master_.load() == target) {
       // The master is unreachable: learn the next one from another reply.
@@ -183,6 +187,10 @@ pb::HeartbeatReply Membership::heartbeat(const pb::HeartbeatRequest& req) {
     (*reply.mutable_app_versions())[name] = version;
   }
   reply.set_master(master().value_or(0));
+  if (deps_.shard_map) {
+    auto [version, encoded] = deps_.shard_map();
+    if (version > req.shard_map_version()) reply.set_shard_map(std::move(encoded));
+  }
   return reply;
 }
 

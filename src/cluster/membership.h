@@ -66,6 +66,10 @@ struct MembershipDeps {
   // On meta nodes: the meta raft group's leader as this node knows it. Null
   // elsewhere (the master is learned from heartbeat replies).
   std::function<std::optional<uint32_t>()> meta_leader;
+  // The newest shard map this node holds (version, encoded), sent to nodes that hold an older one;
+  // and a map in the master's reply (nodes outside the raft group take it from there). Optional.
+  std::function<std::pair<uint64_t, std::string>()> shard_map;
+  std::function<void(std::string)> on_master_map;
 };
 
 class Membership {

@@ -9,6 +9,7 @@
 
 #include "app_fixtures.h"
 #include "dev_node.h"
+#include "process_cluster.h"
 
 namespace waverless::testing {
 namespace {
@@ -26,39 +27,9 @@ class ClusterTest : public ::testing::Test {
     root_ = new fs::path(tempDir("cluster"));
     fs::path apps = *root_ / "apps";
     copyTestApps(apps);
-    uint16_t ports[kNodes];
-    for (int i = 0; i < kNodes; ++i) {
-      bool clash;
-      do {
-        ports[i] = freePortPair();
-        clash = false;
-        for (int j = 0; j < i; ++j) clash |= ports[i] == ports[j];
-      } while (clash);
-    }
-    {
-      std::ofstream c(*root_ / "cluster.yaml");
-      c << "nodes:\n"
-        << "  1: {addr: 127.0.0.1:" << ports[0] << ", spec: [meta, master]}\n"
-        << "  2: {addr: 127.0.0.1:" << ports[1] << ", spec: [meta, worker]}\n"
-        << "  3: {addr: 127.0.0.1:" << ports[2] << ", spec: [meta, worker]}\n"
-        << "  4: {addr: 127.0.0.1:" << ports[3] << ", spec: [worker]}\n";
-    }
-    for (int i = 0; i < kNodes; ++i) {
-      std::vector<std::string> args = {"node",
-                                       "--config",
-                                       (*root_ / "cluster.yaml").string(),
-                                       "--id",
-                                       std::to_string(i + 1),
-                                       "--data",
-                                       (*root_ / ("data" + std::to_string(i + 1))).string(),
-                                       "--cache",
-                                       WL_TEST_CACHE,
-                                       "--token-file",
-                                       (*root_ / "cluster.token").string()};
-      if (i == 0) args.insert(args.end(), {"--apps", apps.string()});
-      nodes_[i] = new NodeProcess(args, static_cast<uint16_t>(ports[i] + 1),
-                                  (*root_ / ("node" + std::to_string(i + 1) + ".log")).string());
-    }
+    owned_ = new std::vector<std::unique_ptr<NodeProcess>>(makeProcessCluster(
+        *root_, "", {"[meta, master]", "[meta, worker]", "[meta, worker]", "[worker]"}, apps));
+    for (int i = 0; i < kNodes; ++i) nodes_[i] = (*owned_)[i].get();
     ASSERT_TRUE(nodes_[1]->start());
     ASSERT_TRUE(nodes_[2]->start());
     ASSERT_TRUE(nodes_[3]->start());
@@ -79,10 +50,9 @@ class ClusterTest : public ::testing::Test {
     std::this_thread::sleep_for(std::chrono::milliseconds(700));
   }
   static void TearDownTestSuite() {
-    for (auto*& n : nodes_) {
-      delete n;
-      n = nullptr;
-    }
+    for (auto*& n : nodes_) n = nullptr;
+    delete owned_;
+    owned_ = nullptr;
     fs::remove_all(*root_);
     delete root_;
   }
@@ -96,9 +66,11 @@ class ClusterTest : public ::testing::Test {
   }
 
   static NodeProcess* nodes_[kNodes];
+  static std::vector<std::unique_ptr<NodeProcess>>* owned_;
   static fs::path* root_;
 };
 NodeProcess* ClusterTest::nodes_[kNodes] = {};
+std::vector<std::unique_ptr<NodeProcess>>* ClusterTest::owned_ = nullptr;
 fs::path* ClusterTest::root_ = nullptr;
 
 TEST_F(ClusterTest, NodesApiListsTheClusterWithRoles) {

@@ -44,10 +44,18 @@ absl::Status ShardPlacement::start() {
     auto m = map();
     for (uint32_t g : m->groupsOn(self_)) {
       std::vector<shard::Replica> replicas;
-      for (uint32_t n : m->replicasOf(g)) replicas.push_back({n, deps_.config.find(n)->shardAddr()});
+      for (uint32_t n : m->replicasOf(g))
+        replicas.push_back({n, deps_.config.find(n)->shardAddr()});
       // Only version 1's replicas bootstrap a group; a later one joins and is filled by its leader.
       if (auto st = deps_.host->openGroup(g, replicas, m->version() == 1); !st.ok()) return st;
       deps_.host->setReplicas(g, std::move(replicas));
+    }
+    // Copies a map moved away while this node was down.
+    if (m->version() > 1) {
+      for (uint32_t g = 0; g < m->groups(); ++g) {
+        const auto& reps = m->replicasOf(g);
+        if (std::find(reps.begin(), reps.end(), self_) == reps.end()) deps_.host->dropGroup(g);
+      }
     }
   }
   thread_ = std::jthread([this](std::stop_token st) { loop(st); });
@@ -101,7 +109,7 @@ void ShardPlacement::adopt(std::shared_ptr<const shard::ShardMap> next) {
     const auto& reps = next->replicasOf(g);
     if (std::find(reps.begin(), reps.end(), self_) == reps.end()) {
       // Closed before deleted: from then on this node is simply absent from the group.
-      if (!deps_.host->votersOf(g).empty()) deps_.host->dropGroup(g);
+      deps_.host->dropGroup(g);
       continue;
     }
     std::vector<shard::Replica> replicas;
@@ -135,16 +143,18 @@ void ShardPlacement::replaceDeadWorkers() {
     }
     if (shrinks) {
       if (!warned_[id]) {
-        fprintf(stderr, "level=warn node=%u msg=\"down for %lld ms, but no live worker can take "
-                        "its copies; its groups run on fewer until it is back\"\n",
+        fprintf(stderr,
+                "level=warn node=%u msg=\"down for %lld ms, but no live worker can take "
+                "its copies; its groups run on fewer until it is back\"\n",
                 id, static_cast<long long>(deps_.config.replace_after.count()));
         warned_[id] = true;
       }
       continue;
     }
-    fprintf(stderr, "level=warn node=%u version=%llu msg=\"down for %lld ms: moving its %zu groups\"\n",
-            id, static_cast<unsigned long long>(next.version()),
-            static_cast<long long>(deps_.config.replace_after.count()), current->groupsOn(id).size());
+    fprintf(
+        stderr, "level=warn node=%u version=%llu msg=\"down for %lld ms: moving its %zu groups\"\n",
+        id, static_cast<unsigned long long>(next.version()),
+        static_cast<long long>(deps_.config.replace_after.count()), current->groupsOn(id).size());
     absl::Status st = deps_.raft->put(kMetaKey, next.encode(), std::chrono::seconds(5));
     if (!st.ok()) {
       fprintf(stderr, "level=warn msg=\"shard map not committed: %s\"\n",

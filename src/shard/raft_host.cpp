@@ -699,8 +699,16 @@ void RaftHost::setReplicas(uint32_t group, std::vector<Replica> replicas) {
 
 void RaftHost::dropGroup(uint32_t group) {
   impl_->post([this, group](bool running) {
-    Group* g = running ? impl_->find(group) : nullptr;
-    if (g == nullptr || g->closing) return;
+    if (!running) return;
+    Group* g = impl_->find(group);
+    if (g == nullptr) {
+      // Not open (a restart after the map moved it): only its leftovers go.
+      std::error_code ec;
+      if (std::filesystem::exists(impl_->options.dir / absl::StrCat("g", group), ec))
+        impl_->dropData(group);
+      return;
+    }
+    if (g->closing) return;
     g->drop = true;
     impl_->closeGroup(g);
   });

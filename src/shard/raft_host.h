@@ -76,6 +76,7 @@ class RaftHost {
   // then removes the unwanted. Safe to call again with the same list.
   void setReplicas(uint32_t group, std::vector<Replica> replicas);
   // Closes group here and deletes its raft state and its store range: the map placed it elsewhere.
+  // For a group not open here, deletes what is left of it on disk, if anything.
   void dropGroup(uint32_t group);
   // The group's voters as this node's raft knows them (empty: not open here).
   std::vector<uint64_t> votersOf(uint32_t group) const;

@@ -118,7 +118,8 @@ absl::Status Cluster::start() {
   placement_->registerMetrics(deps_.metrics);
   peers_->registerMetrics(deps_.metrics);
   Membership::Targets targets;
-  for (uint32_t id : Membership::heartbeatTargets(config_, self_->id)) targets[id] = peers_->get(id);
+  for (uint32_t id : Membership::heartbeatTargets(config_, self_->id))
+    targets[id] = peers_->get(id);
   return membership_->start(std::move(targets));
 }
 

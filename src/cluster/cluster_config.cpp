@@ -169,8 +169,9 @@ absl::StatusOr<ClusterConfig> parseClusterConfig(std::string_view yaml, std::str
     metas += n.meta;
   }
   if (metas == 0 && masters != 1) {
-    return err(0, "exactly one node must have the master role (or list meta nodes: the master "
-                  "role then follows their raft leader)");
+    return err(0,
+               "exactly one node must have the master role (or list meta nodes: the master "
+               "role then follows their raft leader)");
   }
   for (const auto& n : cfg.nodes) {
     if (metas > 0 && n.master && !n.meta) {

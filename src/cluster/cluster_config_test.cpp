@@ -38,9 +38,10 @@ nodes:
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->master(), nullptr) << "no fixed master: the meta leader is";
   EXPECT_EQ(c->replace_after, std::chrono::milliseconds(2000));
-  EXPECT_EQ(parseClusterConfig("replace_after: 250ms\nnodes:\n  1: {addr: a:1, spec: [master, worker]}\n")
-                ->replace_after,
-            std::chrono::milliseconds(250));
+  EXPECT_EQ(
+      parseClusterConfig("replace_after: 250ms\nnodes:\n  1: {addr: a:1, spec: [master, worker]}\n")
+          ->replace_after,
+      std::chrono::milliseconds(250));
   EXPECT_EQ(parseClusterConfig("nodes:\n  1: {addr: a:1, spec: [master, worker]}\n")->replace_after,
             std::chrono::seconds(30));
   for (const char* bad : {"soon", "5m", "0", "-3s"}) {

@@ -62,7 +62,8 @@ absl::Status Membership::start(Targets targets) {
   if (me == nullptr) return absl::InvalidArgumentError("this node's id is not in the cluster");
   for (uint32_t id : heartbeatTargets(config_, self_)) {
     if (targets.count(id) == 0 || targets.at(id) == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("no client for node ", id, ", which this node heartbeats to"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("no client for node ", id, ", which this node heartbeats to"));
     }
   }
   if (me->meta && !deps_.meta_leader) {
@@ -201,8 +202,9 @@ std::string Membership::nodesJson() const {
   for (const auto& [id, m] : view()->members) {
     if (out.size() > 1) out += ',';
     std::string roles;
-    for (auto [on, name] : {std::pair{m.config->meta, "meta"}, std::pair{id == master_now, "master"},
-                            std::pair{m.config->worker, "worker"}}) {
+    for (auto [on, name] :
+         {std::pair{m.config->meta, "meta"}, std::pair{id == master_now, "master"},
+          std::pair{m.config->worker, "worker"}}) {
       if (!on) continue;
       if (!roles.empty()) roles += ',';
       roles += absl::StrCat("\"", name, "\"");

@@ -129,9 +129,9 @@ class Membership {
   MembershipDeps deps_;
   ClusterTiming timing_;
   std::atomic<std::shared_ptr<const View>> view_;
-  std::mutex write_mu_;  // serializes update(); readers never take it
+  std::mutex write_mu_;                      // serializes update(); readers never take it
   std::atomic<uint32_t> learned_master_{0};  // from replies, on nodes outside the raft group
-  std::vector<std::jthread> heartbeats_;       // one per target: a dead one delays no other
+  std::vector<std::jthread> heartbeats_;     // one per target: a dead one delays no other
   std::jthread detector_;
 };
 

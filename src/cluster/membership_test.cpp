@@ -260,7 +260,8 @@ TEST(Membership, TheMasterRoleFollowsTheMetaLeader) {
 
   EXPECT_TRUE(waitFor([&] { return worker.master() == 1u; }));
   for (auto& m : metas) {
-    EXPECT_TRUE(waitFor([&] { return m->view()->members.at(4).alive; })) << "every meta node detects";
+    EXPECT_TRUE(waitFor([&] { return m->view()->members.at(4).alive; }))
+        << "every meta node detects";
   }
   EXPECT_THAT(metas[1]->nodesJson(), HasSubstr("\"id\":1,\"addr\":\"" + config.nodes[0].addr +
                                                "\",\"roles\":[\"meta\",\"master\"]"));

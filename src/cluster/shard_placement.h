@@ -58,7 +58,8 @@ class ShardPlacement {
  public:
   static constexpr const char* kMetaKey = "shard/map";
 
-  ShardPlacement(uint32_t self, ShardPlacementDeps deps, std::shared_ptr<const shard::ShardMap> first);
+  ShardPlacement(uint32_t self, ShardPlacementDeps deps,
+                 std::shared_ptr<const shard::ShardMap> first);
   ~ShardPlacement();
 
   // Opens this node's groups of the newest map known now, then starts the thread.

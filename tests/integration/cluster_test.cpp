@@ -319,8 +319,10 @@ TEST_F(ClusterTest, MasterKilledAnotherServesDeploysAndNodes) {
   auto deployed_at = Clock::now() - killed_at;
   ASSERT_EQ(d.exit_code, 0) << d.output;
   auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
-  printf("master %d killed: node %d is master after %lld ms; deploy through node 4 done after %lld ms\n",
-         master, next, static_cast<long long>(ms(nodes_at)), static_cast<long long>(ms(deployed_at)));
+  printf(
+      "master %d killed: node %d is master after %lld ms; deploy through node 4 done after %lld "
+      "ms\n",
+      master, next, static_cast<long long>(ms(nodes_at)), static_cast<long long>(ms(deployed_at)));
   // The bound is 3 s; the test allows for a loaded CI machine.
   EXPECT_LT(nodes_at, std::chrono::seconds(5));
   EXPECT_LT(deployed_at, std::chrono::seconds(8));

@@ -33,10 +33,17 @@ inline std::vector<std::unique_ptr<NodeProcess>> makeProcessCluster(
   std::vector<std::unique_ptr<NodeProcess>> nodes;
   for (size_t i = 0; i < specs.size(); ++i) {
     std::string id = std::to_string(i + 1);
-    std::vector<std::string> args = {"node",    "--config",  (root / "cluster.yaml").string(),
-                                     "--id",    id,          "--data",
-                                     (root / ("data" + id)).string(), "--cache", WL_TEST_CACHE,
-                                     "--token-file", (root / "cluster.token").string()};
+    std::vector<std::string> args = {"node",
+                                     "--config",
+                                     (root / "cluster.yaml").string(),
+                                     "--id",
+                                     id,
+                                     "--data",
+                                     (root / ("data" + id)).string(),
+                                     "--cache",
+                                     WL_TEST_CACHE,
+                                     "--token-file",
+                                     (root / "cluster.token").string()};
     if (i == 0 && !apps.empty()) args.insert(args.end(), {"--apps", apps.string()});
     nodes.push_back(std::make_unique<NodeProcess>(args, static_cast<uint16_t>(ports[i] + 1),
                                                   (root / ("node" + id + ".log")).string()));

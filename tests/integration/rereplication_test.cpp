@@ -44,14 +44,14 @@ TEST(Rereplication, ADeadWorkersCopiesMoveAndASecondDeathLosesNothing) {
   for (int i : {1, 2, 3, 4}) ASSERT_TRUE(nodes[i]->start());
   ASSERT_TRUE(nodes[0]->start()) << "see " << (root / "node1.log");
   for (int w : {1, 2, 3, 4}) {
-    ASSERT_TRUE(waitUntil(
-        [&] { return nodes[w]->call("GET", "/api/apps/testkit").status == 200; },
-        std::chrono::seconds(30)))
+    ASSERT_TRUE(waitUntil([&] { return nodes[w]->call("GET", "/api/apps/testkit").status == 200; },
+                          std::chrono::seconds(30)))
         << "node " << w + 1 << " did not get testkit";
   }
   constexpr int kKeys = 60;
   for (int i = 0; i < kKeys; ++i) {
-    auto r = nodes[0]->call("POST", "/testkit/put", "k" + std::to_string(i) + "=v" + std::to_string(i));
+    auto r =
+        nodes[0]->call("POST", "/testkit/put", "k" + std::to_string(i) + "=v" + std::to_string(i));
     ASSERT_EQ(r.body, "ok") << r.body;
   }
   EXPECT_EQ(metric(*nodes[1], "wl_shard_map_version"), 1);

@@ -173,8 +173,14 @@ absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> AppShipper::deploy(cons
   } while (std::chrono::steady_clock::now() < until);
   if (!st.ok()) return st;
   auto app = deps_.registry.find(name);
-  if (!app) return absl::UnavailableError("deployed on the master but not yet installed here");
-  return app;
+  if (app) return app;
+  // The master pushes only to the nodes its view has alive, and this one may not be yet (it has
+  // just started, or the master has just been elected): fetch what the master deployed.
+  if (auto master = deps_.master(); master && *master != self_->id) {
+    auto fetched = deps_.peers.get(*master)->fetchApp(name, std::chrono::seconds(30));
+    if (fetched.ok()) return installPackage(*fetched);
+  }
+  return absl::UnavailableError("deployed on the master but not yet installed here");
 }
 
 absl::StatusOr<uint32_t> AppShipper::awaitMaster(std::chrono::milliseconds limit) const {

@@ -71,8 +71,12 @@ Cluster::Cluster(ClusterConfig config, uint32_t self, ClusterDeps deps, ClusterT
                     },
                     shard_host_.get()},
       shard_map_);
-  dispatcher_ = std::make_unique<Dispatcher>(
-      self, DispatcherDeps{config_, *membership_, *kv_, *peers_, deps_.registry, deps_.runner});
+  triggers_ = std::make_unique<TriggerLog>(
+      self,
+      TriggerLogDeps{*peers_, deps_.registry, deps_.runner, *kv_, deps_.kv, shard_host_.get()});
+  dispatcher_ =
+      std::make_unique<Dispatcher>(self, DispatcherDeps{config_, *membership_, *kv_, *peers_,
+                                                        deps_.registry, deps_.runner, *triggers_});
 }
 
 Cluster::~Cluster() { stop(); }
@@ -89,9 +93,11 @@ absl::Status Cluster::start() {
     if (auto st = raft_->start(); !st.ok()) return st;
   }
   if (auto st = startShards(); !st.ok()) return st;
+  if (auto st = triggers_->start(); !st.ok()) return st;
   if (auto st = shipper_->start(); !st.ok()) return st;
   membership_->registerMetrics(deps_.metrics);
   peers_->registerMetrics(deps_.metrics);
+  triggers_->registerMetrics(deps_.metrics);
   return membership_->start(self_->master ? nullptr : peers_->get(config_.master()->id));
 }
 
@@ -100,6 +106,7 @@ void Cluster::stop() {
   started_ = false;
   membership_->stop();
   shipper_->stop();
+  triggers_->stop();
   kv_->stop();
   if (shard_host_) shard_host_->stop();
   if (raft_) raft_->stop();

@@ -6,6 +6,8 @@
 //               placement groups (src/shard/) and `durability: local` keys
 //   Dispatcher  placement, remote invocation, retry (master::Dispatcher,
 //               worker::ClusterHooks) and the invoke tasks peers send
+//   TriggerLog  durable triggers: runs of committed trigger records, their
+//               re-placement when a node is lost, orphans on group leaders
 //   AppShipper  deploy once, the raft record of app versions, app sync
 //               (master::Deployer)
 //
@@ -23,6 +25,7 @@
 #include "cluster/membership.h"
 #include "cluster/peers.h"
 #include "cluster/sharded_kv.h"
+#include "cluster/trigger_log.h"
 #include "meta/raft_log.h"
 #include "net/peer.h"
 #include "shard/raft_host.h"
@@ -65,6 +68,7 @@ class Cluster : public net::PeerHandler {
   const NodeConfig& self() const { return *self_; }
   Membership& membership() { return *membership_; }
   ShardedKv& kv() { return *kv_; }
+  TriggerLog& triggers() { return *triggers_; }
   Dispatcher& dispatcher() { return *dispatcher_; }
   AppShipper& shipper() { return *shipper_; }
 
@@ -89,6 +93,7 @@ class Cluster : public net::PeerHandler {
   std::shared_ptr<const shard::ShardMap> shard_map_;
   std::unique_ptr<shard::RaftHost> shard_host_;  // workers only
   std::unique_ptr<ShardedKv> kv_;
+  std::unique_ptr<TriggerLog> triggers_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<AppShipper> shipper_;
   std::unique_ptr<net::RpcServer> server_;

@@ -142,6 +142,7 @@ std::string encodeTrigger(const TriggerRecord& r) {
   putU64(out, r.origin);
   putBytes(out, r.request_id);
   putU64(out, r.timeout_ms);
+  putU64(out, r.depth);
   return out;
 }
 
@@ -156,8 +157,10 @@ std::optional<TriggerRecord> decodeTrigger(std::string_view bytes) {
   t.origin = r.u64();
   t.request_id = r.bytes();
   uint64_t timeout = r.u64();
-  if (!r.ok || !r.in.empty() || timeout > UINT32_MAX) return std::nullopt;
+  uint64_t depth = r.u64();
+  if (!r.ok || !r.in.empty() || timeout > UINT32_MAX || depth > UINT32_MAX) return std::nullopt;
   t.timeout_ms = static_cast<uint32_t>(timeout);
+  t.depth = static_cast<uint32_t>(depth);
   return t;
 }
 

@@ -36,7 +36,7 @@ enum class OpKind : uint8_t {
 struct KvOp {
   OpKind kind = OpKind::kSet;
   std::string app;
-  std::string key;  // kTrigger, kTriggerDone: the key that fired it (it names the group)
+  std::string key;    // kTrigger, kTriggerDone: the key that fired it (it names the group)
   std::string value;  // set, cas: the new value; kTrigger: the encoded record; kTriggerDone: its id
   std::optional<std::string> expected;  // cas: the value it must have now; nullopt: absent
   int64_t delta = 0;                    // incr
@@ -68,10 +68,11 @@ struct TriggerRecord {
   std::string id;
   std::string app;
   std::string function;
-  std::string key;  // the key whose set fired it: the function's kv_key arguments
+  std::string key;      // the key whose set fired it: the function's kv_key arguments
   uint64_t origin = 0;  // node whose request waits for it (it may be gone)
   std::string request_id;
   uint32_t timeout_ms = 0;  // what one run may take
+  uint32_t depth = 0;       // in its request's trigger tree: limits.trigger_depth holds across runs
 
   bool operator==(const TriggerRecord&) const = default;
 };

@@ -136,7 +136,7 @@ TEST_F(ShardStateTest, GroupsAreSeparateRangesThatDumpAndLoad) {
 }
 
 TriggerRecord record(std::string id, std::string key) {
-  return TriggerRecord{id, "app", "mark", key, 3, "r1", 2500};
+  return TriggerRecord{id, "app", "mark", key, 3, "r1", 2500, 2};
 }
 
 TEST(ShardCommand, TriggerRecordsRoundTripInEntries) {

@@ -321,8 +321,10 @@ int run(const Args& a) {
       "  3 no wrong answer, clear 503s, >= 99%% after 3 s: %s (wrong %zu, unclear failures "
       "with entry node up %zu, single-node-fault success %.2f%% of %zu)\n",
       c3 ? "PASS" : "FAIL", wrong, unclear, single_rate, single_total);
-  printf("  4 every trigger of an acknowledged write ran: %s (%zu missing)\n", c4 ? "PASS" : "FAIL",
-         probe.missing_triggers);
+  printf(
+      "  4 every trigger of a committed write ran: %s (%zu missing; %zu acknowledged writes, %zu "
+      "more committed though their request failed)\n",
+      c4 ? "PASS" : "FAIL", probe.missing_triggers, probe.acked_writes, probe.committed_unacked);
   for (const auto& k : lin.counters_bounds_only) {
     printf(
         "    counter %s: too many maybe-happened increments for the exact search; passed the "

@@ -25,6 +25,8 @@ constexpr milliseconds kMaxBackoff{500};
 constexpr size_t kSweepBatch = 64;     // records read per led group and sweep
 constexpr size_t kMaxOrphanRuns = 16;  // orphans running here at once
 constexpr int kMaxRetriedRuns = 5;     // runs of one record that failed only for want of a resource
+// How long a record whose app or function this node does not have waits before it is dropped.
+constexpr std::chrono::seconds kDropAfter{30};
 
 // A run that failed for want of a node, a group or a quota may succeed later: its record stays for
 // the sweeper. Any other outcome is the record's answer.
@@ -306,7 +308,7 @@ size_t TriggerLog::sweep() {
     }
     for (auto& r : *records) pending.push_back(std::move(r));
   }
-  std::vector<shard::TriggerRecord> orphans;
+  std::vector<std::pair<shard::TriggerRecord, Clock::time_point>> orphans;  // and first seen
   {
     std::lock_guard lock(mu_);
     std::erase_if(runs_, [&](const auto& kv) {
@@ -319,11 +321,12 @@ size_t TriggerLog::sweep() {
       auto [it, fresh] = seen_.try_emplace(r.id, now);
       if (now - it->second < timing_.grace || orphans_running_ >= kMaxOrphanRuns) continue;
       orphans_running_++;
-      orphans.push_back(std::move(r));
+      orphans.emplace_back(std::move(r), it->second);
     }
     std::erase_if(seen_, [&](const auto& kv) { return !present.contains(kv.first); });
   }
-  for (auto& r : orphans) {
+  size_t started = 0;
+  for (auto& [r, first_seen] : orphans) {
     auto app = deps_.registry.find(r.app);
     const app::FnSpec* fn = app != nullptr ? app->manifest.find(r.function) : nullptr;
     if (fn == nullptr) {
@@ -331,6 +334,9 @@ size_t TriggerLog::sweep() {
         std::lock_guard lock(mu_);
         orphans_running_--;
       }
+      // A node that just started may not have installed the app's current version yet: only a
+      // record whose app or function stays missing is dropped.
+      if (now - first_seen < kDropAfter) continue;
       fprintf(stderr,
               "level=warn app=%s msg=\"durable trigger %s: the app or its function %s is gone; "
               "its record is dropped\"\n",
@@ -347,8 +353,9 @@ size_t TriggerLog::sweep() {
     // left of that request's.
     r.timeout_ms = static_cast<uint32_t>(fn->timeout.value_or(std::chrono::seconds(30)).count());
     runHere(std::move(app), *fn, std::move(r), nullptr, /*orphan=*/true);
+    ++started;
   }
-  return orphans.size();
+  return started;
 }
 
 }  // namespace waverless::cluster

@@ -19,7 +19,9 @@ constexpr std::string_view kAppliedKey = "applied";
 // Pending trigger records: kTriggerPrefix + the invocation id, under the internal app name.
 constexpr std::string_view kTriggerPrefix = "trigger/";
 constexpr uint8_t kTriggerFormat = 1;
-constexpr size_t kMaxTriggerId = 512;
+// An id grows by ".<n>" per level of a trigger tree: 2 KiB holds limits.trigger_depth's default
+// of 500 levels.
+constexpr size_t kMaxTriggerId = 2048;
 
 using wire::putBytes;
 using wire::putU64;
@@ -116,8 +118,9 @@ absl::Status applyOp(Overlay& state, const KvOp& op, std::optional<std::string>&
       std::optional<TriggerRecord> record = decodeTrigger(op.value);
       if (!record || record->id.empty() || record->id.size() > kMaxTriggerId ||
           record->app != op.app || record->key != op.key) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("trigger record of key \"", op.key, "\" is malformed"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "trigger record of key \"", op.key, "\" is malformed (or its invocation id is over ",
+            kMaxTriggerId, " bytes: too deep a trigger tree)"));
       }
       state.stage("", std::string(kTriggerPrefix) + record->id, op.value);
       return absl::OkStatus();

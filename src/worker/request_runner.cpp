@@ -293,8 +293,10 @@ absl::Status RequestRunner::launch(const std::shared_ptr<Request>& req, Invocati
   ir.fresh_instance = fn.fresh_instance;
   // The entry runs where its HTTP request arrived, unless it is known to
   // compute for long; what it triggers waits its app's turn on the
-  // background threads.
-  ir.background = parent != nullptr || m.avg_ns.load(std::memory_order_relaxed) > kHeavyEntryNs;
+  // background threads. A durable trigger's run (root_id) is triggered work too, and must never
+  // run inline on the thread of the host call that fired it.
+  ir.background = parent != nullptr || !req->root_id.empty() ||
+                  m.avg_ns.load(std::memory_order_relaxed) > kHeavyEntryNs;
   ir.run_on_caller_thread = !ir.background;
   engine_.invoke(req->app->module, std::move(ir),
                  [this, req, inv, host = std::move(host)](wasm::InvocationResult r) mutable {

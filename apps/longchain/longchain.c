@@ -200,6 +200,14 @@ WL_FUNCTION(step) {
   char* data = NULL;
   uint32_t len = 0;
   wl_status s = kvGetAlloc(key, 4096, &data, &len);
+  if (s == WL_ERR_NOT_FOUND) {
+    /* A step can run again (a durable trigger whose node died): if an earlier run already moved
+     * the chain on and consumed this hop, the data is gone and the chain's rest ran without this
+     * run waiting for it. Transient for the request: 503. */
+    fail("this hop was consumed by an earlier run of the step (its node was lost)", key,
+         WL_ERR_UNAVAILABLE);
+    return;
+  }
   if (s != WL_OK) {
     fail("reading this hop's data failed", key, s);
     return;
@@ -209,16 +217,17 @@ WL_FUNCTION(step) {
     if (c >= 'a' && c <= 'z') data[i] = (char)('a' + (c - 'a' + 1) % 26);
     if (c >= 'A' && c <= 'Z') data[i] = (char)('A' + (c - 'A' + 1) % 26);
   }
-  s = kvDelete(key);
-  if (s != WL_OK) fail("deleting this hop's key failed", key, s);
-
   char next[kKeyCap];
   if (hop + 1 < kHops) {
     snprintf(next, sizeof next, "chain_%.*s_%ld", token_len, token, hop + 1);
   } else {
     snprintf(next, sizeof next, "chainres_%.*s", token_len, token);
   }
+  /* The next hop first, then this one's key: a run that dies between the two is run again and
+   * writes the same next hop (its trigger keeps its invocation id). */
   s = kvSet(next, data, len);
   if (s != WL_OK) fail("storing the next hop failed", next, s);
   free(data);
+  s = kvDelete(key);
+  if (s != WL_OK) fail("deleting this hop's key failed", key, s);
 }

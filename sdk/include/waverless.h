@@ -128,13 +128,16 @@ WL_IMPORT(sleep_ms)
 wl_status wl_sleep_ms(uint32_t ms);
 
 /* The id of this invocation, as text: "<request id>.<n>" where n counts the
- * invocations of the request's trigger tree on the node that started it (0
- * is the entry function); a part of the tree that another node runs for it
- * adds that node's segment, "<request id>~<node-local id>.<n>". Unique among
- * the invocations a node has run since it started, and the same id appears
- * in the node's logs. With the replicated cluster's durable triggers a
- * re-run of a triggered function keeps its id; functions triggered by
- * kv_set can use it to make their writes idempotent.
+ * invocations of the request's trigger tree (0 is the entry function). In a
+ * cluster, request ids start with "<node>-<node start time>-" and the id is
+ * unique in the cluster.
+ *
+ * A function triggered by kv_set of a replicated key is a durable trigger:
+ * it runs at least once, and again if the node running it dies (on the key's
+ * group's next leader), so it must be idempotent for its writes. Every run
+ * of it sees the same id here (and what it triggers, "<id>.<n>"), so it can
+ * key its effects by it. A part of a tree another node runs for a request
+ * without a durable record is "<request id>~<node-local id>.<n>".
  * WL_ERR_BUFFER_TOO_SMALL: *len = size needed. */
 WL_IMPORT(invocation_id)
 wl_status wl_invocation_id(char* buf, uint32_t cap, uint32_t* len);

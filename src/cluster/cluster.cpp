@@ -91,8 +91,12 @@ Cluster::Cluster(ClusterConfig config, uint32_t self, ClusterDeps deps, ClusterT
   placement_ = std::make_unique<ShardPlacement>(
       self, ShardPlacementDeps{config_, *membership_, *kv_, shard_host_.get(), raft_.get()},
       shard_map_);
-  dispatcher_ = std::make_unique<Dispatcher>(
-      self, DispatcherDeps{config_, *membership_, *kv_, *peers_, deps_.registry, deps_.runner});
+  triggers_ = std::make_unique<TriggerLog>(
+      self,
+      TriggerLogDeps{*peers_, deps_.registry, deps_.runner, *kv_, deps_.kv, shard_host_.get()});
+  dispatcher_ =
+      std::make_unique<Dispatcher>(self, DispatcherDeps{config_, *membership_, *kv_, *peers_,
+                                                        deps_.registry, deps_.runner, *triggers_});
 }
 
 Cluster::~Cluster() { stop(); }
@@ -113,10 +117,12 @@ absl::Status Cluster::start() {
     if (auto st = raft_->start(); !st.ok()) return st;
   }
   if (auto st = startShards(); !st.ok()) return st;
+  if (auto st = triggers_->start(); !st.ok()) return st;
   if (auto st = shipper_->start(); !st.ok()) return st;
   membership_->registerMetrics(deps_.metrics);
   placement_->registerMetrics(deps_.metrics);
   peers_->registerMetrics(deps_.metrics);
+  triggers_->registerMetrics(deps_.metrics);
   Membership::Targets targets;
   for (uint32_t id : Membership::heartbeatTargets(config_, self_->id))
     targets[id] = peers_->get(id);
@@ -129,6 +135,7 @@ void Cluster::stop() {
   membership_->stop();
   placement_->stop();
   shipper_->stop();
+  triggers_->stop();
   kv_->stop();
   if (shard_host_) shard_host_->stop();
   if (raft_) raft_->stop();

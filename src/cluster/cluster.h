@@ -6,6 +6,8 @@
 //               placement groups (src/shard/) and `durability: local` keys
 //   Dispatcher  placement, remote invocation, retry (master::Dispatcher,
 //               worker::ClusterHooks) and the invoke tasks peers send
+//   TriggerLog  durable triggers: runs of committed trigger records, their
+//               re-placement when a node is lost, orphans on group leaders
 //   AppShipper  deploy once, the raft record of app versions, app sync
 //               (master::Deployer)
 //   ShardPlacement  the versioned shard map and re-replication
@@ -25,6 +27,7 @@
 #include "cluster/peers.h"
 #include "cluster/shard_placement.h"
 #include "cluster/sharded_kv.h"
+#include "cluster/trigger_log.h"
 #include "meta/raft_log.h"
 #include "net/peer.h"
 #include "shard/raft_host.h"
@@ -67,6 +70,7 @@ class Cluster : public net::PeerHandler {
   const NodeConfig& self() const { return *self_; }
   Membership& membership() { return *membership_; }
   ShardedKv& kv() { return *kv_; }
+  TriggerLog& triggers() { return *triggers_; }
   Dispatcher& dispatcher() { return *dispatcher_; }
   AppShipper& shipper() { return *shipper_; }
 
@@ -92,6 +96,7 @@ class Cluster : public net::PeerHandler {
   std::unique_ptr<shard::RaftHost> shard_host_;  // workers only
   std::unique_ptr<ShardPlacement> placement_;
   std::unique_ptr<ShardedKv> kv_;
+  std::unique_ptr<TriggerLog> triggers_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<AppShipper> shipper_;
   std::unique_ptr<net::RpcServer> server_;

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "cluster/membership.h"
 #include "cluster/peers.h"
+#include "cluster/trigger_log.h"
 #include "common/status_map.h"
 #include "meta/app_registry.h"
 #include "worker/cluster_kv.h"
@@ -30,6 +31,11 @@ worker::RequestOutcome unavailable(std::string message) {
 Dispatcher::Dispatcher(uint32_t self, DispatcherDeps deps)
     : self_(self),
       self_worker_(deps.config.find(self) != nullptr && deps.config.find(self)->worker),
+      id_prefix_(absl::StrCat(self, "-",
+                              absl::Hex(std::chrono::duration_cast<milliseconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count()),
+                              "-")),
       deps_(deps),
       rng_(self * 7919u) {}
 
@@ -87,6 +93,12 @@ void Dispatcher::invokeRemote(uint32_t node, worker::RemoteTask task,
           });
 }
 
+void Dispatcher::runDurable(std::shared_ptr<const meta::DeployedApp> app,
+                            worker::TriggerRecord record,
+                            absl::AnyInvocable<void(absl::Status)> done) {
+  deps_.triggers.runDurable(std::move(app), std::move(record), std::move(done));
+}
+
 void Dispatcher::serveInvoke(const pb::Envelope& req, net::Reply reply) {
   uint64_t id = req.id();
   auto fail = [&](absl::Status st) {
@@ -127,6 +139,12 @@ void Dispatcher::serveInvoke(const pb::Envelope& req, net::Reply reply) {
   };
   if (task.entry()) {
     deps_.runner.run(app, *fn, task.http_text(), std::move(respond));
+  } else if (!task.invocation_id().empty()) {
+    // A durable trigger: run once here whoever delivers it, then its record is retired.
+    shard::TriggerRecord record{task.invocation_id(), task.app(),    task.function(),
+                                task.key(),           task.origin(), task.request_id(),
+                                task.timeout_ms(),    task.depth()};
+    deps_.triggers.serve(std::move(app), *fn, std::move(record), std::move(respond));
   } else {
     std::vector<std::string> args(task.args().begin(), task.args().end());
     // What is left of the triggering request's deadline, not a fresh one.

@@ -32,6 +32,7 @@ namespace waverless::cluster {
 
 class Membership;
 class Peers;
+class TriggerLog;
 
 struct DispatcherDeps {
   const ClusterConfig& config;  // the default scheduler
@@ -40,6 +41,7 @@ struct DispatcherDeps {
   Peers& peers;
   meta::AppRegistry& registry;
   worker::RequestRunner& runner;
+  TriggerLog& triggers;  // durable triggers: their runs, re-placement and orphans
 };
 
 class Dispatcher : public master::Dispatcher, public worker::ClusterHooks {
@@ -65,6 +67,10 @@ class Dispatcher : public master::Dispatcher, public worker::ClusterHooks {
                                        std::string_view key) override;
   void invokeRemote(uint32_t node, worker::RemoteTask task,
                     absl::AnyInvocable<void(absl::Status)> done) override;
+  void runDurable(std::shared_ptr<const meta::DeployedApp> app, worker::TriggerRecord record,
+                  absl::AnyInvocable<void(absl::Status)> done) override;
+  // "<node>-<start time, ms, hex>-": unique in the cluster and across this node's restarts.
+  std::string requestIdPrefix() const override { return id_prefix_; }
 
   // An invoke task from another node (an HTTP entry or a triggered
   // function): runs it here and replies exactly once with its outcome.
@@ -81,6 +87,7 @@ class Dispatcher : public master::Dispatcher, public worker::ClusterHooks {
 
   const uint32_t self_;
   const bool self_worker_;
+  const std::string id_prefix_;
   DispatcherDeps deps_;
   std::mutex rng_mu_;
   std::mt19937_64 rng_ ABSL_GUARDED_BY(rng_mu_);

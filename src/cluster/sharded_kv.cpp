@@ -54,6 +54,8 @@ uint32_t ShardedKv::dataNode(std::string_view app, std::string_view key) {
       return static_cast<uint32_t>(leader->node);
     }
   }
+  // Not a replica of the group: the leader its last operation from here found.
+  if (uint32_t hint = replicated_->leaderHint(group); hint != 0) return hint;
   return map->replicasOf(group).front();
 }
 
@@ -61,8 +63,27 @@ void ShardedKv::get(std::string app, std::string key, ValueDone done) {
   replicated_->get(std::move(app), std::move(key), deadline(), std::move(done));
 }
 
-void ShardedKv::set(std::string app, std::string key, std::string value, StatusDone done) {
+shard::TriggerRecord ShardedKv::recordOf(std::string_view app,
+                                         const worker::TriggerRecord& t) const {
+  return shard::TriggerRecord{t.id,  std::string(app), t.function,   t.key,
+                              self_, t.request_id,     t.timeout_ms, t.depth};
+}
+
+uint32_t ShardedKv::groupOf(std::string_view app, std::string_view key) const {
+  return replicated_->map()->groupOf(app, key);
+}
+
+void ShardedKv::retireTrigger(const shard::TriggerRecord& record, StatusDone done) {
+  replicated_->write(record.app, {shard::triggerDoneOp(record)}, deadline(),
+                     [done = std::move(done)](absl::StatusOr<shard::ProposalResult> r) mutable {
+                       done(r.ok() ? r->status : r.status());
+                     });
+}
+
+void ShardedKv::set(std::string app, std::string key, std::string value,
+                    worker::TriggerRecords triggers, StatusDone done) {
   std::vector<shard::KvOp> ops{{shard::OpKind::kSet, "", std::move(key), std::move(value)}};
+  for (const auto& t : triggers) ops.push_back(shard::triggerOp(recordOf(app, t)));
   replicated_->write(std::move(app), std::move(ops), deadline(),
                      [done = std::move(done)](absl::StatusOr<shard::ProposalResult> r) mutable {
                        done(r.ok() ? r->status : r.status());
@@ -78,10 +99,13 @@ void ShardedKv::del(std::string app, std::string key, StatusDone done) {
 }
 
 void ShardedKv::cas(std::string app, std::string key, std::optional<std::string> expected,
-                    std::string value, absl::AnyInvocable<void(absl::StatusOr<bool>)> done) {
+                    std::string value, worker::TriggerRecords triggers,
+                    absl::AnyInvocable<void(absl::StatusOr<bool>)> done) {
   shard::KvOp op{shard::OpKind::kCas, "", std::move(key), std::move(value)};
   op.expected = std::move(expected);
-  replicated_->write(std::move(app), {std::move(op)}, deadline(),
+  std::vector<shard::KvOp> ops{std::move(op)};
+  for (const auto& t : triggers) ops.push_back(shard::triggerOp(recordOf(app, t)));
+  replicated_->write(std::move(app), std::move(ops), deadline(),
                      [done = std::move(done)](absl::StatusOr<shard::ProposalResult> r) mutable {
                        if (!r.ok()) return done(r.status());
                        // The state machine refuses a mismatch with FailedPrecondition.
@@ -94,10 +118,13 @@ void ShardedKv::cas(std::string app, std::string key, std::optional<std::string>
 }
 
 void ShardedKv::incr(std::string app, std::string key, int64_t delta,
+                     worker::TriggerRecords triggers,
                      absl::AnyInvocable<void(absl::StatusOr<int64_t>)> done) {
   shard::KvOp op{shard::OpKind::kIncr, "", std::move(key)};
   op.delta = delta;
-  replicated_->write(std::move(app), {std::move(op)}, deadline(),
+  std::vector<shard::KvOp> ops{std::move(op)};
+  for (const auto& t : triggers) ops.push_back(shard::triggerOp(recordOf(app, t)));
+  replicated_->write(std::move(app), std::move(ops), deadline(),
                      [done = std::move(done)](absl::StatusOr<shard::ProposalResult> r) mutable {
                        if (!r.ok()) return done(r.status());
                        if (!r->status.ok()) return done(r->status);
@@ -109,7 +136,8 @@ void ShardedKv::incr(std::string app, std::string key, int64_t delta,
                      });
 }
 
-void ShardedKv::setBatch(std::string app, KvPairs pairs, StatusDone done) {
+void ShardedKv::setBatch(std::string app, KvPairs pairs, worker::TriggerRecords triggers,
+                         StatusDone done) {
   // Local pairs first, in one atomic write here; then the replicated ones, atomic per group.
   KvPairs here, replicated;
   for (auto& p : pairs) (local(app, p.first) ? here : replicated).push_back(std::move(p));
@@ -117,7 +145,11 @@ void ShardedKv::setBatch(std::string app, KvPairs pairs, StatusDone done) {
     if (absl::Status s = deps_.store.setBatch(app, here); !s.ok()) return done(s);
   }
   if (replicated.empty()) return done(absl::OkStatus());
-  replicated_->setBatch(std::move(app), std::move(replicated), deadline(), std::move(done));
+  std::vector<shard::TriggerRecord> records;
+  records.reserve(triggers.size());
+  for (const auto& t : triggers) records.push_back(recordOf(app, t));
+  replicated_->setBatch(std::move(app), std::move(replicated), std::move(records), deadline(),
+                        std::move(done));
 }
 
 void ShardedKv::scan(std::string app, std::string prefix, size_t limit, PairsDone done) {

@@ -52,13 +52,23 @@ class ShardedKv : public worker::ClusterKv, public shard::ShardLink {
   bool storedHere(std::string_view app, std::string_view key) override;
   uint32_t dataNode(std::string_view app, std::string_view key) override;
   void get(std::string app, std::string key, ValueDone done) override;
-  void set(std::string app, std::string key, std::string value, StatusDone done) override;
+  void set(std::string app, std::string key, std::string value, worker::TriggerRecords triggers,
+           StatusDone done) override;
   void del(std::string app, std::string key, StatusDone done) override;
   void cas(std::string app, std::string key, std::optional<std::string> expected, std::string value,
+           worker::TriggerRecords triggers,
            absl::AnyInvocable<void(absl::StatusOr<bool>)> done) override;
-  void incr(std::string app, std::string key, int64_t delta,
+  void incr(std::string app, std::string key, int64_t delta, worker::TriggerRecords triggers,
             absl::AnyInvocable<void(absl::StatusOr<int64_t>)> done) override;
-  void setBatch(std::string app, KvPairs pairs, StatusDone done) override;
+  void setBatch(std::string app, KvPairs pairs, worker::TriggerRecords triggers,
+                StatusDone done) override;
+
+  // The group record's key lives in, and the write that retires the record (its run and its tree
+  // have finished): proposed to the group's leader, retried like a set.
+  uint32_t groupOf(std::string_view app, std::string_view key) const;
+  void retireTrigger(const shard::TriggerRecord& record, StatusDone done);
+  // A durable trigger's record as the group stores it: the writer (this node) is its origin.
+  shard::TriggerRecord recordOf(std::string_view app, const worker::TriggerRecord& t) const;
   void scan(std::string app, std::string prefix, size_t limit, PairsDone done) override;
 
   // shard::ShardLink: one call over the peer stream.

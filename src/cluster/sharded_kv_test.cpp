@@ -127,7 +127,7 @@ class ShardedKvTest : public ::testing::Test {
   }
   absl::Status set(int via, const std::string& key, const std::string& value) {
     return await<absl::Status>(
-        [&](auto done) { nodes_[via].kv->set("a", key, value, std::move(done)); });
+        [&](auto done) { nodes_[via].kv->set("a", key, value, {}, std::move(done)); });
   }
   std::optional<std::string> replicaHas(int node, const std::string& key) {
     auto v = nodes_[node].store->shardGet(map_->groupOf("a", key), "a", key);
@@ -171,7 +171,7 @@ TEST_F(ShardedKvTest, LocalKeysStayWithTheirWriterAndScansMergeBoth) {
   ASSERT_TRUE(nodes_[1].store->set("a", "tmp_1", "scratch").ok());  // the runner's own write
   KvPairs batch = {{"tmp_2", "x"}, {"s_1", "one"}, {"s_2", "two"}};
   ASSERT_TRUE(await<absl::Status>([&](auto done) {
-                nodes_[1].kv->setBatch("a", batch, std::move(done));
+                nodes_[1].kv->setBatch("a", batch, {}, std::move(done));
               }).ok());
   EXPECT_EQ(*nodes_[1].store->get("a", "tmp_2"), "x");
   EXPECT_EQ(*nodes_[0].store->get("a", "tmp_2"), std::nullopt);

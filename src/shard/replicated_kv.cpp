@@ -38,9 +38,12 @@ std::optional<std::string> readOptional(Reader& r) {
   return r.bytes();
 }
 
+// Proposing these twice leaves what proposing them once does (a trigger record is keyed by its
+// invocation id: a second copy replaces the first).
 bool idempotent(const std::vector<KvOp>& ops) {
   return std::all_of(ops.begin(), ops.end(), [](const KvOp& op) {
-    return op.kind == OpKind::kSet || op.kind == OpKind::kDelete;
+    return op.kind == OpKind::kSet || op.kind == OpKind::kDelete || op.kind == OpKind::kTrigger ||
+           op.kind == OpKind::kTriggerDone;
   });
 }
 
@@ -156,6 +159,11 @@ void ReplicatedKv::setMap(std::shared_ptr<const ShardMap> map) {
 std::shared_ptr<const ShardMap> ReplicatedKv::map() const {
   std::lock_guard lock(mu_);
   return map_;
+}
+
+uint32_t ReplicatedKv::leaderHint(uint32_t group) const {
+  std::lock_guard lock(mu_);
+  return group < leader_hint_.size() ? leader_hint_[group] : 0;
 }
 
 uint32_t ReplicatedKv::target(const Call& call) {
@@ -316,13 +324,17 @@ void ReplicatedKv::write(std::string app, std::vector<KvOp> ops, Clock::time_poi
   route(std::move(call));
 }
 
-void ReplicatedKv::setBatch(std::string app, KvPairs pairs, Clock::time_point deadline,
+void ReplicatedKv::setBatch(std::string app, KvPairs pairs, std::vector<TriggerRecord> triggers,
+                            Clock::time_point deadline,
                             absl::AnyInvocable<void(absl::Status)> done) {
   std::shared_ptr<const ShardMap> m = map();
   std::map<uint32_t, std::vector<KvOp>> by_group;
   for (auto& [k, v] : pairs) {
     uint32_t g = m->groupOf(app, k);
     by_group[g].push_back(KvOp{OpKind::kSet, app, std::move(k), std::move(v)});
+  }
+  for (const TriggerRecord& t : triggers) {
+    by_group[m->groupOf(app, t.key)].push_back(triggerOp(t));
   }
   if (by_group.empty()) return done(absl::OkStatus());
   struct State {

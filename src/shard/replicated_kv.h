@@ -81,6 +81,9 @@ class ReplicatedKv {
 
   void setMap(std::shared_ptr<const ShardMap> map);
   std::shared_ptr<const ShardMap> map() const;
+  // The node that last answered for group as its leader (0: none yet): every routed operation
+  // refreshes it.
+  uint32_t leaderHint(uint32_t group) const;
 
   void get(std::string app, std::string key, Clock::time_point deadline,
            absl::AnyInvocable<void(absl::StatusOr<std::optional<std::string>>)> done);
@@ -88,9 +91,10 @@ class ReplicatedKv {
   // The result's status carries a cas mismatch (FailedPrecondition) or a bad incr.
   void write(std::string app, std::vector<KvOp> ops, Clock::time_point deadline,
              absl::AnyInvocable<void(absl::StatusOr<ProposalResult>)> done);
-  // Splits by group: each group's pairs are atomic, the batch as a whole is not.
-  void setBatch(std::string app, KvPairs pairs, Clock::time_point deadline,
-                absl::AnyInvocable<void(absl::Status)> done);
+  // Splits by group: each group's pairs are atomic, the batch as a whole is not. Each trigger
+  // record commits with its key's group's pairs.
+  void setBatch(std::string app, KvPairs pairs, std::vector<TriggerRecord> triggers,
+                Clock::time_point deadline, absl::AnyInvocable<void(absl::Status)> done);
   // The first `limit` keys under prefix over every group, in key order; Unavailable when a group
   // cannot answer (a partial list would silently miss keys).
   void scan(std::string app, std::string prefix, size_t limit, Clock::time_point deadline,

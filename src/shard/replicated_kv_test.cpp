@@ -195,7 +195,7 @@ TEST_F(ReplicatedKvTest, BatchesSplitByGroupAndScansMergeEveryGroup) {
   for (int i = 0; i < 50; ++i)
     pairs.emplace_back("s/" + std::to_string(100 + i), std::to_string(i));
   std::promise<absl::Status> p;
-  nodes_[3].kv->setBatch("app", pairs, in(5s), [&](absl::Status s) { p.set_value(s); });
+  nodes_[3].kv->setBatch("app", pairs, {}, in(5s), [&](absl::Status s) { p.set_value(s); });
   ASSERT_TRUE(p.get_future().get().ok());
   std::promise<absl::StatusOr<KvPairs>> q;
   nodes_[0].kv->scan("app", "s/", 10, in(5s), [&](auto r) { q.set_value(std::move(r)); });

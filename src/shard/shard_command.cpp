@@ -16,6 +16,12 @@ namespace {
 constexpr uint8_t kFormat = 1;
 // Internal records use the empty app name, which no app can have.
 constexpr std::string_view kAppliedKey = "applied";
+// Pending trigger records: kTriggerPrefix + the invocation id, under the internal app name.
+constexpr std::string_view kTriggerPrefix = "trigger/";
+constexpr uint8_t kTriggerFormat = 1;
+// An id grows by ".<n>" per level of a trigger tree: 2 KiB holds limits.trigger_depth's default
+// of 500 levels.
+constexpr size_t kMaxTriggerId = 2048;
 
 using wire::putBytes;
 using wire::putU64;
@@ -106,11 +112,83 @@ absl::Status applyOp(Overlay& state, const KvOp& op, std::optional<std::string>&
       state.stage(op.app, op.key, value);
       return absl::OkStatus();
     }
+    case OpKind::kTrigger: {
+      // Checked here, identically on every replica: a malformed record fails its proposal (and
+      // with it the set it came with) instead of lying in the group for ever.
+      std::optional<TriggerRecord> record = decodeTrigger(op.value);
+      if (!record || record->id.empty() || record->id.size() > kMaxTriggerId ||
+          record->app != op.app || record->key != op.key) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "trigger record of key \"", op.key, "\" is malformed (or its invocation id is over ",
+            kMaxTriggerId, " bytes: too deep a trigger tree)"));
+      }
+      state.stage("", std::string(kTriggerPrefix) + record->id, op.value);
+      return absl::OkStatus();
+    }
+    case OpKind::kTriggerDone:
+      // Retiring a record twice, or one never written, is harmless: a re-run may finish after
+      // the first run did.
+      state.stage("", std::string(kTriggerPrefix) + op.value, std::nullopt);
+      return absl::OkStatus();
   }
   return absl::InternalError("unknown op");
 }
 
 }  // namespace
+
+std::string encodeTrigger(const TriggerRecord& r) {
+  std::string out(1, static_cast<char>(kTriggerFormat));
+  putBytes(out, r.id);
+  putBytes(out, r.app);
+  putBytes(out, r.function);
+  putBytes(out, r.key);
+  putU64(out, r.origin);
+  putBytes(out, r.request_id);
+  putU64(out, r.timeout_ms);
+  putU64(out, r.depth);
+  return out;
+}
+
+std::optional<TriggerRecord> decodeTrigger(std::string_view bytes) {
+  Reader r{bytes};
+  if (r.u8() != kTriggerFormat) return std::nullopt;
+  TriggerRecord t;
+  t.id = r.bytes();
+  t.app = r.bytes();
+  t.function = r.bytes();
+  t.key = r.bytes();
+  t.origin = r.u64();
+  t.request_id = r.bytes();
+  uint64_t timeout = r.u64();
+  uint64_t depth = r.u64();
+  if (!r.ok || !r.in.empty() || timeout > UINT32_MAX || depth > UINT32_MAX) return std::nullopt;
+  t.timeout_ms = static_cast<uint32_t>(timeout);
+  t.depth = static_cast<uint32_t>(depth);
+  return t;
+}
+
+KvOp triggerOp(const TriggerRecord& record) {
+  return KvOp{OpKind::kTrigger, record.app, record.key, encodeTrigger(record)};
+}
+
+KvOp triggerDoneOp(const TriggerRecord& record) {
+  return KvOp{OpKind::kTriggerDone, record.app, record.key, record.id};
+}
+
+absl::StatusOr<std::vector<TriggerRecord>> pendingTriggers(kv::KvStore& store, uint32_t group,
+                                                           size_t limit) {
+  auto pairs = store.shardScan(group, "", kTriggerPrefix, limit);
+  if (!pairs.ok()) return pairs.status();
+  std::vector<TriggerRecord> out;
+  out.reserve(pairs->size());
+  for (auto& [k, v] : *pairs) {
+    std::optional<TriggerRecord> t = decodeTrigger(v);
+    // The state machine stored only records that decoded: anything else is a corrupt store.
+    if (!t) return absl::InternalError(absl::StrCat("group ", group, ": bad trigger record ", k));
+    out.push_back(std::move(*t));
+  }
+  return out;
+}
 
 std::string encodeEntry(const Entry& entry) {
   std::string out;
@@ -153,7 +231,7 @@ std::optional<Entry> decodeEntry(std::string_view bytes) {
     p.ops.resize(ops);
     for (KvOp& op : p.ops) {
       uint8_t kind = r.u8();
-      if (kind < 1 || kind > 4) return std::nullopt;
+      if (kind < 1 || kind > 6) return std::nullopt;
       op.kind = static_cast<OpKind>(kind);
       op.app = r.bytes();
       op.key = r.bytes();

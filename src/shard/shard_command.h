@@ -22,13 +22,22 @@ class KvStore;
 
 namespace waverless::shard {
 
-enum class OpKind : uint8_t { kSet = 1, kDelete = 2, kCas = 3, kIncr = 4 };
+// kTrigger and kTriggerDone carry a durable trigger's record (TriggerRecord below): a kv_set's
+// proposal holds its set and the records of the functions it triggers, so they commit together.
+enum class OpKind : uint8_t {
+  kSet = 1,
+  kDelete = 2,
+  kCas = 3,
+  kIncr = 4,
+  kTrigger = 5,
+  kTriggerDone = 6
+};
 
 struct KvOp {
   OpKind kind = OpKind::kSet;
   std::string app;
-  std::string key;
-  std::string value;                    // set, cas: the new value
+  std::string key;    // kTrigger, kTriggerDone: the key that fired it (it names the group)
+  std::string value;  // set, cas: the new value; kTrigger: the encoded record; kTriggerDone: its id
   std::optional<std::string> expected;  // cas: the value it must have now; nullopt: absent
   int64_t delta = 0;                    // incr
 
@@ -50,6 +59,33 @@ struct Entry {
 
   bool operator==(const Entry&) const = default;
 };
+
+// A function a committed kv_set triggered, pending until the node that ran it (and its whole tree)
+// proposes kTriggerDone. Stored in its group's range under the internal (empty) app name, so raft
+// snapshots carry it. id is the invocation id every run of it sees (wl_invocation_id): unique in
+// the cluster, chosen by the writer before it proposes.
+struct TriggerRecord {
+  std::string id;
+  std::string app;
+  std::string function;
+  std::string key;      // the key whose set fired it: the function's kv_key arguments
+  uint64_t origin = 0;  // node whose request waits for it (it may be gone)
+  std::string request_id;
+  uint32_t timeout_ms = 0;  // what one run may take
+  uint32_t depth = 0;       // in its request's trigger tree: limits.trigger_depth holds across runs
+
+  bool operator==(const TriggerRecord&) const = default;
+};
+
+std::string encodeTrigger(const TriggerRecord& record);
+std::optional<TriggerRecord> decodeTrigger(std::string_view bytes);
+// The ops that commit and retire a record; the key is the one that fired it (its group's).
+KvOp triggerOp(const TriggerRecord& record);
+KvOp triggerDoneOp(const TriggerRecord& record);
+
+// The records pending in group's range of store (at most limit), in id order.
+absl::StatusOr<std::vector<TriggerRecord>> pendingTriggers(kv::KvStore& store, uint32_t group,
+                                                           size_t limit);
 
 std::string encodeEntry(const Entry& entry);
 std::optional<Entry> decodeEntry(std::string_view bytes);

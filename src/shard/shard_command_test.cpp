@@ -135,5 +135,72 @@ TEST_F(ShardStateTest, GroupsAreSeparateRangesThatDumpAndLoad) {
   EXPECT_EQ(scan->size(), 2u);
 }
 
+TriggerRecord record(std::string id, std::string key) {
+  return TriggerRecord{id, "app", "mark", key, 3, "r1", 2500, 2};
+}
+
+TEST(ShardCommand, TriggerRecordsRoundTripInEntries) {
+  TriggerRecord t = record("3-1a-r00000001.2", "ev_x");
+  std::optional<TriggerRecord> back = decodeTrigger(encodeTrigger(t));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(*back, t);
+  EXPECT_FALSE(decodeTrigger(encodeTrigger(t) + "x").has_value());
+  EXPECT_FALSE(decodeTrigger(encodeTrigger(t).substr(1)).has_value());
+  Entry e{1, {{1, {set("ev_x", "v"), triggerOp(t)}}, {2, {triggerDoneOp(t)}}}};
+  std::optional<Entry> decoded = decodeEntry(encodeEntry(e));
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(*decoded, e);
+  EXPECT_EQ(decoded->proposals[0].ops[1].kind, OpKind::kTrigger);
+  EXPECT_EQ(decoded->proposals[1].ops[0].value, t.id);
+}
+
+TEST_F(ShardStateTest, ATriggerRecordCommitsWithItsWriteAndDoneRetiresIt) {
+  TriggerRecord a = record("n1.a", "ev_a"), b = record("n1.b", "ev_b");
+  apply(1, {{1, {set("ev_a", "1"), triggerOp(a)}}, {2, {set("ev_b", "2"), triggerOp(b)}}});
+  EXPECT_EQ(get("ev_a"), "1");
+  auto pending = pendingTriggers(*store_, 7, 10);
+  ASSERT_TRUE(pending.ok()) << pending.status();
+  EXPECT_THAT(*pending, ::testing::ElementsAre(a, b));
+  // Records are internal: the app's own scan does not list them.
+  EXPECT_EQ(store_->shardScan(7, "app", "", 10)->size(), 2u);
+  EXPECT_EQ(pendingTriggers(*store_, 7, 1)->size(), 1u);
+
+  apply(2, {{1, {triggerDoneOp(a)}}, {2, {triggerDoneOp(a)}}});  // twice: harmless
+  EXPECT_THAT(*pendingTriggers(*store_, 7, 10), ::testing::ElementsAre(b));
+  EXPECT_TRUE(pendingTriggers(*store_, 8, 10)->empty());
+}
+
+TEST_F(ShardStateTest, ACasThatFailsCommitsNoTriggerRecord) {
+  apply(1, {{1, {set("k", "now")}}});
+  auto r = apply(2, {{1, {cas("k", "before", "after"), triggerOp(record("id1", "k"))}},
+                     {2, {incr("k", 1), triggerOp(record("id2", "k"))}}});
+  EXPECT_EQ(r[0].status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(r[1].status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(pendingTriggers(*store_, 7, 10)->empty());
+}
+
+TEST_F(ShardStateTest, AMalformedTriggerRecordFailsItsProposal) {
+  KvOp bad = triggerOp(record("id", "k"));
+  bad.value = "garbage";
+  KvOp other_key = triggerOp(record("id", "elsewhere"));
+  other_key.key = "k";  // the record names a key of another group
+  auto r = apply(1, {{1, {set("k", "v"), bad}}, {2, {set("k", "w"), other_key}}});
+  EXPECT_EQ(r[0].status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r[1].status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(get("k"), std::nullopt);
+  EXPECT_TRUE(pendingTriggers(*store_, 7, 10)->empty());
+}
+
+TEST_F(ShardStateTest, ARaftSnapshotCarriesPendingTriggerRecords) {
+  TriggerRecord t = record("n2.x", "ev");
+  apply(1, {{1, {set("ev", "1"), triggerOp(t)}}});
+  absl::StatusOr<std::string> dump = store_->shardDump(7);
+  ASSERT_TRUE(dump.ok());
+  ASSERT_TRUE(store_->shardDrop(7).ok());
+  EXPECT_TRUE(pendingTriggers(*store_, 7, 10)->empty());
+  ASSERT_TRUE(store_->shardLoad(7, *dump).ok());
+  EXPECT_THAT(*pendingTriggers(*store_, 7, 10), ::testing::ElementsAre(t));
+}
+
 }  // namespace
 }  // namespace waverless::shard

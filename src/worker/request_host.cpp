@@ -30,9 +30,15 @@ class RequestRunner::Host : public wasm::HostServices {
     // runs: a triggered function always finds its key.
     absl::Status st;
     if (ClusterKv* kv = elsewhere(key)) {
+      // A replicated key: its triggers are durable, committed with the value.
+      auto fired = runner_->admitTriggered(req_, inv_, key);
+      if (!fired.ok()) return fired.status();
       st = awaitReply<absl::Status>(fiber, [&](auto reply) {
-        kv->set(req_->app->name, std::string(key), std::string(value), std::move(reply));
+        kv->set(req_->app->name, std::string(key), std::string(value), records(*fired),
+                std::move(reply));
       });
+      runner_->startTriggered(req_, *std::move(fired), st.ok());
+      return st;
     } else {
       st = runner_->kv_.set(req_->app->name, key, value);
     }
@@ -48,6 +54,7 @@ class RequestRunner::Host : public wasm::HostServices {
     absl::Status st = storeBatch(fiber, kvs);
     if (!st.ok()) return st;
     for (const auto& [k, v] : kvs) {
+      if (elsewhere(k) != nullptr) continue;  // durable: storeBatch started them
       if (absl::Status t = trigger(k); !t.ok()) return t;
     }
     return absl::OkStatus();
@@ -63,10 +70,14 @@ class RequestRunner::Host : public wasm::HostServices {
     if (ClusterKv* kv = elsewhere(key)) {
       std::optional<std::string> want;
       if (expected) want.emplace(*expected);
+      auto fired = runner_->admitTriggered(req_, inv_, key);
+      if (!fired.ok()) return fired.status();
       stored = awaitReply<absl::StatusOr<bool>>(fiber, [&](auto reply) {
         kv->cas(req_->app->name, std::string(key), std::move(want), std::string(value),
-                std::move(reply));
+                records(*fired), std::move(reply));
       });
+      runner_->startTriggered(req_, *std::move(fired), stored.ok() && *stored);
+      return stored;
     } else {
       stored = runner_->kv_.cas(req_->app->name, key, expected, value);
     }
@@ -79,9 +90,13 @@ class RequestRunner::Host : public wasm::HostServices {
     if (auto st = check(app::KvOp::kSet, "incr", key); !st.ok()) return st;
     absl::StatusOr<int64_t> sum;
     if (ClusterKv* kv = elsewhere(key)) {
+      auto fired = runner_->admitTriggered(req_, inv_, key);
+      if (!fired.ok()) return fired.status();
       sum = awaitReply<absl::StatusOr<int64_t>>(fiber, [&](auto reply) {
-        kv->incr(req_->app->name, std::string(key), delta, std::move(reply));
+        kv->incr(req_->app->name, std::string(key), delta, records(*fired), std::move(reply));
       });
+      runner_->startTriggered(req_, *std::move(fired), sum.ok());
+      return sum;
     } else {
       sum = runner_->kv_.incr(req_->app->name, key, delta);
     }
@@ -90,7 +105,11 @@ class RequestRunner::Host : public wasm::HostServices {
     return sum;
   }
 
-  std::string invocationId() override { return absl::StrCat(req_->tree_id, ".", inv_->seq); }
+  std::string invocationId() override {
+    // A durable trigger's run keeps its record's id, whichever node runs it and how often.
+    if (inv_->parent == nullptr && !req_->root_id.empty()) return req_->root_id;
+    return absl::StrCat(req_->tree_id, ".", inv_->seq);
+  }
 
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> kvScan(wasm::Fiber& fiber,
                                                                           std::string_view prefix,
@@ -180,9 +199,31 @@ class RequestRunner::Host : public wasm::HostServices {
     bool here = std::none_of(kvs.begin(), kvs.end(),
                              [&](const auto& kv) { return elsewhere(kv.first) != nullptr; });
     if (here) return runner_->kv_.setBatch(req_->app->name, kvs);
-    return awaitReply<absl::Status>(fiber, [&](auto reply) {
-      runner_->cluster_kv_->setBatch(req_->app->name, kvs, std::move(reply));
+    // The replicated keys' triggers are durable: admitted now, committed with their groups'
+    // writes, started once the batch is stored.
+    std::vector<Durable> fired;
+    for (const auto& [k, v] : kvs) {
+      if (elsewhere(k) == nullptr) continue;
+      auto more = runner_->admitTriggered(req_, inv_, k);
+      if (!more.ok()) {
+        runner_->startTriggered(req_, std::move(fired), /*committed=*/false);
+        return more.status();
+      }
+      for (Durable& d : *more) fired.push_back(std::move(d));
+    }
+    absl::Status st = awaitReply<absl::Status>(fiber, [&](auto reply) {
+      runner_->cluster_kv_->setBatch(req_->app->name, kvs, records(fired), std::move(reply));
     });
+    runner_->startTriggered(req_, std::move(fired), st.ok());
+    return st;
+  }
+
+  using Durable = RequestRunner::Durable;
+  static TriggerRecords records(const std::vector<Durable>& fired) {
+    TriggerRecords out;
+    out.reserve(fired.size());
+    for (const Durable& d : fired) out.push_back(d.record);
+    return out;
   }
 
   // Parks the fiber until the callback handed to `start` delivers a Result
@@ -205,11 +246,8 @@ class RequestRunner::Host : public wasm::HostServices {
   // has been failed and this invocation stops when the host call returns.
   absl::Status trigger(std::string_view key) {
     for (const auto& [fn, index] : req_->app->manifest.triggeredBy(key)) {
-      std::vector<std::string> args;
-      for (const auto& a : fn->args) {
-        args.push_back(a.kind == app::ArgSpec::Kind::kKvKey ? std::string(key) : std::string());
-      }
-      if (absl::Status st = runner_->launch(req_, inv_, *fn, std::move(args), key); !st.ok()) {
+      if (absl::Status st = runner_->launch(req_, inv_, *fn, triggerArgs(*fn, key), key);
+          !st.ok()) {
         return st;
       }
     }

@@ -127,19 +127,22 @@ void RequestRunner::run(std::shared_ptr<const meta::DeployedApp> app, const app:
     if (last < fn.args.size()) args[last] = std::move(http_text);
   }
   start(std::move(app), fn, std::move(args),
-        absl::StrCat("r", absl::Hex(next_id_.fetch_add(1), absl::kZeroPad8)), std::move(done),
-        std::move(stream), std::move(scope));
+        absl::StrCat(id_prefix_, "r", absl::Hex(next_id_.fetch_add(1), absl::kZeroPad8)),
+        std::move(done), std::move(stream), std::move(scope));
 }
 
 void RequestRunner::runTriggered(std::shared_ptr<const meta::DeployedApp> app,
                                  const app::FnSpec& fn, std::vector<std::string> args,
                                  std::string request_id,
                                  absl::AnyInvocable<void(RequestOutcome)> done,
-                                 std::chrono::milliseconds deadline) {
+                                 std::chrono::milliseconds deadline, std::string invocation_id,
+                                 uint32_t depth) {
   std::string tree_id =
-      absl::StrCat(request_id, "~", absl::Hex(next_id_.fetch_add(1), absl::kZeroPad8));
+      !invocation_id.empty()
+          ? invocation_id
+          : absl::StrCat(request_id, "~", absl::Hex(next_id_.fetch_add(1), absl::kZeroPad8));
   start(std::move(app), fn, std::move(args), std::move(request_id), std::move(done), nullptr,
-        nullptr, deadline, std::move(tree_id));
+        nullptr, deadline, std::move(tree_id), std::move(invocation_id), depth);
 }
 
 void RequestRunner::start(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
@@ -147,9 +150,12 @@ void RequestRunner::start(std::shared_ptr<const meta::DeployedApp> app, const ap
                           absl::AnyInvocable<void(RequestOutcome)> done,
                           std::shared_ptr<http::BodyStream> body,
                           std::shared_ptr<common::CancelScope> scope,
-                          std::optional<std::chrono::milliseconds> deadline, std::string tree_id) {
+                          std::optional<std::chrono::milliseconds> deadline, std::string tree_id,
+                          std::string root_id, uint32_t depth) {
   auto req = std::make_shared<Request>();
+  req->depth = depth;
   req->body = std::move(body);
+  req->root_id = std::move(root_id);
   req->tree_id = tree_id.empty() ? request_id : std::move(tree_id);
   req->id = std::move(request_id);
   req->app = std::move(app);
@@ -164,9 +170,9 @@ void RequestRunner::start(std::shared_ptr<const meta::DeployedApp> app, const ap
   }
 }
 
-absl::Status RequestRunner::launch(const std::shared_ptr<Request>& req, Invocation* parent,
-                                   const app::FnSpec& fn, std::vector<std::string> args,
-                                   std::string_view key) {
+absl::StatusOr<RequestRunner::Invocation*> RequestRunner::admit(const std::shared_ptr<Request>& req,
+                                                                Invocation* parent,
+                                                                const app::FnSpec& fn) {
   const app::AppLimitsSpec& limits = req->app->manifest.limits;
   FnMetrics& m = fnMetrics(req->app->name, fn.name);
   Invocation* inv = nullptr;
@@ -175,7 +181,7 @@ absl::Status RequestRunner::launch(const std::shared_ptr<Request>& req, Invocati
   auto now = Clock::now();
   {
     std::lock_guard lock(req->mu);
-    const uint32_t depth = parent == nullptr ? 0 : parent->depth + 1;
+    const uint32_t depth = parent == nullptr ? req->depth : parent->depth + 1;
     // Invocations so far, the entry included.
     const uint64_t launched = req->invocations.size();
     if (req->scope->cancelled()) {
@@ -248,7 +254,17 @@ absl::Status RequestRunner::launch(const std::shared_ptr<Request>& req, Invocati
     std::lock_guard lock(req->mu);
     req->timer = id;
   }
+  return inv;
+}
 
+absl::Status RequestRunner::launch(const std::shared_ptr<Request>& req, Invocation* parent,
+                                   const app::FnSpec& fn, std::vector<std::string> args,
+                                   std::string_view key) {
+  absl::StatusOr<Invocation*> admitted = admit(req, parent, fn);
+  if (!admitted.ok()) return admitted.status();
+  Invocation* inv = *admitted;
+  FnMetrics& m = *inv->metrics;
+  auto now = Clock::now();
   auto remaining = std::chrono::ceil<std::chrono::milliseconds>(req->deadline - now);
   auto timeout = std::min(fn.timeout.value_or(std::chrono::seconds(30)), remaining);
   if (cluster_ != nullptr && parent != nullptr) {
@@ -277,8 +293,10 @@ absl::Status RequestRunner::launch(const std::shared_ptr<Request>& req, Invocati
   ir.fresh_instance = fn.fresh_instance;
   // The entry runs where its HTTP request arrived, unless it is known to
   // compute for long; what it triggers waits its app's turn on the
-  // background threads.
-  ir.background = parent != nullptr || m.avg_ns.load(std::memory_order_relaxed) > kHeavyEntryNs;
+  // background threads. A durable trigger's run (root_id) is triggered work too, and must never
+  // run inline on the thread of the host call that fired it.
+  ir.background = parent != nullptr || !req->root_id.empty() ||
+                  m.avg_ns.load(std::memory_order_relaxed) > kHeavyEntryNs;
   ir.run_on_caller_thread = !ir.background;
   engine_.invoke(req->app->module, std::move(ir),
                  [this, req, inv, host = std::move(host)](wasm::InvocationResult r) mutable {

@@ -39,6 +39,9 @@ struct RequestOutcome {
   int retry_after_s = 0;  // > 0: the app is over its quota; answer Retry-After
 };
 
+// The arguments of fn when a set of key triggers it.
+std::vector<std::string> triggerArgs(const app::FnSpec& fn, std::string_view key);
+
 class RequestRunner {
  public:
   RequestRunner(wasm::Engine& engine, kv::KvStore& kv, metrics::Registry& metrics, AppLogs& logs);
@@ -59,16 +62,21 @@ class RequestRunner {
 
   // Runs fn with args on this node as part of a request owned by another
   // node; done when fn and everything it triggered have finished, or when
-  // `deadline` (what is left of that request's) passes.
+  // `deadline` (what is left of that request's) passes. invocation_id: a
+  // durable trigger's id, which fn reads as its wl_invocation_id and which
+  // prefixes the ids of what it triggers, so that every run of the record
+  // sees the same ids. depth: fn's in the whole tree, which its limits count.
   void runTriggered(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec& fn,
                     std::vector<std::string> args, std::string request_id,
                     absl::AnyInvocable<void(RequestOutcome)> done,
-                    std::chrono::milliseconds deadline);
+                    std::chrono::milliseconds deadline, std::string invocation_id = {},
+                    uint32_t depth = 0);
 
   // Cluster mode: set once before serving; both null on a single node.
   void setCluster(ClusterHooks* cluster, ClusterKv* kv) {
     cluster_ = cluster;
     cluster_kv_ = kv;
+    id_prefix_ = cluster != nullptr ? cluster->requestIdPrefix() : std::string();
   }
 
   uint64_t inflight() const { return inflight_.load(); }
@@ -103,12 +111,27 @@ class RequestRunner {
              std::shared_ptr<http::BodyStream> body = nullptr,
              std::shared_ptr<common::CancelScope> scope = nullptr,
              std::optional<std::chrono::milliseconds> deadline = std::nullopt,
-             std::string tree_id = {});
+             std::string tree_id = {}, std::string root_id = {}, uint32_t depth = 0);
   // Starts fn as part of req; an error (a limit hit, the request over) means
   // it was not started and the request has been failed.
   absl::Status launch(const std::shared_ptr<Request>& req, Invocation* parent,
                       const app::FnSpec& fn, std::vector<std::string> args,
                       std::string_view key = {});
+  // launch()'s first half: checks req's limits and enters fn in its tree.
+  absl::StatusOr<Invocation*> admit(const std::shared_ptr<Request>& req, Invocation* parent,
+                                    const app::FnSpec& fn);
+  // Durable triggers (request_host.cpp): the functions a set of a replicated
+  // key fires are admitted, and their ids chosen, before the write is
+  // proposed with their records; once it has committed they run through the
+  // cluster, else they are withdrawn.
+  struct Durable {
+    Invocation* inv;
+    TriggerRecord record;
+  };
+  absl::StatusOr<std::vector<Durable>> admitTriggered(const std::shared_ptr<Request>& req,
+                                                      Invocation* parent, std::string_view key);
+  void startTriggered(const std::shared_ptr<Request>& req, std::vector<Durable> fired,
+                      bool committed);
   // The guest-facing services of one invocation (request_host.cpp).
   std::unique_ptr<wasm::HostServices> makeHost(const std::shared_ptr<Request>& req,
                                                Invocation* inv);
@@ -128,6 +151,7 @@ class RequestRunner {
   AppLogs& logs_;
   ClusterHooks* cluster_ = nullptr;
   ClusterKv* cluster_kv_ = nullptr;
+  std::string id_prefix_;  // of request ids: ClusterHooks::requestIdPrefix
   std::atomic<uint64_t> next_id_{1};
   std::atomic<uint64_t> inflight_{0};
   metrics::Counter* permission_denials_;

@@ -35,6 +35,9 @@ struct RequestRunner::Request {
   // request run for another node a node-local segment too, so that the ids
   // of two parts run here never collide (see wl_invocation_id).
   std::string tree_id;
+  // A durable trigger's run: the entry's wl_invocation_id is its record's id.
+  std::string root_id;
+  uint32_t depth = 0;  // of the entry: a part of a tree run elsewhere continues its depth
   std::shared_ptr<const meta::DeployedApp> app;
   Clock::time_point start;
   Clock::time_point deadline;  // of the whole tree: the entry's timeout

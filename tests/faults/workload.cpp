@@ -222,6 +222,11 @@ void Workload::registerClient(int client, unsigned seed) {
     {
       std::lock_guard lock(mu_);
       if (acked) acked_tokens_.push_back(token);
+      // A write whose answer was lost may still have committed, and with it its trigger.
+      if (!acked && op.indeterminate && !never_sent &&
+          (op.kind == OpKind::kSet || op.kind == OpKind::kCas)) {
+        unknown_tokens_.push_back(token);
+      }
       if (counter >= 0 && !never_sent) {
         (op.indeterminate ? maybe_delta_ : acked_delta_)[counter] += op.delta;
       }
@@ -264,9 +269,14 @@ bool Workload::finalReads(Probe* probe) {
   // The clients have stopped: a copy of what they acknowledged, then no lock across the calls.
   std::vector<std::string> tokens;
   std::vector<int64_t> acked, maybe;
+  size_t n_acked = 0;
   {
     std::lock_guard lock(mu_);
     tokens = acked_tokens_;
+    n_acked = tokens.size();
+    // Then the writes of unknown outcome: those that committed (their ev_ exists) must have had
+    // their trigger run too, although no request waited for it to the end (durable triggers).
+    tokens.insert(tokens.end(), unknown_tokens_.begin(), unknown_tokens_.end());
     acked = acked_delta_;
     maybe = maybe_delta_;
   }
@@ -290,7 +300,10 @@ bool Workload::finalReads(Probe* probe) {
                                              acked[c], ", unknown outcomes ", maybe[c]));
     }
   }
-  probe->acked_writes = tokens.size();
+  probe->acked_writes = n_acked;
+  // Committed writes whose trigger had not run yet: no request waited for it, so a group leader
+  // may still be about to run it as an orphan (after its grace period).
+  std::vector<std::string> late;
   for (size_t at = 0; at < tokens.size(); at += 200) {
     std::string body;
     size_t end = std::min(tokens.size(), at + 200);
@@ -299,6 +312,12 @@ bool Workload::finalReads(Probe* probe) {
     if (ask("/register/probe", body, &out).first < 0 || out.size() != 3 * (end - at)) return false;
     for (size_t i = at; i < end; ++i) {
       char ev = out[3 * (i - at)], done = out[3 * (i - at) + 1];
+      if (i >= n_acked) {
+        if (ev != '1') continue;  // it did not commit: nothing to trigger
+        probe->committed_unacked++;
+        if (done != '1') late.push_back(tokens[i]);
+        continue;
+      }
       if (ev != '1') {
         probe->missing_writes++;
         if (probe->examples.size() < 10) {
@@ -313,6 +332,23 @@ bool Workload::finalReads(Probe* probe) {
         }
       }
     }
+  }
+  for (int round = 0; round < 20 && !late.empty(); ++round) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    std::string body, out;
+    for (const auto& t : late) absl::StrAppend(&body, t, "\n");
+    if (ask("/register/probe", body, &out).first < 0 || out.size() != 3 * late.size()) continue;
+    std::vector<std::string> still;
+    for (size_t i = 0; i < late.size(); ++i) {
+      if (out[3 * i + 1] != '1') still.push_back(late[i]);
+    }
+    late = std::move(still);
+  }
+  probe->missing_triggers += late.size();
+  for (const auto& t : late) {
+    if (probe->examples.size() >= 10) break;
+    probe->examples.push_back("the trigger of committed write " + t +
+                              " (its request failed) never ran");
   }
   return true;
 }

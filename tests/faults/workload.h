@@ -47,9 +47,10 @@ class Workload {
   // write. Returns false if the cluster would not answer them.
   struct Probe {
     size_t acked_writes = 0;
-    size_t missing_writes = 0;    // check 1: acknowledged, ev_<token> absent
-    size_t missing_triggers = 0;  // check 4: acknowledged, done_<token> absent
-    size_t counters_wrong = 0;    // check 1: a counter outside [acked sum, acked + maybe sum]
+    size_t missing_writes = 0;     // check 1: acknowledged, ev_<token> absent
+    size_t committed_unacked = 0;  // writes whose request failed but whose ev_<token> exists
+    size_t missing_triggers = 0;   // check 4: acknowledged or committed, done_<token> absent
+    size_t counters_wrong = 0;     // check 1: a counter outside [acked sum, acked + maybe sum]
     std::vector<std::string> examples;
   };
   bool finalReads(Probe* probe);
@@ -75,6 +76,7 @@ class Workload {
   std::vector<RequestRecord> requests_;
   std::vector<RegisterOp> history_;
   std::vector<std::string> acked_tokens_;
+  std::vector<std::string> unknown_tokens_;  // set/cas whose outcome the client never learned
   std::vector<int64_t> acked_delta_, maybe_delta_;  // per counter
 };
 

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "app_fixtures.h"
@@ -276,6 +277,128 @@ TEST_F(ClusterTest, LostWorkerRetriesIdempotentFunctionsOnly) {
     ASSERT_TRUE(aliveInView(w + 1));
     std::this_thread::sleep_for(std::chrono::milliseconds(700));
   }
+}
+
+// wl_durable_triggers{event="<event>"} of node n (an index into nodes_); -1 when absent.
+double durableCount(NodeProcess* node, const char* event) {
+  std::string m = node->call("GET", "/metrics").body;
+  std::string needle = std::string("wl_durable_triggers{event=\"") + event + "\"} ";
+  auto at = m.find(needle);
+  return at == std::string::npos ? -1 : std::stod(m.substr(at + needle.size()));
+}
+
+// testkit's durable_probe of tag through node n, retried while the node answers 503 (its entry
+// may first be placed on a worker that just died).
+std::string durableProbe(NodeProcess* node, const std::string& tag) {
+  http::ClientResponse r;
+  for (int i = 0; i < 50; ++i) {
+    r = node->call("POST", "/testkit/durable_probe", tag);
+    if (r.status == 200) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(r.status, 200) << r.body;
+  return r.body;
+}
+
+// Restarts nodes_[w] and waits until the master's view has it again.
+void restartWorker(NodeProcess* const* nodes, int w, const std::function<bool(int)>& alive) {
+  ASSERT_TRUE(nodes[w]->start());
+  for (int i = 0; i < 100 && !alive(w + 1); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(alive(w + 1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+}
+
+// The worker (index into nodes_) that runs the durable triggers of dur_<x>, i.e. that leads its
+// group: the one whose run count a quick durable_put through node 2 raises.
+int durableRunner(NodeProcess* const* nodes, const std::string& x) {
+  double before[4] = {};
+  for (int w : {1, 2, 3}) before[w] = durableCount(nodes[w], "run");
+  auto r = nodes[1]->call("POST", "/testkit/durable_put", x + "\nprobe_" + x + "\n0");
+  EXPECT_EQ(r.status, 200) << r.body;
+  for (int w : {1, 2, 3}) {
+    if (durableCount(nodes[w], "run") > before[w]) return w;
+  }
+  return -1;
+}
+
+// A key of testkit whose durable triggers run on node 2 (on_node2) or on another worker.
+std::string keyRunBy(NodeProcess* const* nodes, bool on_node2, int* runner) {
+  for (int i = 0; i < 40; ++i) {
+    std::string x = (on_node2 ? "o" : "r") + std::to_string(i);
+    *runner = durableRunner(nodes, x);
+    if (*runner > 0 && (*runner == 1) == on_node2) return x;
+  }
+  return "";
+}
+
+// The node running a durable trigger dies (kill -9) in the middle of it: the group's next leader
+// runs it again with the same wl_invocation_id, and the request waiting for it (its entry on
+// another node) answers once, with the re-run's result.
+TEST_F(ClusterTest, DurableTriggerRunsAgainWhenItsNodeDies) {
+  int runner = -1;
+  std::string x = keyRunBy(nodes_, /*on_node2=*/false, &runner);
+  ASSERT_FALSE(x.empty()) << "no key whose group another worker than node 2 leads";
+  http::ClientResponse result;
+  std::thread req([&] {
+    // Entries sent to an idle worker run there: node 2 is the origin.
+    result = nodes_[1]->call("POST", "/testkit/durable_put", x + "\nrerun\n2500",
+                             std::chrono::seconds(30));
+  });
+  bool started = false;
+  for (int i = 0; i < 200 && !started; ++i) {
+    started = durableProbe(nodes_[1], "rerun").find(';') != std::string::npos;
+    if (!started) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(started) << "durable_mark never started";
+  nodes_[runner]->kill(SIGKILL);
+  req.join();
+  EXPECT_EQ(result.status, 200) << result.body;
+  std::string probe = durableProbe(nodes_[1], "rerun");
+  std::string id = probe.substr(probe.find('|') + 1);
+  // Two runs, one id (each run appended it), and the marker the answer read is that id.
+  EXPECT_EQ(probe, id + ";" + id + ";|" + id);
+  EXPECT_EQ(result.body, "marked " + id);
+  EXPECT_TRUE(id.starts_with("2-")) << id << ": chosen by the origin, node 2";
+  EXPECT_GE(durableCount(nodes_[1], "replaced"), 1) << "node 2 did not place it again";
+  restartWorker(nodes_, runner, aliveInView);
+}
+
+// The origin of a durable trigger dies right after its write committed, and the run with it (the
+// origin leads the key's group, so the trigger ran there): no request waits any more, and the
+// group's next leader finds the record, runs it with the same id, and retires it.
+TEST_F(ClusterTest, OrphanedDurableTriggerRunsOnTheNextLeader) {
+  int runner = -1;
+  std::string x = keyRunBy(nodes_, /*on_node2=*/true, &runner);
+  ASSERT_FALSE(x.empty()) << "no key whose group node 2 leads";
+  std::thread req([&] {
+    nodes_[1]->call("POST", "/testkit/durable_put", x + "\norphan\n1500", std::chrono::seconds(30));
+  });
+  bool started = false;
+  for (int i = 0; i < 200 && !started; ++i) {
+    started = durableProbe(nodes_[2], "orphan").find(';') != std::string::npos;
+    if (!started) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(started) << "durable_mark never started";
+  nodes_[1]->kill(SIGKILL);
+  auto killed_at = Clock::now();
+  req.join();  // its connection died with node 2
+  std::string probe;
+  while (Clock::now() - killed_at < std::chrono::seconds(20)) {
+    probe = durableProbe(nodes_[2], "orphan");
+    if (!probe.ends_with("|")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  auto took = Clock::now() - killed_at;
+  std::string id = probe.substr(probe.find('|') + 1);
+  ASSERT_FALSE(id.empty()) << "the orphaned trigger never ran again: " << probe;
+  EXPECT_EQ(probe, id + ";" + id + ";|" + id);
+  EXPECT_LT(took, std::chrono::seconds(10));
+  double orphans = 0;
+  for (int w : {2, 3}) orphans += std::max(0.0, durableCount(nodes_[w], "orphan"));
+  EXPECT_GE(orphans, 1);
+  restartWorker(nodes_, 1, aliveInView);
 }
 
 // Which node /api/nodes (asked of `asked`) says holds the master role; 0 if none.

@@ -1,5 +1,6 @@
 /* Test functions: each provokes one behaviour the platform must handle. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "waverless.h"
@@ -162,4 +163,76 @@ WL_FUNCTION(scan) {
     snprintf(line, sizeof line, "%.*s=%.*s ", (int)kl, k, (int)vl, v);
     out(line);
   }
+}
+
+/* Durable triggers: see app.yaml. */
+static void must(wl_status st, const char* what) {
+  if (st != WL_OK) wl_fail(st, what, (uint32_t)strlen(what));
+}
+
+WL_FUNCTION(durable_put) {
+  const char* a = args[0].data;
+  uint32_t n = args[0].len;
+  const char* nl = memchr(a, '\n', n);
+  if (!nl) must(WL_ERR_INVALID, "want x\\ntag\\nms");
+  char key[256], value[256], marker[256];
+  int kl = snprintf(key, sizeof key, "dur_%.*s", (int)(nl - a), a);
+  const char* rest = nl + 1;
+  uint32_t rl = n - (uint32_t)(rest - a);
+  const char* nl2 = memchr(rest, '\n', rl);
+  if (!nl2) must(WL_ERR_INVALID, "want x\\ntag\\nms");
+  int vl = snprintf(value, sizeof value, "%.*s %.*s", (int)(nl2 - rest), rest,
+                    (int)(rl - (uint32_t)(nl2 + 1 - rest)), nl2 + 1);
+  int ml = snprintf(marker, sizeof marker, "marker_%.*s", (int)(nl2 - rest), rest);
+  must(wl_kv_set(key, (uint32_t)kl, value, (uint32_t)vl), "set failed");
+  must(wl_wait_triggered(), "durable_mark failed");
+  char id[256];
+  uint32_t len = 0;
+  must(wl_kv_get(marker, (uint32_t)ml, id, sizeof id, &len), "no marker");
+  out("marked ");
+  wl_output_write(id, len);
+}
+
+WL_FUNCTION(durable_mark) {
+  char value[256], k[256], id[256], runs[4096];
+  uint32_t vlen = 0, ilen = 0;
+  must(wl_kv_get(args[0].data, args[0].len, value, sizeof value - 1, &vlen), "no value");
+  value[vlen] = 0;
+  char* space = strchr(value, ' ');
+  if (!space) must(WL_ERR_INVALID, "want tag ms");
+  *space = 0;
+  const char* tag = value;
+  unsigned ms = (unsigned)atoi(space + 1);
+  must(wl_invocation_id(id, sizeof id, &ilen), "no invocation id");
+  /* Append this run's id to runs_<tag>: a cas loop, so a re-run's id is added, not lost. */
+  int kl = snprintf(k, sizeof k, "runs_%s", tag);
+  for (;;) {
+    uint32_t rlen = 0;
+    wl_status st = wl_kv_get(k, (uint32_t)kl, runs, sizeof runs - sizeof id - 2, &rlen);
+    int absent = st == WL_ERR_NOT_FOUND;
+    if (!absent) must(st, "get runs failed");
+    char next[4096];
+    memcpy(next, runs, absent ? 0 : rlen);
+    uint32_t nlen = absent ? 0 : rlen;
+    memcpy(next + nlen, id, ilen);
+    nlen += ilen;
+    next[nlen++] = ';';
+    st = wl_kv_cas(k, (uint32_t)kl, absent ? NULL : runs, absent ? WL_KV_ABSENT : rlen, next, nlen);
+    if (st == WL_OK) break;
+    if (st != WL_ERR_CONFLICT) must(st, "cas runs failed");
+  }
+  wl_sleep_ms(ms);
+  kl = snprintf(k, sizeof k, "marker_%s", tag);
+  must(wl_kv_set(k, (uint32_t)kl, id, ilen), "set marker failed");
+}
+
+/* "<tag>" -> "<runs_ value>|<marker_ value>" (empty when absent) */
+WL_FUNCTION(durable_probe) {
+  char k[256], v[4096];
+  uint32_t len = 0;
+  int kl = snprintf(k, sizeof k, "runs_%.*s", (int)args[0].len, args[0].data);
+  if (wl_kv_get(k, (uint32_t)kl, v, sizeof v, &len) == WL_OK) wl_output_write(v, len);
+  out("|");
+  kl = snprintf(k, sizeof k, "marker_%.*s", (int)args[0].len, args[0].data);
+  if (wl_kv_get(k, (uint32_t)kl, v, sizeof v, &len) == WL_OK) wl_output_write(v, len);
 }

@@ -283,32 +283,40 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void dispatchRequest(Request req, bool keep_alive) {
     in_handler_ = true;  // the function may run for long: not idle
+    keep_alive_ = keep_alive;
     // The last request's scope, if nothing holds it any more: most
-    // keep-alive requests then allocate none.
+    // keep-alive requests then allocate none, and keep its hook.
     if (cancel_ && cancel_.use_count() == 1) {
       cancel_->reset();
     } else {
       cancel_ = std::make_shared<common::CancelScope>();
-    }
-    uint64_t seq = ++requests_;
-    // A streamed body's pump reads the socket itself and sees the client go.
-    // Others start watching once their work turns out to be long: a warm
-    // call answers within its first slice and never pays for it.
-    if (!stream_body_) {
-      cancel_->onLong([weak = this->weak_from_this(), seq] {
+      // Work that turns out to be long has the client watched from then
+      // on: a warm call answers within its first slice and never pays for
+      // it. The hook may come late, from an earlier request of this
+      // connection; it then has the current one watched, which is harmless.
+      cancel_->onLong([weak = this->weak_from_this()] {
         auto self = weak.lock();
         if (!self) return;
-        net::post(self->stream_.get_executor(), [self, seq] {
-          if (self->in_handler_ && seq == self->requests_) self->watchPeer(self->cancel_, seq);
-        });
+        net::post(self->stream_.get_executor(), [self] { self->watchRunning(); });
       });
     }
+    ++requests_;
     req.cancel = cancel_;
-    handler_.handle(std::move(req), [self = shared_from_this(), keep_alive](Response r) mutable {
-      net::post(self->stream_.get_executor(), [self, r = std::move(r), keep_alive]() mutable {
-        self->write(std::move(r), keep_alive);
+    // Captures nothing but the session: the responder fits in its inline
+    // storage (no allocation); keep_alive_ holds until the answer is written.
+    handler_.handle(std::move(req), [self = shared_from_this()](Response r) mutable {
+      net::post(self->stream_.get_executor(), [self, r = std::move(r)]() mutable {
+        self->write(std::move(r), self->keep_alive_);
       });
     });
+  }
+
+  // The request in the handler is long: watch for its client going away.
+  // A streamed body's pump reads the socket itself and sees the client go.
+  void watchRunning() {
+    if (!in_handler_ || stream_body_ || watched_ == requests_) return;
+    watched_ = requests_;
+    watchPeer(cancel_, requests_);
   }
 
   // While the handler runs nothing reads the socket; a wait for readability
@@ -439,6 +447,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   net::steady_timer idle_timer_{stream_.get_executor()};
   uint64_t progress_ = 0;                        // bumped when a read starts or a header arrives
   uint64_t requests_ = 0;                        // dispatched so far; tells a stale peer watch
+  uint64_t watched_ = 0;                         // the last request whose peer was watched
+  bool keep_alive_ = false;                      // of the request in the handler
   std::shared_ptr<common::CancelScope> cancel_;  // the current request's
   uint64_t progress_seen_ = 0;
   bool in_handler_ = false;

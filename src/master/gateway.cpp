@@ -355,7 +355,7 @@ void Gateway::invoke(http::Request req, http::Responder respond) {
   Route route = this->route(req.method, req.path);
   if (route.fn == nullptr) {
     http_errors_->add();
-    std::move(respond)(std::move(route.error));
+    std::move(respond)(std::move(*route.error));
     return;
   }
   if (auto d = deniedInvoke(req, *route.app)) {

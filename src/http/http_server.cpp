@@ -345,15 +345,17 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       if (!stream_body_->complete()) keep_alive = false;
       stream_body_->abandon();
     }
-    auto out = std::make_shared<std::pair<std::string, std::string>>(formatHead(r, keep_alive),
-                                                                     std::move(r.body));
-    std::array<net::const_buffer, 2> buffers{net::buffer(out->first), net::buffer(out->second)};
+    // Kept in the session until the write completes (it holds the session):
+    // one answer is in flight at a time, and the head's buffer is reused.
+    formatHead(r, keep_alive, out_head_);
+    out_body_ = std::move(r.body);
+    std::array<net::const_buffer, 2> buffers{net::buffer(out_head_), net::buffer(out_body_)};
     // The function is done; the answer must now go out within one to two
     // idle intervals, or a client that stops reading would hold us forever.
     in_handler_ = false;
     ++progress_;
     net::async_write(io(), buffers,
-                     [self = shared_from_this(), out, keep_alive](beast::error_code ec, size_t) {
+                     [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
                        if (ec || !keep_alive) {
                          self->close();
                          return;
@@ -363,9 +365,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                      });
   }
 
-  static std::string formatHead(const Response& r, bool keep_alive) {
+  static void formatHead(const Response& r, bool keep_alive, std::string& head) {
     auto status = bhttp::int_to_status(static_cast<unsigned>(r.status));
-    std::string head;
+    head.clear();
     head.reserve(160);
     head += "HTTP/1.1 ";
     head += std::to_string(r.status);
@@ -389,7 +391,6 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     head += "Content-Length: ";
     head += std::to_string(r.body.size());
     head += keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
-    return head;
   }
 
   // Half-closes, then reads and discards what the client is still sending
@@ -440,6 +441,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::array<char, 16384> scratch_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::string body_;                         // a direct read's destination
+  std::string out_head_;                     // the answer being written: head
+  std::string out_body_;                     // and body
   std::shared_ptr<BodyStream> stream_body_;  // the current request's, when streamed
   uint64_t stream_received_ = 0;
   std::vector<char> pump_buffer_;

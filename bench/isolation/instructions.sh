@@ -6,6 +6,9 @@
 # cost of one request (start-up and shutdown cancel out).
 #
 #   bench/isolation/instructions.sh [BINARY ...]   (default: build/waverless)
+#
+# With two binaries, bench/isolation/cgdiff.py on the run's folder shows
+# which functions the difference is in.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v valgrind >/dev/null || { echo "valgrind is missing (apt-get install valgrind)" >&2; exit 1; }

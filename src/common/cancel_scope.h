@@ -39,7 +39,8 @@ class CancelScope {
   // What to do once the work turns out to be long (it parked, or went to a
   // background thread): the HTTP server then starts watching for the client
   // going away, which a short request never needs. Set by the owner before
-  // it shares the scope.
+  // it first shares the scope; reset() keeps it, so a scope reused for the
+  // next request of the same owner costs no new hook.
   void onLong(absl::AnyInvocable<void()> hook) {
     long_.store(false, std::memory_order_relaxed);
     long_hook_ = std::move(hook);
@@ -49,13 +50,16 @@ class CancelScope {
     if (long_.load(std::memory_order_relaxed) || long_.exchange(true)) return;
     if (long_hook_) long_hook_();  // only the caller that flipped long_ gets here
   }
-  // Makes the scope new again, for its owner to reuse it once nobody else
-  // holds it (shared_ptr::use_count() == 1): saves an allocation per request.
+  // Makes the scope new again (the onLong hook stays), for its owner to
+  // reuse it once nobody else holds it (shared_ptr::use_count() == 1): saves
+  // an allocation per request. A scope never cancelled has an OK reason, so
+  // the common case takes no lock.
   void reset() {
-    std::lock_guard lock(mu_);
-    reason_ = absl::OkStatus();
-    cancelled_.store(false, std::memory_order_release);
-    long_hook_ = nullptr;
+    if (cancelled_.load(std::memory_order_acquire)) {
+      std::lock_guard lock(mu_);
+      reason_ = absl::OkStatus();
+      cancelled_.store(false, std::memory_order_release);
+    }
     long_.store(false, std::memory_order_relaxed);
   }
 

@@ -40,19 +40,30 @@ TEST(CancelScope, ResetMakesItNewAgain) {
   EXPECT_EQ(s.reason().message(), "y");
 }
 
-TEST(CancelScope, LongHookRunsOnceUntilReset) {
+TEST(CancelScope, LongHookRunsOncePerUseAndOutlivesReset) {
   CancelScope s;
   int runs = 0;
   s.onLong([&] { runs++; });
   s.markLong();
   s.markLong();
   EXPECT_EQ(runs, 1);
-  s.reset();
-  s.markLong();  // no hook any more
-  EXPECT_EQ(runs, 1);
+  s.reset();  // the next request of the same owner: the hook stays
+  s.markLong();
+  s.markLong();
+  EXPECT_EQ(runs, 2);
   s.onLong([&] { runs += 10; });
   s.markLong();
-  EXPECT_EQ(runs, 11);
+  EXPECT_EQ(runs, 12);
+}
+
+TEST(CancelScope, ResetOfAnUncancelledScopeKeepsItUsable) {
+  CancelScope s;
+  s.reset();
+  EXPECT_FALSE(s.cancelled());
+  EXPECT_TRUE(s.reason().ok());
+  EXPECT_TRUE(s.cancel(absl::DeadlineExceededError("late")));
+  EXPECT_TRUE(s.flag().load());
+  EXPECT_EQ(s.reason().code(), absl::StatusCode::kDeadlineExceeded);
 }
 
 TEST(CancelScope, OkReasonBecomesCancelled) {

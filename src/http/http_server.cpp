@@ -283,32 +283,40 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void dispatchRequest(Request req, bool keep_alive) {
     in_handler_ = true;  // the function may run for long: not idle
+    keep_alive_ = keep_alive;
     // The last request's scope, if nothing holds it any more: most
-    // keep-alive requests then allocate none.
+    // keep-alive requests then allocate none, and keep its hook.
     if (cancel_ && cancel_.use_count() == 1) {
       cancel_->reset();
     } else {
       cancel_ = std::make_shared<common::CancelScope>();
-    }
-    uint64_t seq = ++requests_;
-    // A streamed body's pump reads the socket itself and sees the client go.
-    // Others start watching once their work turns out to be long: a warm
-    // call answers within its first slice and never pays for it.
-    if (!stream_body_) {
-      cancel_->onLong([weak = this->weak_from_this(), seq] {
+      // Work that turns out to be long has the client watched from then
+      // on: a warm call answers within its first slice and never pays for
+      // it. The hook may come late, from an earlier request of this
+      // connection; it then has the current one watched, which is harmless.
+      cancel_->onLong([weak = this->weak_from_this()] {
         auto self = weak.lock();
         if (!self) return;
-        net::post(self->stream_.get_executor(), [self, seq] {
-          if (self->in_handler_ && seq == self->requests_) self->watchPeer(self->cancel_, seq);
-        });
+        net::post(self->stream_.get_executor(), [self] { self->watchRunning(); });
       });
     }
+    ++requests_;
     req.cancel = cancel_;
-    handler_.handle(std::move(req), [self = shared_from_this(), keep_alive](Response r) mutable {
-      net::post(self->stream_.get_executor(), [self, r = std::move(r), keep_alive]() mutable {
-        self->write(std::move(r), keep_alive);
+    // Captures nothing but the session: the responder fits in its inline
+    // storage (no allocation); keep_alive_ holds until the answer is written.
+    handler_.handle(std::move(req), [self = shared_from_this()](Response r) mutable {
+      net::post(self->stream_.get_executor(), [self, r = std::move(r)]() mutable {
+        self->write(std::move(r), self->keep_alive_);
       });
     });
+  }
+
+  // The request in the handler is long: watch for its client going away.
+  // A streamed body's pump reads the socket itself and sees the client go.
+  void watchRunning() {
+    if (!in_handler_ || stream_body_ || watched_ == requests_) return;
+    watched_ = requests_;
+    watchPeer(cancel_, requests_);
   }
 
   // While the handler runs nothing reads the socket; a wait for readability
@@ -337,15 +345,17 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       if (!stream_body_->complete()) keep_alive = false;
       stream_body_->abandon();
     }
-    auto out = std::make_shared<std::pair<std::string, std::string>>(formatHead(r, keep_alive),
-                                                                     std::move(r.body));
-    std::array<net::const_buffer, 2> buffers{net::buffer(out->first), net::buffer(out->second)};
+    // Kept in the session until the write completes (it holds the session):
+    // one answer is in flight at a time, and the head's buffer is reused.
+    formatHead(r, keep_alive, out_head_);
+    out_body_ = std::move(r.body);
+    std::array<net::const_buffer, 2> buffers{net::buffer(out_head_), net::buffer(out_body_)};
     // The function is done; the answer must now go out within one to two
     // idle intervals, or a client that stops reading would hold us forever.
     in_handler_ = false;
     ++progress_;
     net::async_write(io(), buffers,
-                     [self = shared_from_this(), out, keep_alive](beast::error_code ec, size_t) {
+                     [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
                        if (ec || !keep_alive) {
                          self->close();
                          return;
@@ -355,9 +365,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                      });
   }
 
-  static std::string formatHead(const Response& r, bool keep_alive) {
+  static void formatHead(const Response& r, bool keep_alive, std::string& head) {
     auto status = bhttp::int_to_status(static_cast<unsigned>(r.status));
-    std::string head;
+    head.clear();
     head.reserve(160);
     head += "HTTP/1.1 ";
     head += std::to_string(r.status);
@@ -381,7 +391,6 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     head += "Content-Length: ";
     head += std::to_string(r.body.size());
     head += keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
-    return head;
   }
 
   // Half-closes, then reads and discards what the client is still sending
@@ -432,6 +441,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::array<char, 16384> scratch_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::string body_;                         // a direct read's destination
+  std::string out_head_;                     // the answer being written: head
+  std::string out_body_;                     // and body
   std::shared_ptr<BodyStream> stream_body_;  // the current request's, when streamed
   uint64_t stream_received_ = 0;
   std::vector<char> pump_buffer_;
@@ -439,6 +450,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   net::steady_timer idle_timer_{stream_.get_executor()};
   uint64_t progress_ = 0;                        // bumped when a read starts or a header arrives
   uint64_t requests_ = 0;                        // dispatched so far; tells a stale peer watch
+  uint64_t watched_ = 0;                         // the last request whose peer was watched
+  bool keep_alive_ = false;                      // of the request in the handler
   std::shared_ptr<common::CancelScope> cancel_;  // the current request's
   uint64_t progress_seen_ = 0;
   bool in_handler_ = false;

@@ -32,6 +32,17 @@ class EchoHandler : public Handler {
         req.body = testing::drainBlocking(*req.body_stream, &stream_errors);
       }
       if (req.path == "/slow") std::this_thread::sleep_for(std::chrono::milliseconds(900));
+      if (req.path == "/long") {
+        // Work that turned out long, as the executor reports it; then it
+        // waits to be cancelled (the client going away) for up to 5 s.
+        req.cancel->markLong();
+        auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (!req.cancel->cancelled() && std::chrono::steady_clock::now() < give_up) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        long_cancelled = req.cancel->cancelled();
+        long_done = true;
+      }
       Response r;
       r.body = req.method + " " + req.path + " q=" + req.query + " " + req.body;
       if (req.path == "/headers") {
@@ -42,6 +53,8 @@ class EchoHandler : public Handler {
     }).detach();
   }
   std::atomic<int> stream_errors{0};
+  std::atomic<bool> long_done{false};
+  std::atomic<bool> long_cancelled{false};
 };
 
 class HttpServerTest : public ::testing::Test {
@@ -144,6 +157,32 @@ TEST_F(HttpServerTest, KeepAliveServesSeveralRequests) {
   std::string out = raw(two);
   EXPECT_THAT(out, HasSubstr("GET /a"));
   EXPECT_THAT(out, HasSubstr("GET /b"));
+}
+
+// The connection's cancel scope is reused by its next request once nobody
+// holds it; the client going away must still cancel a long request then.
+TEST_F(HttpServerTest, ClientGoneCancelsALongRequestAfterAShortOneOnTheConnection) {
+  int fd = connectToServer();
+  writeAll(fd, "GET /short HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string first;
+  char buf[4096];
+  while (first.find("GET /short") == std::string::npos) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    ASSERT_GT(n, 0);
+    first.append(buf, static_cast<size_t>(n));
+  }
+  // Time for the short request's handler to let go of the scope.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  writeAll(fd, "GET /long HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(handler_.long_done);
+  close(fd);
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (!handler_.long_done && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(handler_.long_done) << "the long request was not cancelled within 3 s";
+  EXPECT_TRUE(handler_.long_cancelled);
 }
 
 // Bodies of 256 KiB and more bypass the parser (read straight into the

@@ -14,6 +14,7 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 #include "app/app_manifest.h"
 #include "http/http_server.h"
@@ -44,9 +45,7 @@ class Console {
     history_.stop();
   }
 
-  static bool isUiPath(const std::string& path) {
-    return path == "/ui" || path.starts_with("/ui/");
-  }
+  static bool isUiPath(std::string_view path) { return path == "/ui" || path.starts_with("/ui/"); }
   static constexpr const char* kHistoryPath = "/api/metrics/history";
   static bool isExperimentsPath(const std::string& path) {
     return path == "/api/experiments" || path.starts_with("/api/experiments/");

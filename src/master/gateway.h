@@ -121,11 +121,12 @@ class Gateway : public http::Handler {
   bool streamBody(const http::Request& head) override;
 
  private:
-  // The function a request path reaches, or the error to answer.
+  // The function a request path reaches, or the error to answer (made
+  // only when there is one: a Response allocates its content type).
   struct Route {
     std::shared_ptr<const meta::DeployedApp> app;
     const app::FnSpec* fn = nullptr;
-    http::Response error;
+    std::optional<http::Response> error;
   };
   Route route(const std::string& method, const std::string& path) const;
   void invoke(http::Request req, http::Responder respond);

@@ -176,7 +176,10 @@ pb::HeartbeatReply Membership::heartbeat(const pb::HeartbeatRequest& req) {
   });
   if (joined) fprintf(stderr, "level=info node=%u msg=\"joined\"\n", req.state().id());
   pb::HeartbeatReply reply;
-  for (const auto& [id, m] : view()->members) {
+  // Held: a range-for over view()->members would free the view (the temporary shared_ptr)
+  // before the loop, and a concurrent update() would leave it iterating freed memory.
+  const auto v = view();
+  for (const auto& [id, m] : v->members) {
     if (!m.config->worker) continue;
     pb::WorkerState s = m.state;
     s.set_id(id);
@@ -199,7 +202,8 @@ std::string Membership::nodesJson() const {
   std::string out = "[";
   auto now = Clock::now();
   const uint32_t master_now = master().value_or(0);
-  for (const auto& [id, m] : view()->members) {
+  const auto v = view();  // held for the loop (see heartbeat())
+  for (const auto& [id, m] : v->members) {
     if (out.size() > 1) out += ',';
     std::string roles;
     for (auto [on, name] :
@@ -227,7 +231,8 @@ void Membership::registerMetrics(metrics::Registry& metrics) {
   auto perNode = [this](auto value) {
     return [this, value] {
       metrics::Registry::Samples out;
-      for (const auto& [id, m] : view()->members) {
+      const auto v = view();  // held for the loop (see heartbeat())
+      for (const auto& [id, m] : v->members) {
         out.push_back({{{"node", std::to_string(id)}}, value(m)});
       }
       return out;

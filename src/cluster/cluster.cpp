@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "meta/app_registry.h"
+#include "metrics/metrics.h"
 #include "wasm/engine.h"
 #include "worker/request_runner.h"
 
@@ -117,6 +118,16 @@ absl::Status Cluster::start() {
   membership_->registerMetrics(deps_.metrics);
   placement_->registerMetrics(deps_.metrics);
   peers_->registerMetrics(deps_.metrics);
+  if (shard_host_) {
+    // Which groups this node leads: what a failover measurement must kill.
+    deps_.metrics.gauges("wl_shard_leader", "1 for each placement group this node leads", [this] {
+      metrics::Registry::Samples out;
+      for (uint32_t g = 0; g < config_.shards; ++g) {
+        if (shard_host_->leads(g)) out.push_back({{{"group", std::to_string(g)}}, 1.0});
+      }
+      return out;
+    });
+  }
   Membership::Targets targets;
   for (uint32_t id : Membership::heartbeatTargets(config_, self_->id))
     targets[id] = peers_->get(id);

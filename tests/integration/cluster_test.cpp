@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "app_fixtures.h"
@@ -15,6 +16,7 @@ namespace waverless::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using Clock = std::chrono::steady_clock;
 
 // A master and three workers: the placement groups keep three replicas, so
@@ -82,6 +84,33 @@ TEST_F(ClusterTest, NodesApiListsTheClusterWithRoles) {
   EXPECT_TRUE(aliveInView(3)) << r.body;
   auto m = nodes_[0]->call("GET", "/metrics");
   EXPECT_THAT(m.body, HasSubstr("wl_node_up{node=\"2\"} 1"));
+}
+
+// wl_shard_leader tells which node leads each placement group (what a failover
+// measurement kills): once elections settle, every group of the default 64 is
+// listed by exactly one worker.
+TEST_F(ClusterTest, ShardLeaderGaugeNamesOneLeaderPerGroup) {
+  std::map<int, int> leader_count;
+  for (int tries = 0; tries < 100; ++tries) {
+    leader_count.clear();
+    for (int w : {1, 2, 3}) {
+      auto m = nodes_[w]->call("GET", "/metrics");
+      for (size_t at = m.body.find("\nwl_shard_leader{group=\""); at != std::string::npos;
+           at = m.body.find("\nwl_shard_leader{group=\"", at + 1)) {
+        ++leader_count[std::atoi(m.body.c_str() + at + 24)];
+      }
+    }
+    bool settled = leader_count.size() == 64;
+    for (auto& [g, n] : leader_count) settled &= n == 1;
+    if (settled) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(leader_count.size(), 64u);
+  for (auto& [g, n] : leader_count) EXPECT_EQ(n, 1) << "group " << g;
+  EXPECT_EQ(leader_count.begin()->first, 0);
+  EXPECT_EQ(leader_count.rbegin()->first, 63);
+  // The master hosts no group.
+  EXPECT_THAT(nodes_[0]->call("GET", "/metrics").body, Not(HasSubstr("wl_shard_leader{")));
 }
 
 TEST_F(ClusterTest, AppVersionsAreRaftReplicatedOnEveryMetaNode) {

@@ -29,7 +29,7 @@ constexpr const char* kHelp = R"(usage: waverless <command> [options]
       [--cache DIR] [--http-threads N] [--workers N]
         run a whole cluster (meta, master, worker) in this process; HTTP on PORT+1
         (default --addr 127.0.0.1:2500, so http://127.0.0.1:2501)
-  node --config cluster.yaml --id N [--data DIR] [--apps DIR] [--cache DIR]
+  node --config cluster.yaml --id N [--data DIR] [--apps DIR] [--cache DIR] [--max-body BYTES]
         run node N of a cluster: RPC on its addr, HTTP on port+1
     dev and node also take:
       --token-file PATH             admin token file (default DIR/admin.token; made if
@@ -167,6 +167,7 @@ int runNode(const Args& a) {
   o.fsync_writes = a.has("fsync");
   if (a.has("http-threads")) o.io_threads = std::max(1, std::atoi(a.get("http-threads").c_str()));
   if (a.has("workers")) o.executor_threads = std::max(1, std::atoi(a.get("workers").c_str()));
+  if (a.has("max-body")) o.max_body_bytes = std::strtoull(a.get("max-body").c_str(), nullptr, 10);
   serverSecurity(a, o);
   if (!memoryBudget(a, o)) return usageError("--memory-budget wants a size of at least 16MiB");
   return serve(o);

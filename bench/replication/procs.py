@@ -44,15 +44,20 @@ def kill9(p):
 
 
 def free_ports(n, step):
-    """n bases whose base..base+step-1 are all free on loopback."""
+    """n bases whose base..base+step-1 are all free on loopback, drawn below the kernel's
+    ephemeral range: a port bound-and-released from that range can be taken by an outgoing
+    connection (etcd's peers, a node's dials) before the process meant for it listens."""
+    import random
+    import socket
+    lo = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    rng = random.Random(os.getpid() ^ int(time.time() * 1000))
     out = []
     while len(out) < n:
-        base = lib.free_port()
-        if base + step >= 65535 or any(abs(base - b) < step for b in out):
+        base = rng.randrange(10000, lo - step)
+        if any(abs(base - b) < step for b in out) or base in _TAKEN:
             continue
         ok = True
         for k in range(step):
-            import socket
             with socket.socket() as s:
                 try:
                     s.bind(("127.0.0.1", base + k))
@@ -61,7 +66,11 @@ def free_ports(n, step):
                     break
         if ok:
             out.append(base)
+            _TAKEN.update(range(base - step, base + step))
     return out
+
+
+_TAKEN = set()  # bases handed out by this process: two clusters never share one
 
 
 def rss_kb(pid):

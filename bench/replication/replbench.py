@@ -161,6 +161,19 @@ def case_kvset(ctx, wl, etcd, out):
             "etcd_leader": eleader, "entry_node": entry}
 
 
+def case_etcd_perf(ctx, etcd):
+    """etcd's own put load over gRPC (`etcdctl check perf`: its clients, no gateway) as a
+    yardstick for how much the JSON gateway costs etcd. Debian ships no `benchmark` tool."""
+    p = subprocess.run(["taskset", "-c", CLIENTS, "etcdctl", "--endpoints", etcd.endpoints(),
+                        "check", "perf", "--load", ctx.perf_load],
+                       capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, ETCDCTL_API="3"))
+    lines = [l.strip() for l in (p.stdout + p.stderr).splitlines()
+             if l.strip().startswith(("PASS", "FAIL"))]
+    log("etcdctl check perf --load %s: %s" % (ctx.perf_load, " | ".join(lines)))
+    return {"load": ctx.perf_load, "lines": lines, "rc": p.returncode}
+
+
 # --- 2. longchain, 3. word_count ------------------------------------------------------
 
 
@@ -455,6 +468,13 @@ def report(ctx, R, machine):
         L.append("Target (issue 10): replicated put throughput ≥ 2× etcd's at ≤ etcd's p99. "
                  "This run: %.0f / %.0f req/s = **%.2f×**." % (wlr, etr, wlr / etr if etr else 0))
         L.append("")
+    if "etcdperf" in R:
+        e = R["etcdperf"]
+        L.append("etcd through its own gRPC clients instead of the gateway, same cluster, right "
+                 "after: `etcdctl check perf --load %s` (60 s of puts at a fixed rate from many "
+                 "gRPC clients; exit %d): %s." % (e["load"], e["rc"],
+                                                  "; ".join(e["lines"]) or "no verdict printed"))
+        L.append("")
     if "longchain" in R:
         c = R["longchain"]
         a, b = c["longchain"]["median_s"], c["longchain_local"]["median_s"]
@@ -564,8 +584,9 @@ def machine_line():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", default="kvset,longchain,word_count,failover,idle")
+    ap.add_argument("--only", default="kvset,etcdperf,longchain,word_count,failover,idle")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--shards", type=int, default=64, help="placement groups of the 3-worker cluster")
     ap.add_argument("--command", default="bench/replication/run.sh")
     a = ap.parse_args()
     out = Path(a.out).resolve()
@@ -579,7 +600,7 @@ def main():
     ctx.out_rel = os.path.relpath(out, lib.REPO)
     ctx.command = a.command
     ctx.quick = a.quick
-    ctx.workers, ctx.shards = 3, 64
+    ctx.workers, ctx.shards = 3, a.shards
     ctx.reps = 2 if a.quick else 3
     ctx.seconds = 3 if a.quick else 10
     ctx.rates = [500, 1000] if a.quick else [250, 500, 1000, 2000]
@@ -587,6 +608,7 @@ def main():
     ctx.mb = 10 if a.quick else 100
     ctx.wc_reps = 1 if a.quick else 3
     ctx.trials = 2 if a.quick else 5
+    ctx.perf_load = "s" if a.quick else "m"  # etcdctl check perf: 60 s either way
     ctx.settle = 3 if a.quick else 5
     ctx.idle_s = 5 if a.quick else 30
     ctx.small_shards, ctx.big_shards = 8, (64 if a.quick else 256)
@@ -601,7 +623,7 @@ def main():
     t0 = time.time()
     wl = etcd = None
     try:
-        if only & {"kvset", "longchain", "word_count", "failover"}:
+        if only & {"kvset", "etcdperf", "longchain", "word_count", "failover"}:
             log("starting etcd (3 members) and Waverless (master + 3 workers)")
             etcd = procs.EtcdCluster(out / "etcd", SERVERS)
             etcd.start()
@@ -627,6 +649,8 @@ def main():
                          ("%s\n%s" % (key[len("bk_"):], VALUE)).encode(), timeout=10)
         if "kvset" in only:
             R["kvset"] = case_kvset(ctx, wl, etcd, out)
+        if "etcdperf" in only:
+            R["etcdperf"] = case_etcd_perf(ctx, etcd)
         if "longchain" in only:
             R["longchain"] = case_longchain(ctx, wl)
         if "word_count" in only:

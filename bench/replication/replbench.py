@@ -465,8 +465,13 @@ def report(ctx, R, machine):
         names = list(k["closed"])
         wlr = med([r["rps"] for r in k["closed"][names[0]]])
         etr = med([r["rps"] for r in k["closed"][names[2]]])
+        wlp = med([r["p99_us"] or 0 for r in k["closed"][names[0]]])
+        etp = med([r["p99_us"] or 0 for r in k["closed"][names[2]]])
+        met = etr > 0 and wlr >= 2 * etr and wlp <= etp
         L.append("Target (issue 10): replicated put throughput ≥ 2× etcd's at ≤ etcd's p99. "
-                 "This run: %.0f / %.0f req/s = **%.2f×**." % (wlr, etr, wlr / etr if etr else 0))
+                 "This run (closed loop, medians): %.0f / %.0f req/s = **%.2f×**, p99 %s vs %s: "
+                 "**%s**." % (wlr, etr, wlr / etr if etr else 0, fmt_us(wlp), fmt_us(etp),
+                              "met" if met else "missed"))
         L.append("")
     if "etcdperf" in R:
         e = R["etcdperf"]

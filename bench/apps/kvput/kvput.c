@@ -31,7 +31,10 @@ WL_FUNCTION(put) {
     uint32_t k = spread(id, il);
     char digits[8];
     uint32_t nd = 0;
-    do digits[nd++] = (char)('0' + k % 10); while ((k /= 10) != 0);
+    do {
+      digits[nd++] = (char)('0' + k % 10);
+      k /= 10;
+    } while (k != 0);
     while (nd > 0) key[kl++] = digits[--nd];
   } else {
     memcpy(key + kl, body, klen);

@@ -151,7 +151,12 @@ def case_kvset(ctx, wl, etcd, out):
         for n in names:
             target, path, kind = targets[n]
             meter = lib.CpuMeter()
-            r = loadgen(target, path, bodies[kind], rate, ctx.seconds)
+            try:
+                r = loadgen(target, path, bodies[kind], rate, ctx.seconds)
+            except RuntimeError as e:  # e.g. "cannot reconnect": a row that says so, not no run
+                log("open %d %s: %s" % (rate, n, e))
+                r = {"achieved_rps": 0, "errors": 0, "unfinished": 0, "failed": str(e)[-200:],
+                     "latency_us": {"p50": None, "p99": None, "p999": None}}
             r.update(meter.read())
             opened[(rate, n)] = r
             log("open %d %s: achieved %.0f p50 %s p99 %s errors %d unfinished %d" % (
@@ -457,6 +462,10 @@ def report(ctx, R, machine):
         L.append("|---|---|---|---|---|---|---|---|")
         for key, r in k["open"].items():
             rate, n = key.split("|", 1)
+            if "failed" in r:
+                L.append("| %s | %s | loadgen failed: %s | | | | | %.2f cores |" % (
+                    rate, n, r["failed"].strip().splitlines()[-1], r["other_cores"]))
+                continue
             lat = r["latency_us"]
             L.append("| %s | %s | %.0f | %s | %s | %s | %d / %d | %.2f cores |" % (
                 rate, n, r["achieved_rps"], fmt_us(lat["p50"]), fmt_us(lat["p99"]),

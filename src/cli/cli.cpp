@@ -29,7 +29,7 @@ constexpr const char* kHelp = R"(usage: waverless <command> [options]
       [--cache DIR] [--http-threads N] [--workers N]
         run a whole cluster (meta, master, worker) in this process; HTTP on PORT+1
         (default --addr 127.0.0.1:2500, so http://127.0.0.1:2501)
-  node --config cluster.yaml --id N [--data DIR] [--apps DIR] [--cache DIR]
+  node --config cluster.yaml --id N [--data DIR] [--apps DIR] [--cache DIR] [--max-body BYTES]
         run node N of a cluster: RPC on its addr, HTTP on port+1
     dev and node also take:
       --token-file PATH             admin token file (default DIR/admin.token; made if
@@ -114,6 +114,17 @@ void serverSecurity(const Args& a, node::NodeOptions& o) {
   o.metrics_address = a.get("metrics-addr");
 }
 
+// --max-body: bytes, > 0. False on a bad value (strtoull alone would make "64M" a 64-byte limit).
+bool maxBody(const Args& a, node::NodeOptions& o) {
+  if (!a.has("max-body")) return true;
+  std::string v = a.get("max-body");
+  char* end = nullptr;
+  unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+  if (v.empty() || v[0] == '-' || *end != '\0' || n == 0) return false;
+  o.max_body_bytes = static_cast<size_t>(n);
+  return true;
+}
+
 // --memory-budget: bytes, or a number with MiB/GiB. False on a bad value.
 bool memoryBudget(const Args& a, node::NodeOptions& o) {
   if (!a.has("memory-budget")) return true;
@@ -148,7 +159,7 @@ int runDev(const Args& a) {
     o.share_io_threads = false;
   }
   if (a.has("workers")) o.executor_threads = std::max(1, std::atoi(a.get("workers").c_str()));
-  if (a.has("max-body")) o.max_body_bytes = std::strtoull(a.get("max-body").c_str(), nullptr, 10);
+  if (!maxBody(a, o)) return usageError("--max-body wants a number of bytes greater than 0");
   serverSecurity(a, o);
   if (!memoryBudget(a, o)) return usageError("--memory-budget wants a size of at least 16MiB");
   return serve(o);
@@ -167,6 +178,7 @@ int runNode(const Args& a) {
   o.fsync_writes = a.has("fsync");
   if (a.has("http-threads")) o.io_threads = std::max(1, std::atoi(a.get("http-threads").c_str()));
   if (a.has("workers")) o.executor_threads = std::max(1, std::atoi(a.get("workers").c_str()));
+  if (!maxBody(a, o)) return usageError("--max-body wants a number of bytes greater than 0");
   serverSecurity(a, o);
   if (!memoryBudget(a, o)) return usageError("--memory-budget wants a size of at least 16MiB");
   return serve(o);

@@ -32,7 +32,7 @@ _waverless() {
     local flags=""
     case "$cmd" in
       dev) flags="--addr --data --apps --fsync --max-body --cache --http-threads --workers --token-file --tls-cert --tls-key --metrics-addr --memory-budget" ;;
-      node) flags="--config --id --data --apps --cache --token-file --tls-cert --tls-key --metrics-addr --memory-budget" ;;
+      node) flags="--config --id --data --apps --cache --max-body --token-file --tls-cert --tls-key --metrics-addr --memory-budget" ;;
       new) flags="--name --list" ;;
       deploy) flags="--name $client" ;;
       invoke) flags="--data --key --to --insecure --ca" ;;

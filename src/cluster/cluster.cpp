@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "meta/app_registry.h"
+#include "metrics/metrics.h"
 #include "wasm/engine.h"
 #include "worker/request_runner.h"
 

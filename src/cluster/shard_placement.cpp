@@ -170,6 +170,14 @@ void ShardPlacement::registerMetrics(metrics::Registry& metrics) {
   metrics.gauge("wl_shard_map_version", "Version of the shard map this node routes by",
                 [this] { return double(map()->version()); });
   if (deps_.host == nullptr) return;
+  // Which groups this node leads: what a failover measurement must kill.
+  metrics.gauges("wl_shard_leader", "1 for each placement group this node leads", [this] {
+    metrics::Registry::Samples out;
+    for (uint32_t g : deps_.host->openGroups()) {
+      if (deps_.host->leads(g)) out.push_back({{{"group", std::to_string(g)}}, 1.0});
+    }
+    return out;
+  });
   metrics.gauge("wl_shard_groups_hosted", "Placement groups with a replica on this node",
                 [this] { return double(deps_.host->openGroups().size()); });
   metrics.gauge("wl_shard_groups_off_map",

@@ -46,6 +46,17 @@ class CliTest : public NodeSuite<CliTest> {
   }
 };
 
+TEST_F(CliTest, BadMaxBodyExitsTwoAndSaysSo) {
+  for (const char* bad : {"0", "64M", "-5", ""}) {
+    auto dev = runCli({"dev", "--max-body", bad});
+    EXPECT_EQ(dev.exit_code, 2) << bad;
+    EXPECT_THAT(dev.output, HasSubstr("--max-body wants a number of bytes")) << bad;
+    auto node = runCli({"node", "--config", "none.yaml", "--id", "2", "--max-body", bad});
+    EXPECT_EQ(node.exit_code, 2) << bad;
+    EXPECT_THAT(node.output, HasSubstr("--max-body wants a number of bytes")) << bad;
+  }
+}
+
 TEST_F(CliTest, UnknownCommandExitsTwoAndSaysSo) {
   auto r = runCli({"frobnicate"});
   EXPECT_EQ(r.exit_code, 2);

@@ -6,7 +6,8 @@
 #   deploy_chroot_up DIR     unpacks it into DIR and mounts proc/sys/dev there
 #   deploy_chroot_down DIR   unmounts and removes DIR (idempotent; for traps)
 #   deploy_deb BUILD         prints the path of BUILD's waverless_*.deb,
-#                            building it (cpack) if missing or older than the binary
+#                            building it (cpack) if missing or older than the
+#                            binary, the console, deploy/ or the packaging
 
 WL_DEPLOY_CACHE=${WL_DEPLOY_CACHE:-/var/cache/waverless-test}
 WL_DEBIAN_MIRROR=${WL_DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -54,10 +55,14 @@ deploy_chroot_down() {
   rm -rf --one-file-system "$dir"
 }
 
+WL_DEPLOY_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
 deploy_deb() {
   local build=$1 deb
   deb=$(ls -t "$build"/waverless_*_amd64.deb 2>/dev/null | head -1)
-  if [ -z "$deb" ] || [ "$build/waverless" -nt "$deb" ] || [ "$build/ui/index.html" -nt "$deb" ]; then
+  # stale: the binary, the console, the units or the packaging changed
+  if [ -z "$deb" ] || [ "$build/waverless" -nt "$deb" ] || [ "$build/ui/index.html" -nt "$deb" ] ||
+     [ -n "$(find "$WL_DEPLOY_SRC/deploy" "$WL_DEPLOY_SRC/cmake/Packaging.cmake" -newer "$deb" | head -1)" ]; then
     (cd "$build" && cpack -G DEB >cpack.log 2>&1) || { tail -30 "$build/cpack.log" >&2; return 1; }
     deb=$(ls -t "$build"/waverless_*_amd64.deb | head -1)
   fi

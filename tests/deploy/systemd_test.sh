@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# The packaged, hardened waverless-dev.service under a real systemd: this
-# machine's PID 1 is not systemd, so the test boots one in a container.
-# A debootstrap'd bookworm gets systemd, systemd-container and the .deb;
-# a copy of it, with waverless-dev enabled, is booted by that root's
-# systemd-nspawn (from a private mount namespace, pivot_root'ed into the
-# first root, since nspawn wants its root to be a mount point). Host
-# networking: the node's port is set in /etc/waverless/dev.env. Then: the
-# unit is active and never restarted, the node deployed (AOT-compiled) the
-# demo apps under ProtectSystem=strict and MemoryDenyWriteExecute=, hello and
-# word_count answer, and its process has no capabilities, no_new_privs and
-# a seccomp filter. docs/deploy.md.
+# The packaged, hardened units under a real systemd: this machine's PID 1
+# is not systemd, so the test boots one in a container. A debootstrap'd
+# bookworm gets systemd, systemd-container and the .deb; a copy of it, with
+# waverless-dev and waverless-node@1 (a one-node cluster) enabled, is booted
+# by that root's systemd-nspawn (from a private mount namespace,
+# pivot_root'ed into the first root, since nspawn wants its root to be a
+# mount point). Host networking: the ports are set in /etc/waverless. Then:
+# both units are active and never restarted, both answer hello and
+# word_count, the dev node deployed (AOT-compiled) the demo apps under
+# ProtectSystem=strict and MemoryDenyWriteExecute=, and its process has no
+# capabilities, no_new_privs and a seccomp filter. docs/deploy.md.
 #
 # usage: systemd_test.sh BUILD_DIR SOURCE_DIR     (root; network to the Debian mirror)
 set -euo pipefail
@@ -56,6 +56,14 @@ mkdir -p "$M/proc" "$M/sys" "$M/dev" "$M/etc/waverless"
 ln -sf /usr/lib/systemd/system/waverless-dev.service \
   "$M/etc/systemd/system/multi-user.target.wants/waverless-dev.service"
 echo "WAVERLESS_ARGS=\"--addr 127.0.0.1:$PORT\"" >"$M/etc/waverless/dev.env"
+# And waverless-node@1, a one-node cluster (meta, master and worker: its
+# raft groups and peer port run under the same sandbox).
+NPORT=$((PORT + 10))
+printf 'nodes:\n  1: {addr: 127.0.0.1:%s, spec: [meta, master, worker]}\n' "$NPORT" \
+  >"$M/etc/waverless/cluster.yaml"
+echo 'WAVERLESS_ARGS="--apps /usr/share/waverless/apps"' >"$M/etc/waverless/node-1.env"
+ln -sf /usr/lib/systemd/system/waverless-node@.service \
+  "$M/etc/systemd/system/multi-user.target.wants/waverless-node@1.service"
 mount --bind "$M" "$M"  # nspawn's directory must be a mount point
 
 step "boot (systemd-nspawn -b)"
@@ -70,19 +78,25 @@ for _ in $(seq 1 900); do
   sleep 0.2
 done
 curl -fs "$URL/healthz" >/dev/null || fail "waverless-dev.service is not serving"
+NURL=http://127.0.0.1:$((NPORT + 1))
+for _ in $(seq 1 300); do curl -fs "$NURL/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
 # unshare, chroot and env exec'd into systemd-nspawn: its child is the machine's PID 1
 INIT=$(pgrep -P "$NSPAWN" | head -1)
 [ "$(cat "/proc/$INIT/comm" 2>/dev/null)" = systemd ] || fail "no systemd under nspawn ($INIT)"
 in_machine() { nsenter --target "$INIT" --mount --uts --ipc --net --pid "$@"; }
 
-step "the unit under systemd"
-SHOW=$(in_machine systemctl show waverless-dev -p ActiveState -p NRestarts -p MainPID -p User)
-echo "$SHOW" | tr '\n' ' '; echo
-grep -qx ActiveState=active <<<"$SHOW" || fail "unit not active: $SHOW"
-grep -qx NRestarts=0 <<<"$SHOW" || fail "the unit restarted: $SHOW"
-OUT=$(curl -fsS "$URL/hello") && [ "$OUT" = "hello world" ] || fail "hello answered '$OUT'"
-OUT=$(curl -fsS --data-binary 'the cat and the dog and the bird' "$URL/word_count") || fail "word_count"
-grep -q '"the":3' <<<"$OUT" && grep -q '"and":2' <<<"$OUT" || fail "word_count answered $OUT"
+step "the units under systemd"
+for unit in waverless-dev waverless-node@1; do
+  SHOW=$(in_machine systemctl show "$unit" -p ActiveState -p NRestarts -p MainPID -p User)
+  echo "$unit: $(echo "$SHOW" | tr '\n' ' ')"
+  grep -qx ActiveState=active <<<"$SHOW" || fail "$unit not active: $SHOW"
+  grep -qx NRestarts=0 <<<"$SHOW" || fail "$unit restarted: $SHOW"
+done
+for u in "$URL" "$NURL"; do
+  OUT=$(curl -fsS "$u/hello") && [ "$OUT" = "hello world" ] || fail "$u/hello answered '$OUT'"
+  OUT=$(curl -fsS --data-binary 'the cat and the dog and the bird' "$u/word_count") || fail "$u/word_count"
+  grep -q '"the":3' <<<"$OUT" && grep -q '"and":2' <<<"$OUT" || fail "$u/word_count answered $OUT"
+done
 # The demo apps were compiled in the unit's sandbox (wasm2c + cc into
 # CacheDirectory=, dlopen under MemoryDenyWriteExecute=).
 [ "$(ls "$M"/var/cache/waverless/dev/*.so | wc -l)" -ge 3 ] || fail "no compiled modules in the cache"
@@ -92,4 +106,4 @@ grep -q '^CapEff:[[:space:]]*0000000000000000$' <<<"$STATUS" || fail "the node h
 grep -q '^NoNewPrivs:[[:space:]]*1$' <<<"$STATUS" || fail "no_new_privs is not set"
 grep -q '^Seccomp:[[:space:]]*2$' <<<"$STATUS" || fail "no seccomp filter (MemoryDenyWriteExecute=)"
 [ "$(stat -c %u "/proc/$PID")" = "$(in_machine id -u waverless)" ] || fail "the node is not user waverless"
-echo "PASS: systemd_test (hardened waverless-dev.service under systemd $(in_machine systemctl --version | head -1 | cut -d' ' -f2))"
+echo "PASS: systemd_test (hardened waverless-dev.service and waverless-node@1.service under systemd $(in_machine systemctl --version | head -1 | cut -d' ' -f2))"

@@ -16,6 +16,9 @@ namespace waverless::cluster {
 namespace fs = std::filesystem;
 namespace pb = net::pb;
 
+// How long a deploy or removal waits for a master: longer than an election.
+constexpr std::chrono::seconds kFindMaster{30};
+
 namespace {
 
 // The package's invoke key hash, when it has one, into an app folder.
@@ -33,7 +36,7 @@ AppShipper::~AppShipper() { stop(); }
 
 absl::Status AppShipper::start() {
   if (self_ == nullptr) return absl::InvalidArgumentError("this node's id is not in the cluster");
-  if (deps_.raft != nullptr && self_->worker) {
+  if (deps_.raft != nullptr) {
     meta_sync_ = std::jthread([this](std::stop_token st) { metaSyncLoop(st); });
   }
   return absl::OkStatus();
@@ -107,7 +110,12 @@ void AppShipper::distribute(const std::string& name) {
   if (!pkg.ok()) return;
   std::vector<std::future<void>> pushes;
   for (const auto& n : deps_.config.nodes) {
-    if (n.id == self_->id || !n.worker) continue;
+    if (n.id == self_->id) continue;
+    if (!deps_.alive(n.id)) {
+      fprintf(stderr, "level=info node=%u app=%s msg=\"down: installs it when back\"\n", n.id,
+              name.c_str());
+      continue;
+    }
     net::PeerClient* p = deps_.peers.get(n.id);
     pushes.push_back(std::async(std::launch::async, [p, &pkg, id = n.id, &name] {
       absl::Status st = p->installApp(*pkg, std::chrono::minutes(5));
@@ -136,7 +144,7 @@ absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> AppShipper::deploy(cons
     return app;
   }
   // Not the master: hand the package to it; it compiles and ships it to
-  // every worker, this one included, before answering.
+  // every node, this one included, before answering.
   pb::AppPackage pkg;
   pkg.set_name(name);
   pkg.set_app_yaml(readFile(dir / "app.yaml"));
@@ -148,18 +156,49 @@ absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> AppShipper::deploy(cons
     if (!tar.ok()) return tar.status();
     pkg.set_files_tar(std::move(*tar));
   }
-  absl::Status st =
-      deps_.peers.get(deps_.config.master()->id)->installApp(pkg, std::chrono::minutes(10));
+  absl::Status st;
+  auto until = std::chrono::steady_clock::now() + kFindMaster;
+  do {
+    auto master = awaitMaster(kFindMaster);
+    if (!master.ok()) return master.status();
+    if (*master == self_->id) return deploy(name, dir);  // elected meanwhile
+    st = deps_.peers.get(*master)->installApp(pkg, std::chrono::minutes(10));
+    // Unavailable: it died; FailedPrecondition: it is no longer the master.
+    // Either way the next master takes the package. (A compile error is
+    // InvalidArgument and ends here.)
+    if (st.code() != absl::StatusCode::kUnavailable &&
+        st.code() != absl::StatusCode::kFailedPrecondition)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  } while (std::chrono::steady_clock::now() < until);
   if (!st.ok()) return st;
   auto app = deps_.registry.find(name);
   if (!app) return absl::UnavailableError("deployed on the master but not yet installed here");
   return app;
 }
 
+absl::StatusOr<uint32_t> AppShipper::awaitMaster(std::chrono::milliseconds limit) const {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (true) {
+    if (auto m = deps_.master()) return *m;
+    if (std::chrono::steady_clock::now() >= until) {
+      return absl::UnavailableError(
+          "no master: the meta raft group has no leader (fewer than a majority of its nodes up?)");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 pb::Ack AppShipper::installApp(const pb::AppPackage& pkg) {
   pb::Ack ack;
   absl::Status st;
-  if (isMaster() && pkg.compiled_object().empty()) {
+  if (pkg.compiled_object().empty() && !isMaster()) {
+    // A deploy forwarded to a node that lost the master role meanwhile: the
+    // sender tries the next master.
+    st = absl::FailedPreconditionError(
+        absl::StrCat("node ", self_->id, " is not the master; the master is ",
+                     deps_.master() ? std::to_string(*deps_.master()) : "being elected"));
+  } else if (pkg.compiled_object().empty()) {
     // A deploy forwarded by another node.
     fs::path dir = deps_.scratch_dir / absl::StrCat("forwarded-", pkg.name(), "-", install_seq_++);
     std::error_code ec;
@@ -194,9 +233,10 @@ void AppShipper::syncApps(const std::map<std::string, std::string>& wanted) {
     // From the master, or any node that has this version (the master may be
     // the node that is down).
     absl::StatusOr<pb::AppPackage> pkg = absl::NotFoundError(name);
-    std::vector<uint32_t> sources = {deps_.config.master()->id};
+    std::vector<uint32_t> sources;
+    if (auto m = deps_.master()) sources.push_back(*m);
     for (const auto& n : deps_.config.nodes) {
-      if (n.id != self_->id && !n.master) sources.push_back(n.id);
+      if (n.id != self_->id && n.id != deps_.master()) sources.push_back(n.id);
     }
     for (uint32_t src : sources) {
       if (src == self_->id) continue;
@@ -321,7 +361,9 @@ std::string AppShipper::metaJson() {
 
 absl::Status AppShipper::remove(const std::string& name) {
   if (!isMaster()) {
-    auto st = deps_.peers.get(deps_.config.master()->id)->removeApp(name, std::chrono::seconds(30));
+    auto master = awaitMaster(kFindMaster);
+    if (!master.ok()) return master.status();
+    auto st = deps_.peers.get(*master)->removeApp(name, std::chrono::seconds(30));
     (void)deps_.registry.remove(name);
     return st;
   }
@@ -329,7 +371,7 @@ absl::Status AppShipper::remove(const std::string& name) {
   if (!st.ok()) return st;
   (void)recordApp(name, "");
   for (const auto& n : deps_.config.nodes) {
-    if (n.id != self_->id && n.worker) {
+    if (n.id != self_->id) {
       (void)deps_.peers.get(n.id)->removeApp(name, std::chrono::seconds(10));
     }
   }

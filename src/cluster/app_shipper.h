@@ -1,5 +1,6 @@
-// Deploy once: the master validates and AOT-compiles an app, then ships the
-// package with its compiled object to every worker; a worker installs it into
+// Deploy once: the master (the meta raft leader, see membership.h) validates
+// and AOT-compiles an app, then ships the package with its compiled object to
+// every other node (any meta node may be the next master); a worker installs it into
 // its module cache under the same content key and loads it without
 // compiling. The version the cluster serves is recorded in the meta raft
 // group (meta/app_record.h); a node that missed a push (down, partitioned,
@@ -20,6 +21,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -50,6 +52,11 @@ struct AppShipperDeps {
   meta::RaftLog* raft;  // the meta raft group; null on nodes outside it
   std::filesystem::path scratch_dir;
   std::filesystem::path cache_dir;  // the engine's compiled-object cache
+  // The node holding the master role now (Membership::master()).
+  std::function<std::optional<uint32_t>()> master;
+  // Whether the membership view has the node alive: a push to a dead or
+  // paused node would only hold the deploy up; it syncs when it is back.
+  std::function<bool(uint32_t)> alive;
 };
 
 class AppShipper : public master::Deployer {
@@ -84,7 +91,10 @@ class AppShipper : public master::Deployer {
   std::string metaJson();
 
  private:
-  bool isMaster() const { return self_->master; }
+  bool isMaster() const { return deps_.master() == self_->id; }
+  // The master, waited for while there is none (an election takes a second
+  // or two). Unavailable after `limit`.
+  absl::StatusOr<uint32_t> awaitMaster(std::chrono::milliseconds limit) const;
   // Installs every wanted version this node does not have.
   void syncApps(const std::map<std::string, std::string>& wanted);
   void metaSyncLoop(std::stop_token st);

@@ -31,7 +31,12 @@ Cluster::Cluster(ClusterConfig config, uint32_t self, ClusterDeps deps, ClusterT
   }
   shipper_ = std::make_unique<AppShipper>(
       self, AppShipperDeps{config_, *peers_, deps_.registry, raft_.get(), deps_.scratch_dir,
-                           deps_.cache_dir});
+                           deps_.cache_dir, [this] { return membership_->master(); },
+                           [this](uint32_t id) {
+                             auto v = membership_->view();
+                             auto it = v->members.find(id);
+                             return it != v->members.end() && it->second.alive;
+                           }});
   MembershipDeps md;
   md.local_state = [this] { return localState(); };
   md.app_versions = [this] {
@@ -40,6 +45,18 @@ Cluster::Cluster(ClusterConfig config, uint32_t self, ClusterDeps deps, ClusterT
     return out;
   };
   md.on_master_apps = [this](const AppVersions& wanted) { shipper_->onMasterApps(wanted); };
+  if (raft_) {
+    md.meta_leader = [this]() -> std::optional<uint32_t> {
+      auto l = raft_->leader();
+      if (!l) return std::nullopt;
+      return static_cast<uint32_t>(l->id);
+    };
+  }
+  md.shard_map = [this] {
+    auto m = placement_->map();
+    return std::pair{m->version(), m->encode()};
+  };
+  md.on_master_map = [this](std::string encoded) { placement_->offer(std::move(encoded)); };
   membership_ = std::make_unique<Membership>(config_, self, std::move(md), timing);
   // Every node computes the same first map from cluster.yaml: the configured
   // workers, alive or not, so the groups' first replicas agree everywhere.
@@ -71,6 +88,9 @@ Cluster::Cluster(ClusterConfig config, uint32_t self, ClusterDeps deps, ClusterT
                     },
                     shard_host_.get()},
       shard_map_);
+  placement_ = std::make_unique<ShardPlacement>(
+      self, ShardPlacementDeps{config_, *membership_, *kv_, shard_host_.get(), raft_.get()},
+      shard_map_);
   dispatcher_ = std::make_unique<Dispatcher>(
       self, DispatcherDeps{config_, *membership_, *kv_, *peers_, deps_.registry, deps_.runner});
 }
@@ -84,6 +104,10 @@ absl::Status Cluster::start() {
   if (auto st = server_->start(); !st.ok()) return st;
   if (raft_) {
     raft_->onApply([this](const std::string& key, const std::optional<std::string>& value) {
+      if (key == ShardPlacement::kMetaKey) {
+        if (value) placement_->offer(*value);
+        return;
+      }
       shipper_->onMetaApply(key, value);
     });
     if (auto st = raft_->start(); !st.ok()) return st;
@@ -91,14 +115,19 @@ absl::Status Cluster::start() {
   if (auto st = startShards(); !st.ok()) return st;
   if (auto st = shipper_->start(); !st.ok()) return st;
   membership_->registerMetrics(deps_.metrics);
+  placement_->registerMetrics(deps_.metrics);
   peers_->registerMetrics(deps_.metrics);
-  return membership_->start(self_->master ? nullptr : peers_->get(config_.master()->id));
+  Membership::Targets targets;
+  for (uint32_t id : Membership::heartbeatTargets(config_, self_->id))
+    targets[id] = peers_->get(id);
+  return membership_->start(std::move(targets));
 }
 
 void Cluster::stop() {
   if (!started_) return;
   started_ = false;
   membership_->stop();
+  placement_->stop();
   shipper_->stop();
   kv_->stop();
   if (shard_host_) shard_host_->stop();
@@ -109,15 +138,10 @@ void Cluster::stop() {
 
 absl::Status Cluster::startShards() {
   if (auto st = kv_->start(); !st.ok()) return st;
-  if (!shard_host_) return absl::OkStatus();
-  if (auto st = shard_host_->start(); !st.ok()) return st;
-  for (uint32_t g : shard_map_->groupsOn(self_->id)) {
-    std::vector<shard::Replica> replicas;
-    for (uint32_t n : shard_map_->replicasOf(g))
-      replicas.push_back({n, config_.find(n)->shardAddr()});
-    if (auto st = shard_host_->openGroup(g, replicas); !st.ok()) return st;
+  if (shard_host_) {
+    if (auto st = shard_host_->start(); !st.ok()) return st;
   }
-  return absl::OkStatus();
+  return placement_->start();  // this node's groups, of the newest map it knows
 }
 
 pb::WorkerState Cluster::localState() {

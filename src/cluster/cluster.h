@@ -8,6 +8,7 @@
 //               worker::ClusterHooks) and the invoke tasks peers send
 //   AppShipper  deploy once, the raft record of app versions, app sync
 //               (master::Deployer)
+//   ShardPlacement  the versioned shard map and re-replication
 //
 // Also owns what the roles share: the peer clients, the RPC server and, on
 // meta nodes, the meta raft group; on workers, the raft host of their
@@ -22,6 +23,7 @@
 #include "cluster/dispatcher.h"
 #include "cluster/membership.h"
 #include "cluster/peers.h"
+#include "cluster/shard_placement.h"
 #include "cluster/sharded_kv.h"
 #include "meta/raft_log.h"
 #include "net/peer.h"
@@ -88,6 +90,7 @@ class Cluster : public net::PeerHandler {
   std::unique_ptr<Membership> membership_;
   std::shared_ptr<const shard::ShardMap> shard_map_;
   std::unique_ptr<shard::RaftHost> shard_host_;  // workers only
+  std::unique_ptr<ShardPlacement> placement_;
   std::unique_ptr<ShardedKv> kv_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<AppShipper> shipper_;

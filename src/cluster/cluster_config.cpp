@@ -61,10 +61,25 @@ absl::StatusOr<ClusterConfig> parseClusterConfig(std::string_view yaml, std::str
     if (!root.IsMap()) return err(0, "expected a map with `nodes:`");
     for (const auto& kv : root) {
       std::string k = kv.first.as<std::string>();
-      if (k != "nodes" && k != "scheduler" && k != "shards" && k != "replicas") {
+      if (k != "nodes" && k != "scheduler" && k != "shards" && k != "replicas" &&
+          k != "replace_after") {
         return err(kv.first.Mark().line,
-                   "unknown field '" + k + "' (nodes, scheduler, shards, replicas)");
+                   "unknown field '" + k + "' (nodes, scheduler, shards, replicas, replace_after)");
       }
+    }
+    if (root["replace_after"]) {
+      // "30s", "500ms", or a number of seconds.
+      std::string text = root["replace_after"].as<std::string>();
+      char* end = nullptr;
+      double v = std::strtod(text.c_str(), &end);
+      std::string unit = end == nullptr ? "" : std::string(end);
+      double ms = unit == "ms" ? v : (unit == "s" || unit.empty()) ? v * 1000 : -1;
+      if (end == text.c_str() || ms < 100 || ms > 86400e3) {
+        return err(root["replace_after"].Mark().line,
+                   "replace_after: want a duration from 100ms to 24h such as 30s or 500ms, not '" +
+                       text + "'");
+      }
+      cfg.replace_after = std::chrono::milliseconds(static_cast<int64_t>(ms));
     }
     for (auto [field, target, max] :
          {std::tuple{"shards", &cfg.shards, 4096u}, std::tuple{"replicas", &cfg.replicas, 7u}}) {
@@ -147,12 +162,24 @@ absl::StatusOr<ClusterConfig> parseClusterConfig(std::string_view yaml, std::str
   }
   std::sort(cfg.nodes.begin(), cfg.nodes.end(),
             [](const NodeConfig& a, const NodeConfig& b) { return a.id < b.id; });
-  int masters = 0, workers = 0;
+  int masters = 0, workers = 0, metas = 0;
   for (const auto& n : cfg.nodes) {
     masters += n.master;
     workers += n.worker;
+    metas += n.meta;
   }
-  if (masters != 1) return err(0, "exactly one node must have the master role");
+  if (metas == 0 && masters != 1) {
+    return err(0,
+               "exactly one node must have the master role (or list meta nodes: the master "
+               "role then follows their raft leader)");
+  }
+  for (const auto& n : cfg.nodes) {
+    if (metas > 0 && n.master && !n.meta) {
+      return err(0, absl::StrCat("node ", n.id,
+                                 ": the master role follows the meta raft leader, so a master "
+                                 "must also be a meta node"));
+    }
+  }
   if (workers == 0) return err(0, "at least one node must have the worker role");
   return cfg;
 }

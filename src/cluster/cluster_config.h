@@ -3,6 +3,7 @@
 //   scheduler: data-aware          # optional: random|hash|straw2|least-loaded|data-aware
 //   shards: 64                     # optional: placement groups of the replicated KV (fixed)
 //   replicas: 3                    # optional: copies of each group (fewer if fewer workers)
+//   replace_after: 30s             # optional: a worker down this long has its copies moved
 //   nodes:
 //     1: {addr: 127.0.0.1:2500, spec: [meta, master]}
 //     2: {addr: 127.0.0.1:2600, spec: [meta, worker], weight: 2, bind: 0.0.0.0:2600}
@@ -13,6 +14,7 @@
 // port + 3.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -42,10 +44,14 @@ struct ClusterConfig {
   std::string scheduler = "data-aware";
   uint32_t shards = 64;
   uint32_t replicas = 3;
+  std::chrono::milliseconds replace_after{30000};
   std::vector<NodeConfig> nodes;  // sorted by id
 
   const NodeConfig* find(uint32_t id) const;
-  const NodeConfig* master() const;  // the first node with the master role
+  // The first node configured with the master role. With meta nodes the role
+  // follows their raft leader (Membership::master()) and this is only the node
+  // that deploys its --apps folder first.
+  const NodeConfig* master() const;
 };
 
 absl::StatusOr<ClusterConfig> parseClusterConfig(std::string_view yaml,

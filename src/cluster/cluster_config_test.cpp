@@ -28,6 +28,32 @@ nodes:
   EXPECT_EQ(c->find(2)->bind, "127.0.0.1:2600");
 }
 
+TEST(ClusterConfig, TheMasterRoleFollowsMetaNodesAndReplacementHasADelay) {
+  auto c = parseClusterConfig(R"(
+replace_after: 2s
+nodes:
+  1: {addr: 127.0.0.1:2500, spec: [meta, worker]}
+  2: {addr: 127.0.0.1:2600, spec: [meta, worker]}
+)");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->master(), nullptr) << "no fixed master: the meta leader is";
+  EXPECT_EQ(c->replace_after, std::chrono::milliseconds(2000));
+  EXPECT_EQ(
+      parseClusterConfig("replace_after: 250ms\nnodes:\n  1: {addr: a:1, spec: [master, worker]}\n")
+          ->replace_after,
+      std::chrono::milliseconds(250));
+  EXPECT_EQ(parseClusterConfig("nodes:\n  1: {addr: a:1, spec: [master, worker]}\n")->replace_after,
+            std::chrono::seconds(30));
+  for (const char* bad : {"soon", "5m", "0", "-3s"}) {
+    auto r = parseClusterConfig(std::string("replace_after: ") + bad +
+                                "\nnodes:\n  1: {addr: a:1, spec: [master, worker]}\n");
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr("replace_after")) << bad;
+  }
+  auto master_not_meta = parseClusterConfig(
+      "nodes:\n  1: {addr: a:1, spec: [master]}\n  2: {addr: a:2, spec: [meta, worker]}\n");
+  EXPECT_THAT(std::string(master_not_meta.status().message()), HasSubstr("must also be a meta"));
+}
+
 TEST(ClusterConfig, RejectsMistakesWithTheirLine) {
   auto bad_role = parseClusterConfig("nodes:\n  1: {addr: a:1, spec: [master, chef]}\n");
   EXPECT_THAT(std::string(bad_role.status().message()), HasSubstr("cluster.yaml:2"));

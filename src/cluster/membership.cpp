@@ -31,31 +31,63 @@ Membership::Membership(const ClusterConfig& config, uint32_t self, MembershipDep
 
 Membership::~Membership() { stop(); }
 
-absl::Status Membership::start(net::PeerClient* master) {
+std::vector<uint32_t> Membership::heartbeatTargets(const ClusterConfig& config, uint32_t self) {
+  std::vector<uint32_t> out;
+  bool any_meta = false;
+  for (const auto& n : config.nodes) any_meta = any_meta || n.meta;
+  for (const auto& n : config.nodes) {
+    if (n.id != self && (any_meta ? n.meta : n.master)) out.push_back(n.id);
+  }
+  return out;
+}
+
+bool Membership::detects() const {
+  const NodeConfig* me = config_.find(self_);
+  return me->meta || (me->master && heartbeatTargets(config_, self_).empty());
+}
+
+std::optional<uint32_t> Membership::master() const {
+  if (deps_.meta_leader) return deps_.meta_leader();
+  if (uint32_t m = learned_master_.load(std::memory_order_relaxed); m != 0) return m;
+  // A cluster without meta nodes: the configured master, fixed.
+  const NodeConfig* fixed = config_.master();
+  bool any_meta = false;
+  for (const auto& n : config_.nodes) any_meta = any_meta || n.meta;
+  if (!any_meta && fixed != nullptr) return fixed->id;
+  return std::nullopt;
+}
+
+absl::Status Membership::start(Targets targets) {
   const NodeConfig* me = config_.find(self_);
   if (me == nullptr) return absl::InvalidArgumentError("this node's id is not in the cluster");
-  if (!me->master && master == nullptr) {
-    return absl::InvalidArgumentError("a node other than the master needs the master's client");
+  for (uint32_t id : heartbeatTargets(config_, self_)) {
+    if (targets.count(id) == 0 || targets.at(id) == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("no client for node ", id, ", which this node heartbeats to"));
+    }
+  }
+  if (me->meta && !deps_.meta_leader) {
+    return absl::InvalidArgumentError("a meta node needs the meta group's leader");
   }
   update([&](View& v) {
     Member& m = v.members[self_];
     m.alive = true;
     m.last_seen = Clock::now();
   });
-  if (me->master) {
-    detector_ = std::jthread([this](std::stop_token st) { detectorLoop(st); });
-  } else {
-    heartbeat_ = std::jthread([this, master](std::stop_token st) { heartbeatLoop(st, master); });
+  if (detects()) detector_ = std::jthread([this](std::stop_token st) { detectorLoop(st); });
+  for (auto [id, client] : targets) {
+    heartbeats_.emplace_back(
+        [this, id, client](std::stop_token st) { heartbeatLoop(st, id, client); });
   }
   return absl::OkStatus();
 }
 
 void Membership::stop() {
-  for (std::jthread* t : {&heartbeat_, &detector_}) {
-    if (!t->joinable()) continue;
-    t->request_stop();
-    t->join();
-  }
+  for (auto& t : heartbeats_) t.request_stop();
+  detector_.request_stop();
+  for (auto& t : heartbeats_) t.join();
+  heartbeats_.clear();
+  if (detector_.joinable()) detector_.join();
 }
 
 void Membership::update(const std::function<void(View&)>& edit) {
@@ -65,26 +97,41 @@ void Membership::update(const std::function<void(View&)>& edit) {
   view_.store(std::move(next));
 }
 
-void Membership::heartbeatLoop(std::stop_token st, net::PeerClient* master) {
-  const uint32_t master_id = config_.master()->id;
+void Membership::heartbeatLoop(std::stop_token st, uint32_t target, net::PeerClient* client) {
+  const bool detector = detects();
   while (!st.stop_requested()) {
     pb::HeartbeatRequest req;
     *req.mutable_state() = deps_.local_state();
     for (const auto& [name, version] : deps_.app_versions()) {
       (*req.mutable_app_versions())[name] = version;
     }
-    auto reply = master->heartbeat(req, timing_.heartbeat * 3);
-    if (reply.ok()) {
-      update([&](View& v) {
-        for (const auto& w : reply->workers()) {
-          auto it = v.members.find(w.id());
-          if (it == v.members.end()) continue;
-          it->second.alive = w.alive();
-          it->second.state = w;
+    if (deps_.shard_map) req.set_shard_map_version(deps_.shard_map().first);
+    auto reply = client->heartbeat(req, timing_.heartbeat * 3);
+    // A detector keeps the view its own heartbeats build; any other node
+    // takes the master's, and only the master's (a deposed one may still
+    // answer with a stale view).
+    if (reply.ok() && !detector) {
+      if (reply->master() != 0) learned_master_.store(reply->master(), std::memory_order_relaxed);
+      if (reply->master() == target) {
+        update([&](View& v) {
+          for (const auto& w : reply->workers()) {
+            auto it = v.members.find(w.id());
+            if (it == v.members.end()) continue;
+            it->second.alive = w.alive();
+            it->second.state = w;
+          }
+          v.members[target].alive = true;
+          v.members[target].last_seen = Clock::now();
+        });
+        deps_.on_master_apps(
+            AppVersions(reply->app_versions().begin(), reply->app_versions().end()));
+        if (!reply->shard_map().empty() && deps_.on_master_map) {
+          deps_.on_master_map(reply->shard_map());
         }
-        v.members[master_id].alive = true;
-      });
-      deps_.on_master_apps(AppVersions(reply->app_versions().begin(), reply->app_versions().end()));
+      }
+    } else if (!reply.ok() && !detector && learned_master_.load() == target) {
+      // The master is unreachable: learn the next one from another reply.
+      learned_master_.store(0, std::memory_order_relaxed);
     }
     std::this_thread::sleep_for(timing_.heartbeat);
   }
@@ -140,17 +187,23 @@ pb::HeartbeatReply Membership::heartbeat(const pb::HeartbeatRequest& req) {
   for (const auto& [name, version] : deps_.app_versions()) {
     (*reply.mutable_app_versions())[name] = version;
   }
+  reply.set_master(master().value_or(0));
+  if (deps_.shard_map) {
+    auto [version, encoded] = deps_.shard_map();
+    if (version > req.shard_map_version()) reply.set_shard_map(std::move(encoded));
+  }
   return reply;
 }
 
 std::string Membership::nodesJson() const {
   std::string out = "[";
   auto now = Clock::now();
+  const uint32_t master_now = master().value_or(0);
   for (const auto& [id, m] : view()->members) {
     if (out.size() > 1) out += ',';
     std::string roles;
     for (auto [on, name] :
-         {std::pair{m.config->meta, "meta"}, std::pair{m.config->master, "master"},
+         {std::pair{m.config->meta, "meta"}, std::pair{id == master_now, "master"},
           std::pair{m.config->worker, "worker"}}) {
       if (!on) continue;
       if (!roles.empty()) roles += ',';

@@ -1,7 +1,14 @@
-// Who is in the cluster and how loaded each node is. On the master: the
-// failure detector and the answer to every worker's heartbeat; on the other
-// nodes: a heartbeat to the master every `heartbeat`, whose reply carries the
-// master's view of every worker.
+// Who is in the cluster, how loaded each node is, and which node holds the
+// master role.
+//
+// The master role follows the meta raft group's leader, so it moves when its
+// node dies. Every node heartbeats to every meta node (every `heartbeat`);
+// every meta node runs the failure detector on the heartbeats it receives, so
+// whichever of them is elected next already has a warm view and serves
+// /api/nodes at once. A node outside the raft group takes its view, its app
+// set and the master's id from the reply of the node that says it is the
+// master. A cluster without meta nodes keeps a fixed master (the configured
+// one), which is then the only detector.
 //
 // The view is published as an immutable snapshot (`view()`): readers (every
 // placement decision, /api/nodes, /metrics) copy one shared_ptr and take no
@@ -20,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -55,6 +63,13 @@ struct MembershipDeps {
   // The versions in the master's heartbeat reply (nodes outside the raft
   // group take the app set from there); may be empty.
   std::function<void(const AppVersions&)> on_master_apps;
+  // On meta nodes: the meta raft group's leader as this node knows it. Null
+  // elsewhere (the master is learned from heartbeat replies).
+  std::function<std::optional<uint32_t>()> meta_leader;
+  // The newest shard map this node holds (version, encoded), sent to nodes that hold an older one;
+  // and a map in the master's reply (nodes outside the raft group take it from there). Optional.
+  std::function<std::pair<uint64_t, std::string>()> shard_map;
+  std::function<void(std::string)> on_master_map;
 };
 
 class Membership {
@@ -77,15 +92,24 @@ class Membership {
              ClusterTiming timing = {});
   ~Membership();
 
-  // The master runs the failure detector; every other node heartbeats to
-  // `master` (its client; null on the master).
-  absl::Status start(net::PeerClient* master);
+  // The nodes this one heartbeats to, by id: every meta node but itself
+  // (`heartbeatTargets`). A meta node (or the fixed master of a cluster
+  // without meta nodes) also runs the failure detector.
+  using Targets = std::map<uint32_t, net::PeerClient*>;
+  absl::Status start(Targets targets);
   void stop();  // idempotent
 
-  std::shared_ptr<const View> view() const { return view_.load(); }
+  // Who start() should be given, by id.
+  static std::vector<uint32_t> heartbeatTargets(const ClusterConfig& config, uint32_t self);
 
-  // The master's side of a heartbeat: records the sender's state and answers
-  // with the view of every worker and the app versions this node serves.
+  std::shared_ptr<const View> view() const { return view_.load(); }
+  // The node holding the master role now; nullopt while the meta group has
+  // no leader (an election, or no majority) or none is known yet.
+  std::optional<uint32_t> master() const;
+
+  // A detector's side of a heartbeat: records the sender's state and answers
+  // with the view of every worker, the app versions this node serves and the
+  // master it knows.
   net::pb::HeartbeatReply heartbeat(const net::pb::HeartbeatRequest& request);
 
   // /api/nodes: [{"id":..,"addr":..,"roles":[..],"alive":..,...}]
@@ -94,7 +118,8 @@ class Membership {
   void registerMetrics(metrics::Registry& metrics);
 
  private:
-  void heartbeatLoop(std::stop_token st, net::PeerClient* master);
+  bool detects() const;  // runs the failure detector
+  void heartbeatLoop(std::stop_token st, uint32_t target, net::PeerClient* client);
   void detectorLoop(std::stop_token st);
   // Publishes edit(copy of the current view) as the new view.
   void update(const std::function<void(View&)>& edit);
@@ -104,8 +129,9 @@ class Membership {
   MembershipDeps deps_;
   ClusterTiming timing_;
   std::atomic<std::shared_ptr<const View>> view_;
-  std::mutex write_mu_;  // serializes update(); readers never take it
-  std::jthread heartbeat_;
+  std::mutex write_mu_;                      // serializes update(); readers never take it
+  std::atomic<uint32_t> learned_master_{0};  // from replies, on nodes outside the raft group
+  std::vector<std::jthread> heartbeats_;     // one per target: a dead one delays no other
   std::jthread detector_;
 };
 

@@ -71,7 +71,7 @@ pb::HeartbeatRequest beat(uint32_t id, uint64_t running) {
 TEST(Membership, AHeartbeatJoinsTheViewAndSilenceLeavesIt) {
   ClusterConfig config = threeNodes();
   Membership master(config, 1, deps(), fast());
-  ASSERT_TRUE(master.start(nullptr).ok());
+  ASSERT_TRUE(master.start({}).ok());
   EXPECT_FALSE(master.view()->members.at(2).alive);
 
   pb::HeartbeatReply reply = master.heartbeat(beat(2, 4));
@@ -126,7 +126,7 @@ TEST(Membership, ReadersAndHeartbeatsDoNotWaitForTheLocalStateRead) {
                       return stateOf(1, 0);
                     }),
                     fast());
-  ASSERT_TRUE(master.start(nullptr).ok());
+  ASSERT_TRUE(master.start({}).ok());
   ASSERT_TRUE(waitFor([&] { return inside.load(); }));
   auto answered = std::async(std::launch::async, [&] {
     master.heartbeat(beat(2, 1));
@@ -160,7 +160,7 @@ TEST(Membership, AWorkerTakesTheMastersView) {
   ClusterConfig config = threeNodes(static_cast<uint16_t>(server.port()));
   Membership master(config, 1, deps(), fast());
   router.m = &master;
-  ASSERT_TRUE(master.start(nullptr).ok());
+  ASSERT_TRUE(master.start({}).ok());
 
   std::mutex mu;
   AppVersions seen;
@@ -170,9 +170,10 @@ TEST(Membership, AWorkerTakesTheMastersView) {
     seen = v;
   };
   Membership worker(config, 2, std::move(wd), fast());
-  EXPECT_FALSE(worker.start(nullptr).ok());  // a worker needs the master's client
+  EXPECT_FALSE(worker.start({}).ok());  // a worker needs the master's client
   net::PeerClient to_master(config.nodes[0].addr);
-  ASSERT_TRUE(worker.start(&to_master).ok());
+  ASSERT_TRUE(worker.start({{1, &to_master}}).ok());
+  EXPECT_TRUE(waitFor([&] { return worker.master() == 1u; }));
 
   EXPECT_TRUE(waitFor([&] { return master.view()->members.at(2).alive; }));
   EXPECT_TRUE(waitFor([&] {
@@ -189,6 +190,98 @@ TEST(Membership, AWorkerTakesTheMastersView) {
   to_master.shutdown();
   master.stop();
   server.stop();
+}
+
+// The master role follows the meta raft leader. Three meta nodes and a worker
+// outside the raft group: the worker heartbeats to all three, so each has a
+// warm view, and follows whichever says it is the master.
+TEST(Membership, TheMasterRoleFollowsTheMetaLeader) {
+  struct Router : net::PeerHandler {
+    std::atomic<Membership*> m{nullptr};
+    void onEnvelope(pb::Envelope, net::Reply) override {}
+    pb::HeartbeatReply heartbeat(const pb::HeartbeatRequest& r) override {
+      Membership* mm = m.load();
+      return mm ? mm->heartbeat(r) : pb::HeartbeatReply{};
+    }
+    pb::Ack installApp(const pb::AppPackage&) override { return {}; }
+    absl::StatusOr<pb::AppPackage> fetchApp(const std::string& n) override {
+      return absl::NotFoundError(n);
+    }
+    pb::Ack removeApp(const std::string&) override { return {}; }
+    pb::Ack metaPut(const pb::MetaEntry&) override { return {}; }
+  };
+  Router routers[3];
+  std::vector<std::unique_ptr<net::RpcServer>> servers;
+  ClusterConfig config;
+  for (uint32_t id = 1; id <= 4; ++id) {
+    NodeConfig n;
+    n.id = id;
+    if (id <= 3) {
+      servers.push_back(std::make_unique<net::RpcServer>("127.0.0.1:0", routers[id - 1]));
+      ASSERT_TRUE(servers.back()->start().ok());
+      n.addr = n.bind = "127.0.0.1:" + std::to_string(servers.back()->port());
+    } else {
+      n.addr = n.bind = "127.0.0.1:9";
+    }
+    n.meta = id <= 3;
+    n.master = id == 1;
+    n.worker = id != 1;
+    config.nodes.push_back(n);
+  }
+  EXPECT_EQ(Membership::heartbeatTargets(config, 4), (std::vector<uint32_t>{1, 2, 3}));
+  EXPECT_EQ(Membership::heartbeatTargets(config, 2), (std::vector<uint32_t>{1, 3}));
+
+  std::atomic<uint32_t> leader{1};  // what the meta raft group would say
+  std::vector<std::unique_ptr<net::PeerClient>> clients;
+  for (uint32_t id = 1; id <= 3; ++id) {
+    clients.push_back(std::make_unique<net::PeerClient>(config.nodes[id - 1].addr));
+  }
+  auto targetsOf = [&](uint32_t self) {
+    Membership::Targets t;
+    for (uint32_t id : Membership::heartbeatTargets(config, self)) t[id] = clients[id - 1].get();
+    return t;
+  };
+  std::vector<std::unique_ptr<Membership>> metas;
+  for (uint32_t id = 1; id <= 3; ++id) {
+    MembershipDeps d = deps([id] { return stateOf(id, 0); });
+    d.meta_leader = [&leader]() -> std::optional<uint32_t> {
+      if (uint32_t l = leader.load()) return l;
+      return std::nullopt;
+    };
+    metas.push_back(std::make_unique<Membership>(config, id, std::move(d), fast()));
+    routers[id - 1].m = metas.back().get();
+  }
+  MembershipDeps wd = deps([] { return stateOf(4, 5); });
+  EXPECT_FALSE(Membership(config, 2, wd, fast()).start(targetsOf(2)).ok())
+      << "a meta node needs the raft leader";
+  for (uint32_t id = 1; id <= 3; ++id) ASSERT_TRUE(metas[id - 1]->start(targetsOf(id)).ok());
+  Membership worker(config, 4, std::move(wd), fast());
+  ASSERT_TRUE(worker.start(targetsOf(4)).ok());
+
+  EXPECT_TRUE(waitFor([&] { return worker.master() == 1u; }));
+  for (auto& m : metas) {
+    EXPECT_TRUE(waitFor([&] { return m->view()->members.at(4).alive; }))
+        << "every meta node detects";
+  }
+  EXPECT_THAT(metas[1]->nodesJson(), HasSubstr("\"id\":1,\"addr\":\"" + config.nodes[0].addr +
+                                               "\",\"roles\":[\"meta\",\"master\"]"));
+
+  // Node 1 dies; the raft group elects node 2.
+  routers[0].m = nullptr;
+  metas[0]->stop();
+  servers[0]->stop();
+  leader = 0;  // the election
+  leader = 2;
+  auto t0 = Clock::now();
+  EXPECT_TRUE(waitFor([&] { return worker.master() == 2u; }));
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(3));
+  EXPECT_TRUE(waitFor([&] { return !metas[1]->view()->members.at(1).alive; }));
+  EXPECT_TRUE(metas[1]->view()->members.at(4).alive) << "the new master's view was warm";
+  EXPECT_THAT(metas[1]->nodesJson(), HasSubstr("\"roles\":[\"meta\",\"master\",\"worker\"]"));
+  worker.stop();
+  for (auto& m : metas) m->stop();
+  for (auto& c : clients) c->shutdown();
+  for (auto& s : servers) s->stop();
 }
 
 }  // namespace

@@ -22,6 +22,7 @@ extern "C" {
 
 #include "absl/strings/str_cat.h"
 #include "kv/kv_store.h"
+#include "shard/group_config.h"
 #include "shard/raft_mux.h"
 
 namespace waverless::shard {
@@ -84,6 +85,12 @@ struct Group {
   std::vector<RaftHost::BarrierDone> queued_reads;
   std::set<PendingEntry*> entries;
   std::set<PendingBarrier*> barriers;
+  // Re-replication: the replicas the shard map wants (empty: no opinion yet), and the one
+  // configuration change in flight, if any.
+  std::vector<Replica> wanted;
+  struct raft_change change {};
+  bool changing = false;
+  bool drop = false;  // closing because the map moved the group away: delete its data
 };
 
 struct RaftHost::Impl {
@@ -119,6 +126,7 @@ struct RaftHost::Impl {
   mutable std::mutex view_mu;
   std::map<uint32_t, std::optional<Replica>> leaders;  // guarded by view_mu
   std::set<uint32_t> leading;                          // guarded by view_mu
+  std::map<uint32_t, std::vector<uint64_t>> voters;    // guarded by view_mu
   mutable std::mutex stats_mu;
   Stats stats;  // guarded by stats_mu
 
@@ -285,6 +293,7 @@ struct RaftHost::Impl {
     if (closing) return;
     std::map<uint32_t, std::optional<Replica>> view;
     std::set<uint32_t> led;
+    std::map<uint32_t, std::vector<uint64_t>> voters_now;
     for (auto& [id, g] : groups) {
       if (g->closing || !g->raft_ready) continue;
       raft_id leader = 0;
@@ -301,6 +310,12 @@ struct RaftHost::Impl {
         barrierQueued(g.get());
       }
       g->was_leader = is_leader;
+      if (is_leader) reconfigure(g.get());
+      std::vector<uint64_t>& v = voters_now[id];
+      for (unsigned i = 0; i < g->raft.configuration.n; ++i) {
+        if (g->raft.configuration.servers[i].role == RAFT_VOTER)
+          v.push_back(g->raft.configuration.servers[i].id);
+      }
     }
     {
       std::lock_guard lock(stats_mu);
@@ -309,6 +324,52 @@ struct RaftHost::Impl {
     std::lock_guard lock(view_mu);
     leaders = std::move(view);
     leading = std::move(led);
+    voters = std::move(voters_now);
+  }
+
+  // One step toward the wanted replicas (group_config.h), on the leader, one change at a time.
+  void reconfigure(Group* g) {
+    if (g->changing || g->wanted.empty() || g->raft.configuration_uncommitted_index != 0) return;
+    std::vector<ConfigMember> current;
+    for (unsigned i = 0; i < g->raft.configuration.n; ++i) {
+      const raft_server& s = g->raft.configuration.servers[i];
+      current.push_back({s.id, s.role == RAFT_VOTER});
+    }
+    ConfigStep step = nextConfigStep(current, g->wanted, options.node_id);
+    if (step.kind == ConfigStep::Kind::kNone) return;
+    g->change.data = g;
+    auto done = [](struct raft_change* req, int status) {
+      auto* group = static_cast<Group*>(req->data);
+      group->changing = false;
+      if (status != 0) {
+        fprintf(stderr, "level=warn node=%llu group=%u msg=\"configuration change failed: %s\"\n",
+                static_cast<unsigned long long>(group->host->options.node_id), group->id,
+                raft_strerror(status));
+      }
+    };
+    int rv = 0;
+    const char* what = "";
+    switch (step.kind) {
+      case ConfigStep::Kind::kAdd:
+        what = "add";
+        rv = raft_add(&g->raft, &g->change, step.node, step.address.c_str(), done);
+        break;
+      case ConfigStep::Kind::kPromote:
+        what = "promote";  // libraft catches the node up before it votes
+        rv = raft_assign(&g->raft, &g->change, step.node, RAFT_VOTER, done);
+        break;
+      case ConfigStep::Kind::kRemove:
+        what = "remove";
+        rv = raft_remove(&g->raft, &g->change, step.node, done);
+        break;
+      case ConfigStep::Kind::kNone:
+        return;
+    }
+    if (rv == 0) g->changing = true;
+    fprintf(stderr, "level=info node=%llu group=%u msg=\"re-replication: %s node %llu%s%s\"\n",
+            static_cast<unsigned long long>(options.node_id), g->id, what,
+            static_cast<unsigned long long>(step.node), rv == 0 ? "" : ": ",
+            rv == 0 ? "" : raft_strerror(rv));
   }
 
   // ---- State machine (loop thread) ----
@@ -393,9 +454,12 @@ struct RaftHost::Impl {
 
   // ---- Groups ----
 
-  absl::Status open(uint32_t id, const std::vector<Replica>& replicas) {
+  absl::Status open(uint32_t id, const std::vector<Replica>& replicas, bool bootstrap) {
     if (closing) return absl::UnavailableError("raft host: stopping");
-    if (groups.contains(id)) return absl::OkStatus();
+    if (auto it = groups.find(id); it != groups.end()) {
+      if (!it->second->closing) return absl::OkStatus();
+      return absl::UnavailableError(absl::StrCat("group ", id, " is closing; open it again later"));
+    }
     bool self = false;
     for (const Replica& r : replicas) self |= r.node == options.node_id;
     if (!self) {
@@ -453,7 +517,8 @@ struct RaftHost::Impl {
     for (const Replica& r : replicas) {
       if (rv == 0) rv = raft_configuration_add(&conf, r.node, r.address.c_str(), RAFT_VOTER);
     }
-    if (rv == 0) rv = raft_bootstrap(&g->raft, &conf);
+    // A replica the map added later joins empty: the leader adds it and sends what it lacks.
+    if (rv == 0 && bootstrap) rv = raft_bootstrap(&g->raft, &conf);
     raft_configuration_close(&conf);
     if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
       absl::Status s = fromRaft(rv, absl::StrCat("group ", id, " bootstrap"));
@@ -485,11 +550,25 @@ struct RaftHost::Impl {
       // of the closed I/O (segment finalisation runs on its thread pool), so the memory is freed
       // only after the loop has run dry.
       auto it = h->groups.find(group->id);
+      if (group->drop) h->dropData(group->id);
       h->closed_groups.push_back(std::move(it->second));
       h->groups.erase(it);
       --h->closing_groups;
       h->maybeClosed();
     });
+  }
+
+  // The group's copy here is no longer wanted: its raft folder and its range of the store go.
+  // Closed first, so this node no longer votes in it: as safe as this node being down.
+  void dropData(uint32_t id) {
+    std::error_code ec;
+    std::filesystem::remove_all(options.dir / absl::StrCat("g", id), ec);
+    absl::Status st = store.shardDrop(id);
+    if (ec || !st.ok()) {
+      fprintf(stderr, "level=warn node=%llu group=%u msg=\"dropping the moved group: %s %s\"\n",
+              static_cast<unsigned long long>(options.node_id), id, ec.message().c_str(),
+              std::string(st.message()).c_str());
+    }
   }
 
   void beginClose() {
@@ -600,15 +679,52 @@ void RaftHost::stop() {
 
 std::string RaftHost::address() const { return impl_->bound_address; }
 
-absl::Status RaftHost::openGroup(uint32_t group, const std::vector<Replica>& replicas) {
+absl::Status RaftHost::openGroup(uint32_t group, const std::vector<Replica>& replicas,
+                                 bool bootstrap) {
   auto done = std::make_shared<std::promise<absl::Status>>();
   std::future<absl::Status> result = done->get_future();
-  bool posted = impl_->post([this, group, replicas, done](bool running) {
-    done->set_value(running ? impl_->open(group, replicas)
+  bool posted = impl_->post([this, group, replicas, bootstrap, done](bool running) {
+    done->set_value(running ? impl_->open(group, replicas, bootstrap)
                             : absl::UnavailableError("raft host: stopped"));
   });
   if (!posted) return absl::UnavailableError("raft host: not running");
   return result.get();
+}
+
+void RaftHost::setReplicas(uint32_t group, std::vector<Replica> replicas) {
+  impl_->post([this, group, replicas = std::move(replicas)](bool running) mutable {
+    if (Group* g = running ? impl_->find(group) : nullptr) g->wanted = std::move(replicas);
+  });
+}
+
+void RaftHost::dropGroup(uint32_t group) {
+  impl_->post([this, group](bool running) {
+    if (!running) return;
+    Group* g = impl_->find(group);
+    if (g == nullptr) {
+      // Not open (a restart after the map moved it): only its leftovers go.
+      std::error_code ec;
+      if (std::filesystem::exists(impl_->options.dir / absl::StrCat("g", group), ec))
+        impl_->dropData(group);
+      return;
+    }
+    if (g->closing) return;
+    g->drop = true;
+    impl_->closeGroup(g);
+  });
+}
+
+std::vector<uint64_t> RaftHost::votersOf(uint32_t group) const {
+  std::lock_guard lock(impl_->view_mu);
+  auto it = impl_->voters.find(group);
+  return it == impl_->voters.end() ? std::vector<uint64_t>{} : it->second;
+}
+
+std::vector<uint32_t> RaftHost::openGroups() const {
+  std::lock_guard lock(impl_->view_mu);
+  std::vector<uint32_t> out;
+  for (const auto& [id, v] : impl_->voters) out.push_back(id);
+  return out;
 }
 
 void RaftHost::propose(uint32_t group, std::vector<KvOp> ops, ProposeDone done) {

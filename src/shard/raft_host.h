@@ -65,8 +65,22 @@ class RaftHost {
   std::string address() const;  // "ipv4:port" as bound; valid after start()
 
   // Opens group on this node. A group whose folder is new bootstraps `replicas` as its first
-  // configuration (every first replica must pass the same list); one with state starts from it.
-  absl::Status openGroup(uint32_t group, const std::vector<Replica>& replicas);
+  // configuration (every first replica must pass the same list) when `bootstrap`; otherwise it
+  // starts empty and waits for the group's leader to add it (a replica placed by re-replication).
+  // One with state starts from it.
+  absl::Status openGroup(uint32_t group, const std::vector<Replica>& replicas,
+                         bool bootstrap = true);
+
+  // Re-replication (group_config.h). While this node leads group, it moves the group's raft
+  // configuration to `replicas` one change at a time: adds, catches up and promotes the new ones,
+  // then removes the unwanted. Safe to call again with the same list.
+  void setReplicas(uint32_t group, std::vector<Replica> replicas);
+  // Closes group here and deletes its raft state and its store range: the map placed it elsewhere.
+  // For a group not open here, deletes what is left of it on disk, if anything.
+  void dropGroup(uint32_t group);
+  // The group's voters as this node's raft knows them (empty: not open here).
+  std::vector<uint64_t> votersOf(uint32_t group) const;
+  std::vector<uint32_t> openGroups() const;
 
   // Proposes ops (applied atomically) on group, which this node must lead: FailedPrecondition
   // naming the leader otherwise, NotFound for a group not open here. OK means committed on a

@@ -259,3 +259,54 @@ TEST_F(RaftHostTest, APeerWithoutTheSecretIsRefused) {
 
 }  // namespace
 }  // namespace waverless::shard
+
+namespace waverless::shard {
+namespace {
+
+// Re-replication: node 3 dies; the map puts group 0 on node 4 instead. The leader adds node 4,
+// which catches up (by snapshot: more entries than the snapshot threshold were written), votes,
+// and node 3 leaves the configuration. Then the group survives losing one of its first replicas.
+// Node 3, back, drops its stale copy.
+TEST_F(RaftHostTest, AReplacementReplicaCatchesUpAndTakesTheDeadOnesPlace) {
+  startCluster(3);
+  for (int i = 0; i < 150; ++i) {
+    ASSERT_TRUE(write(0, {set("k" + std::to_string(i), "v" + std::to_string(i))}).ok());
+  }
+  nodes_[2].host.reset();  // node 3 is down
+  nodes_.resize(4);
+  startNode(3, "127.0.0.1:0");
+  std::vector<Replica> wanted = {replicas_[0], replicas_[1], {4, nodes_[3].host->address()}};
+  ASSERT_TRUE(nodes_[3].host->openGroup(0, wanted, /*bootstrap=*/false).ok());
+  for (int i : {0, 1, 3}) nodes_[i].host->setReplicas(0, wanted);
+  int leader = leaderOf(0);
+  ASSERT_GE(leader, 0);
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto v = nodes_[leader].host->votersOf(0);
+        std::sort(v.begin(), v.end());
+        return v == std::vector<uint64_t>{1, 2, 4};
+      },
+      20s))
+      << "the group did not move to nodes 1, 2, 4";
+  EXPECT_TRUE(eventually([&] { return storedAt(3, 0, "k149") == "v149"; }));
+  for (int i = 0; i < 150; ++i) {
+    EXPECT_EQ(storedAt(3, 0, "k" + std::to_string(i)), "v" + std::to_string(i));
+  }
+  // Node 1 or 2 goes too: with 4 voting, the group still has a majority of its three.
+  nodes_[leader == 0 ? 1 : 0].host.reset();
+  auto r = write(0, {set("after", "yes")});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(eventually([&] { return storedAt(3, 0, "after") == "yes"; }));
+
+  // Node 3 comes back with its old copy; the map no longer places group 0 there.
+  startNode(2, replicas_[2].address);
+  ASSERT_TRUE(nodes_[2].host->openGroup(0, replicas_).ok());
+  EXPECT_EQ(storedAt(2, 0, "k0"), "v0");
+  nodes_[2].host->dropGroup(0);
+  EXPECT_TRUE(eventually([&] { return !storedAt(2, 0, "k0").has_value(); }));
+  EXPECT_TRUE(eventually([&] { return nodes_[2].host->votersOf(0).empty(); }));
+  EXPECT_FALSE(fs::exists(root_ / "n3" / "raft" / "g0"));
+}
+
+}  // namespace
+}  // namespace waverless::shard

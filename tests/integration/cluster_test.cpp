@@ -9,6 +9,7 @@
 
 #include "app_fixtures.h"
 #include "dev_node.h"
+#include "process_cluster.h"
 
 namespace waverless::testing {
 namespace {
@@ -26,39 +27,9 @@ class ClusterTest : public ::testing::Test {
     root_ = new fs::path(tempDir("cluster"));
     fs::path apps = *root_ / "apps";
     copyTestApps(apps);
-    uint16_t ports[kNodes];
-    for (int i = 0; i < kNodes; ++i) {
-      bool clash;
-      do {
-        ports[i] = freePortPair();
-        clash = false;
-        for (int j = 0; j < i; ++j) clash |= ports[i] == ports[j];
-      } while (clash);
-    }
-    {
-      std::ofstream c(*root_ / "cluster.yaml");
-      c << "nodes:\n"
-        << "  1: {addr: 127.0.0.1:" << ports[0] << ", spec: [meta, master]}\n"
-        << "  2: {addr: 127.0.0.1:" << ports[1] << ", spec: [meta, worker]}\n"
-        << "  3: {addr: 127.0.0.1:" << ports[2] << ", spec: [meta, worker]}\n"
-        << "  4: {addr: 127.0.0.1:" << ports[3] << ", spec: [worker]}\n";
-    }
-    for (int i = 0; i < kNodes; ++i) {
-      std::vector<std::string> args = {"node",
-                                       "--config",
-                                       (*root_ / "cluster.yaml").string(),
-                                       "--id",
-                                       std::to_string(i + 1),
-                                       "--data",
-                                       (*root_ / ("data" + std::to_string(i + 1))).string(),
-                                       "--cache",
-                                       WL_TEST_CACHE,
-                                       "--token-file",
-                                       (*root_ / "cluster.token").string()};
-      if (i == 0) args.insert(args.end(), {"--apps", apps.string()});
-      nodes_[i] = new NodeProcess(args, static_cast<uint16_t>(ports[i] + 1),
-                                  (*root_ / ("node" + std::to_string(i + 1) + ".log")).string());
-    }
+    owned_ = new std::vector<std::unique_ptr<NodeProcess>>(makeProcessCluster(
+        *root_, "", {"[meta, master]", "[meta, worker]", "[meta, worker]", "[worker]"}, apps));
+    for (int i = 0; i < kNodes; ++i) nodes_[i] = (*owned_)[i].get();
     ASSERT_TRUE(nodes_[1]->start());
     ASSERT_TRUE(nodes_[2]->start());
     ASSERT_TRUE(nodes_[3]->start());
@@ -79,10 +50,9 @@ class ClusterTest : public ::testing::Test {
     std::this_thread::sleep_for(std::chrono::milliseconds(700));
   }
   static void TearDownTestSuite() {
-    for (auto*& n : nodes_) {
-      delete n;
-      n = nullptr;
-    }
+    for (auto*& n : nodes_) n = nullptr;
+    delete owned_;
+    owned_ = nullptr;
     fs::remove_all(*root_);
     delete root_;
   }
@@ -96,9 +66,11 @@ class ClusterTest : public ::testing::Test {
   }
 
   static NodeProcess* nodes_[kNodes];
+  static std::vector<std::unique_ptr<NodeProcess>>* owned_;
   static fs::path* root_;
 };
 NodeProcess* ClusterTest::nodes_[kNodes] = {};
+std::vector<std::unique_ptr<NodeProcess>>* ClusterTest::owned_ = nullptr;
 fs::path* ClusterTest::root_ = nullptr;
 
 TEST_F(ClusterTest, NodesApiListsTheClusterWithRoles) {
@@ -304,6 +276,71 @@ TEST_F(ClusterTest, LostWorkerRetriesIdempotentFunctionsOnly) {
     ASSERT_TRUE(aliveInView(w + 1));
     std::this_thread::sleep_for(std::chrono::milliseconds(700));
   }
+}
+
+// Which node /api/nodes (asked of `asked`) says holds the master role; 0 if none.
+int masterSeenBy(NodeProcess* asked) {
+  auto r = asked->call("GET", "/api/nodes", "", std::chrono::seconds(2));
+  if (r.status != 200) return 0;
+  for (size_t at = 0; (at = r.body.find("{\"id\":", at)) != std::string::npos; ++at) {
+    std::string node = r.body.substr(at, r.body.find('}', at) - at);
+    if (node.find("\"master\"") != std::string::npos) return std::atoi(node.c_str() + 6);
+  }
+  return 0;
+}
+
+// The master role follows the meta raft leader: kill -9 of the master's node,
+// and another meta node serves /api/nodes with itself as master, then deploys.
+TEST_F(ClusterTest, MasterKilledAnotherServesDeploysAndNodes) {
+  int master = 0;
+  for (int i = 0; i < 100 && master == 0; ++i) {
+    master = masterSeenBy(nodes_[3]);
+    if (master == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_GE(master, 1);
+  ASSERT_LE(master, 3) << "the master role is held by a meta node";
+  for (int n : {0, 1, 2}) EXPECT_EQ(masterSeenBy(nodes_[n]), master) << "node " << n + 1;
+  int other = master == 1 ? 2 : 1;  // a surviving meta node
+  fs::path src = *root_ / "hello_after";
+  copyApp(fs::path(WL_SOURCE_DIR) / "apps/hello", fs::path(WL_BUILD_DIR) / "apps/hello/app.wasm",
+          src);
+
+  auto killed_at = Clock::now();
+  nodes_[master - 1]->kill(SIGKILL);
+  int next = 0;
+  while ((next == 0 || next == master) && Clock::now() - killed_at < std::chrono::seconds(10)) {
+    next = masterSeenBy(nodes_[other - 1]);
+    if (next == 0 || next == master) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto nodes_at = Clock::now() - killed_at;
+  ASSERT_NE(next, 0);
+  ASSERT_NE(next, master);
+  auto d = runCli({"deploy", src.string()}, nodes_[3]->cliArgs());
+  auto deployed_at = Clock::now() - killed_at;
+  ASSERT_EQ(d.exit_code, 0) << d.output;
+  auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  printf(
+      "master %d killed: node %d is master after %lld ms; deploy through node 4 done after %lld "
+      "ms\n",
+      master, next, static_cast<long long>(ms(nodes_at)), static_cast<long long>(ms(deployed_at)));
+  // The bound is 3 s; the test allows for a loaded CI machine.
+  EXPECT_LT(nodes_at, std::chrono::seconds(5));
+  EXPECT_LT(deployed_at, std::chrono::seconds(8));
+  EXPECT_EQ(nodes_[3]->call("GET", "/hello_after").body, "hello world");
+
+  // The old master comes back as a follower and catches up on the deploy.
+  ASSERT_TRUE(nodes_[master - 1]->start());
+  bool ok = false;
+  for (int i = 0; i < 100 && !ok; ++i) {
+    ok = nodes_[master - 1]->call("GET", "/api/apps/hello_after").status == 200;
+    if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(ok) << "the restarted node did not install hello_after";
+  for (int i = 0; i < 100 && masterSeenBy(nodes_[master - 1]) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_NE(masterSeenBy(nodes_[master - 1]), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
 }
 
 // Runs last in this file (gtest keeps declaration order): it kills a worker.

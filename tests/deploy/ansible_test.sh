@@ -25,9 +25,11 @@ NET=10.78.$(($$ % 200))
 WORK=$(mktemp -d /tmp/wl-ansible-XXXXXX)
 cleanup() {
   set +e
+  # Everything that runs in a host's namespace: its sshd, the sessions
+  # ansible's ControlPersist keeps open, and the node. Killed before the
+  # namespace goes, or the sessions linger with no network to close on.
   for i in 1 2 3; do
-    [ -f "$WORK/h$i/data/node.pid" ] && kill -9 "$(cat "$WORK/h$i/data/node.pid")" 2>/dev/null
-    [ -f "$WORK/sshd$i.pid" ] && kill "$(cat "$WORK/sshd$i.pid")" 2>/dev/null
+    ip netns pids "$TAG-n$i" 2>/dev/null | xargs -r kill -9
   done
   netns_down "$TAG" 3
   rm -rf "$WORK"
@@ -36,6 +38,14 @@ trap cleanup EXIT
 fail() {
   echo "FAIL: $*"
   for i in 1 2 3; do echo "--- host $i"; tail -15 "$WORK/h$i/data/node.log" 2>/dev/null; done
+  # A node that crashed left a core in its data folder (core_pattern
+  # "core": the cwd); keep it for gdb with the unstripped build/waverless.
+  local cores
+  cores=$(ls "$WORK"/h*/data/core* 2>/dev/null)
+  if [ -n "$cores" ]; then
+    mkdir -p "$WL_DEPLOY_CACHE/cores"
+    cp $cores "$WL_DEPLOY_CACHE/cores/" && echo "core files kept in $WL_DEPLOY_CACHE/cores"
+  fi
   exit 1
 }
 step() { echo "== $(date +%T) $*"; }
@@ -44,6 +54,7 @@ step "3 netns hosts on $NET.0/24, each with its own sshd"
 netns_up "$TAG" "$NET" 3
 ssh-keygen -q -t ed25519 -N '' -f "$WORK/id" -C wl-ansible-test
 mkdir -p /run/sshd  # sshd's privilege separation folder
+ulimit -c unlimited 2>/dev/null || true  # sshd, and so the nodes, may dump core
 for i in 1 2 3; do
   ssh-keygen -q -t ed25519 -N '' -f "$WORK/host$i"
   cat >"$WORK/sshd$i.conf" <<CONF
@@ -83,6 +94,7 @@ waverless_cache_dir=$WORK/{{ inventory_hostname }}/cache
 INI
 export ANSIBLE_HOST_KEY_CHECKING=False ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=False
 export ANSIBLE_PIPELINING=True  # one ssh round trip per task, not three
+export ANSIBLE_SSH_CONTROL_PATH_DIR=$WORK/cp  # this run's ssh multiplexers only
 export ANSIBLE_LOCAL_TEMP=$WORK/ansible-local ANSIBLE_REMOTE_TEMP=$WORK/ansible-remote
 play() {
   ansible-playbook -i "$WORK/inventory.ini" "$SRC/deploy/ansible/$1" >"$WORK/$1.log" 2>&1 ||

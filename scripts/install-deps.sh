@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package Waverless needs to build, test and run.
 # Idempotent: does nothing (and needs no network) when all are present.
+# --deploy adds what the opt-in deployment tests need (scripts/test.sh
+# --deploy, docs/deploy.md): never installed by default, since docker's
+# daemon and a debootstrap'd chroot are not part of building or running.
 set -euo pipefail
 
 PACKAGES=(
@@ -30,6 +33,12 @@ PACKAGES=(
 # bundles npm) is used as it is.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   PACKAGES+=(nodejs npm)
+fi
+if [ "${1:-}" = "--deploy" ]; then
+  # .deb (dpkg-shlibdeps), chroot, docker (Debian's daemon; compose v1, the
+  # one bookworm has), ansible over ssh to netns hosts, systemd unit checks
+  PACKAGES+=(dpkg-dev file debootstrap docker.io docker-compose ansible openssh-server
+             openssh-client systemd)
 fi
 
 missing=()

@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite: install what is missing, build, run every test, then
 # the unit tests that are sanitizer-clean again under ASan+UBSan.
+#   scripts/test.sh --deploy   only the deployment tests instead (.deb in a
+#                              chroot, Docker, ansible; minutes, root, network
+#                              to the Debian mirror): docs/deploy.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--deploy" ]; then
+  scripts/install-deps.sh --deploy
+  scripts/build.sh
+  exec tests/deploy/run.sh "${BUILD_DIR:-build}"
+fi
 scripts/install-deps.sh
 scripts/build.sh
 (cd "${BUILD_DIR:-build}" && ctest --output-on-failure -j "$(nproc)" --timeout 900)

@@ -13,6 +13,14 @@ namespace fs = std::filesystem;
 
 fs::path defaultSdkDir() {
   if (const char* env = std::getenv("WAVERLESS_SDK")) return env;
+  // An installed binary (the .deb: /usr/bin/waverless) has its SDK in
+  // ../share/waverless/sdk; the source tree it was built from is gone.
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    fs::path installed = exe.parent_path().parent_path() / "share/waverless/sdk";
+    if (fs::is_regular_file(installed / "include/waverless.h", ec)) return installed;
+  }
   return WAVERLESS_SDK_DIR;  // compile-time: <source>/sdk
 }
 

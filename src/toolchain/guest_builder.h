@@ -30,7 +30,8 @@ enum class GuestLanguage { kC, kCxx, kRust, kAssemblyScript };
 
 std::string_view languageName(GuestLanguage language);
 
-// The SDK next to this binary's sources, or $WAVERLESS_SDK.
+// $WAVERLESS_SDK, else an installed SDK (<bin>/../share/waverless/sdk), else
+// the SDK next to this binary's sources.
 std::filesystem::path defaultSdkDir();
 
 // What the folder is written in, from the files that mark a project:

@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 
+#include <cstdio>
 #include <cstring>
 #include <future>
 #include <list>
@@ -491,16 +492,23 @@ absl::StatusOr<std::shared_ptr<App>> Engine::load(std::string name, std::span<co
       state->wl_init = it->second;
       state->exports.erase(it);  // runs once, at load, not callable
     }
-    if (info != nullptr) {
-      info->from_cache = obj->from_cache;
-      info->object_path = obj->path;
-      info->compile_ms = obj->compile_ms;
-      info->wasm_bytes = obj->wasm_bytes;
-    }
+    LoadInfo local;
+    if (info == nullptr) info = &local;
+    info->from_cache = obj->from_cache;
+    info->object_path = obj->path;
+    info->compile_ms = obj->compile_ms;
+    info->wasm_bytes = obj->wasm_bytes;
     auto app = std::make_shared<App>(std::move(state));
     if (app->state().wl_init != nullptr) {
-      absl::Status st = impl_->takeSnapshot(app->state(), files_dir);
+      absl::Status st = impl_->takeSnapshot(app->state(), files_dir, *info);
       if (!st.ok()) return st;
+      if (!info->snapshot_note.empty() &&
+          info->snapshot_note.find("is not the same") == std::string::npos) {
+        // The app runs as it should; only its next load is slower. (A file
+        // wl_init read having changed is the normal reason for a rebuild.)
+        fprintf(stderr, "level=warn app=%s msg=\"%s\"\n", app->name().c_str(),
+                info->snapshot_note.c_str());
+      }
     }
     return app;
   }
@@ -553,6 +561,14 @@ EngineStats Engine::stats() {
   s.reservations_mapped = rt::reservationStats().mapped;
   s.executor = impl_->executor.stats();
   return s;
+}
+
+absl::StatusOr<std::string> packSnapshot(const std::filesystem::path& file) {
+  return packSnapshotFile(file);
+}
+
+absl::Status unpackSnapshot(std::string_view packed, const std::filesystem::path& file) {
+  return unpackSnapshotFile(packed, file);
 }
 
 }  // namespace waverless::wasm

@@ -124,12 +124,32 @@ struct EngineOptions {
   std::chrono::milliseconds init_timeout{30000};
 };
 
+// Where a module's wl_init snapshot came from at load.
+enum class SnapshotSource {
+  kNone,   // no wl_init
+  kBuilt,  // wl_init ran here
+  kCache,  // read from its snapshot file (written here, or shipped)
+};
+
 struct LoadInfo {
   std::filesystem::path object_path;  // the compiled object in the cache
   bool from_cache = false;
   double compile_ms = 0;
   size_t wasm_bytes = 0;
+  SnapshotSource snapshot = SnapshotSource::kNone;
+  // The snapshot file in the cache (set with wl_init, once it exists).
+  std::filesystem::path snapshot_path;
+  // Why a snapshot file was not used or not written, if one was not.
+  std::string snapshot_note;
+  double snapshot_ms = 0;  // wl_init and capture, or reading the file
 };
+
+// Deploy-once shipping of a snapshot file (LoadInfo::snapshot_path): its
+// wire form (the zero pages left out), checked as a load checks it; and
+// back into a file, checked and written atomically. A load then still
+// checks it against its module and files.
+absl::StatusOr<std::string> packSnapshot(const std::filesystem::path& file);
+absl::Status unpackSnapshot(std::string_view packed, const std::filesystem::path& file);
 
 struct EngineStats {
   uint64_t instances_live = 0;
@@ -156,7 +176,10 @@ class Engine {
   // A module that exports wl_init has it run here, once (it may read
   // files_dir, not the KV store), and its state snapshotted (see
   // snapshot.h): a trap or a refused call in wl_init fails the load with
-  // its message. The engine must be started.
+  // its message. The snapshot is also written to the cache (snapshot_file.h)
+  // and read back from there instead of running wl_init again, as long as
+  // the module and the files wl_init opened are the same; a file that fails
+  // a check is rebuilt. The engine must be started.
   absl::StatusOr<std::shared_ptr<App>> load(std::string name, std::span<const uint8_t> wasm,
                                             AppLimits limits, LoadInfo* info = nullptr,
                                             const std::filesystem::path& files_dir = {});

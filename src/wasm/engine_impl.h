@@ -95,8 +95,18 @@ struct Engine::Impl {
   bool restoreFromImage(rt::ExecContext& x, Instance* in, const Snapshot& image);
   bool runInitialize(rt::ExecContext& x, Instance* in);
   void ensureImage(Fiber& f, App::State& app);
-  absl::Status takeSnapshot(App::State& app, const std::filesystem::path& files_dir);
-  absl::Status initTemplate(Fiber& f, App::State& app, const std::filesystem::path& files_dir);
+  absl::Status takeSnapshot(App::State& app, const std::filesystem::path& files_dir,
+                            LoadInfo& info);
+  absl::Status prepareSnapshot(Fiber& f, App::State& app, const std::filesystem::path& files_dir,
+                               LoadInfo& info);
+  absl::Status initTemplate(Fiber& f, App::State& app, const std::filesystem::path& files_dir,
+                            std::vector<std::string>* opened);
+  std::filesystem::path snapshotPath(const App::State& app) const;
+  absl::Status loadSnapshot(App::State& app, const Instance& fresh,
+                            const std::filesystem::path& files_dir);
+  absl::Status saveSnapshot(App::State& app, const Instance& fresh,
+                            const std::filesystem::path& files_dir,
+                            const std::vector<std::string>& opened);
   bool resetToSnapshot(Fiber& f, Instance* in);
   size_t chargedBytes(const Instance* in) const;
   void release(Instance* in, bool healthy);

@@ -35,6 +35,48 @@ void InvocationState::appendLog(std::string_view text) {
 }
 
 namespace {
+bool pathAllowed(std::string_view p) {
+  if (p.empty() || p.front() == '/' || p.find('\0') != std::string_view::npos) return false;
+  size_t start = 0;
+  while (start <= p.size()) {
+    size_t end = p.find('/', start);
+    if (end == std::string_view::npos) end = p.size();
+    if (p.substr(start, end - start) == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
+}  // namespace
+
+int32_t openAppFile(const std::filesystem::path& files_dir, int* dir_fd, std::string_view path,
+                    int* fd) {
+  if (files_dir.empty() || !pathAllowed(path)) return WL_ERR_PERMISSION;
+  if (*dir_fd < 0) {
+    *dir_fd = open(files_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*dir_fd < 0) return errno == ENOENT ? WL_ERR_NOT_FOUND : WL_ERR_IO;
+  }
+  // The kernel resolves the path beneath the folder: symlinks leading out
+  // fail with EXDEV instead of being followed.
+  struct open_how how {};
+  how.flags = O_RDONLY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  std::string p(path);
+  long got = syscall(SYS_openat2, *dir_fd, p.c_str(), &how, sizeof how);
+  if (got < 0) {
+    return errno == ENOENT                                         ? WL_ERR_NOT_FOUND
+           : (errno == EXDEV || errno == ELOOP || errno == EACCES) ? WL_ERR_PERMISSION
+                                                                   : WL_ERR_IO;
+  }
+  struct stat st {};
+  if (fstat(static_cast<int>(got), &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(static_cast<int>(got));
+    return WL_ERR_INVALID;
+  }
+  *fd = static_cast<int>(got);
+  return WL_OK;
+}
+
+namespace {
 
 using host::Guest;
 using host::thunk;
@@ -352,54 +394,20 @@ void logLine(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
   *r = WL_OK;
 }
 
-bool pathAllowed(std::string_view p) {
-  if (p.empty() || p.front() == '/' || p.find('\0') != std::string_view::npos) return false;
-  size_t start = 0;
-  while (start <= p.size()) {
-    size_t end = p.find('/', start);
-    if (end == std::string_view::npos) end = p.size();
-    if (p.substr(start, end - start) == "..") return false;
-    start = end + 1;
-  }
-  return true;
-}
-
 void fileOpen(InstanceEnv& e, const uint64_t* a, uint64_t* r) {
   Guest g{e, "file_open"};
   if (!g.check(u32(a, 0), u32(a, 1), "path") || !g.check(u32(a, 2), 4, "fd pointer")) return;
   InvocationState& inv = *e.inv;
   std::string path(g.view(u32(a, 0), u32(a, 1)));
-  if (inv.files_dir.empty() || !pathAllowed(path)) {
-    *r = WL_ERR_PERMISSION;
-    return;
-  }
-  if (inv.dir_fd < 0) {
-    inv.dir_fd = open(inv.files_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (inv.dir_fd < 0) {
-      *r = errno == ENOENT ? WL_ERR_NOT_FOUND : WL_ERR_IO;
-      return;
-    }
-  }
-  // The kernel resolves the path beneath the folder: symlinks leading out
-  // fail with EXDEV instead of being followed.
-  struct open_how how {};
-  how.flags = O_RDONLY | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-  long fd = syscall(SYS_openat2, inv.dir_fd, path.c_str(), &how, sizeof how);
-  if (fd < 0) {
-    *r = errno == ENOENT                                         ? WL_ERR_NOT_FOUND
-         : (errno == EXDEV || errno == ELOOP || errno == EACCES) ? WL_ERR_PERMISSION
-                                                                 : WL_ERR_IO;
-    return;
-  }
-  struct stat st {};
-  if (fstat(static_cast<int>(fd), &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(static_cast<int>(fd));
-    *r = WL_ERR_INVALID;
+  if (inv.opened_files != nullptr) inv.opened_files->push_back(path);
+  int fd = -1;
+  int32_t code = openAppFile(inv.files_dir, &inv.dir_fd, path, &fd);
+  if (code != WL_OK) {
+    *r = static_cast<uint32_t>(code);
     return;
   }
   int32_t guest_fd = inv.next_fd++;
-  inv.files[guest_fd] = static_cast<int>(fd);
+  inv.files[guest_fd] = fd;
   g.store<int32_t>(u32(a, 2), guest_fd, "fd pointer");
   *r = WL_OK;
 }

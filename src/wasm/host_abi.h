@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -23,6 +24,14 @@ std::span<const HostImportSpec> hostImports();
 
 // The WASI preview1 part of the table (wasi.cpp), in table order.
 std::vector<HostImportSpec> wasiImports();
+
+// Opens path beneath the app's files folder exactly as wl_file_open does
+// for a guest (no absolute paths, no "..", no symlinks out, regular files
+// only): WL_OK with *fd set, or the WL_ERR_* code the guest would get.
+// *dir_fd caches the folder's descriptor (-1: not opened yet; the caller
+// closes it).
+int32_t openAppFile(const std::filesystem::path& files_dir, int* dir_fd, std::string_view path,
+                    int* fd);
 
 }  // namespace waverless::wasm
 

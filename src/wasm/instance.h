@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "wasm/engine.h"
 #include "wasm/rt/exec_context.h"
@@ -28,6 +29,9 @@ struct InvocationState {
   // kv_get with a too-small buffer keeps the value for the retry.
   std::string stash_key;
   std::optional<std::string> stash_value;
+  // Set while wl_init runs: every path it passes to wl_file_open, so its
+  // snapshot is kept only as long as those files stay the same.
+  std::vector<std::string>* opened_files = nullptr;
 
   ~InvocationState();
   void appendLog(std::string_view text);

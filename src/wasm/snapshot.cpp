@@ -84,6 +84,22 @@ absl::StatusOr<std::unique_ptr<Snapshot>> Snapshot::capture(const WlModuleDescri
   return s;
 }
 
+std::unique_ptr<Snapshot> Snapshot::fromFile(const WlModuleDescriptor* desc, void* storage,
+                                             SnapshotFile file, uint32_t max_pages) {
+  auto s = std::unique_ptr<Snapshot>(new Snapshot());
+  s->desc_ = desc;
+  s->storage_ = storage;
+  s->fd_ = file.fd();
+  s->offset_ = file.imageOffset();
+  s->from_file_ = true;
+  s->view_ = file.view();
+  s->pages_ = file.pages();
+  s->max_pages_ = max_pages;
+  s->resident_bytes_ = file.residentBytes();
+  file.release();
+  return s;
+}
+
 Snapshot::~Snapshot() {
   if (storage_ != nullptr) {
     desc_->free_instance(storage_);  // its tables; the memory is already freed

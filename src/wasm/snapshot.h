@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "wasm/engine.h"
 #include "wasm/rt/module_abi.h"
+#include "wasm/snapshot_file.h"
 
 namespace waverless::wasm {
 
@@ -36,11 +37,20 @@ class Snapshot {
   // freed, its struct kept for restores. On error the caller still owns it.
   static absl::StatusOr<std::unique_ptr<Snapshot>> capture(const WlModuleDescriptor* desc,
                                                            void* storage, const std::string& app);
+  // Takes over a checked snapshot file and `storage`, a template instance
+  // the module's load_state built from the file's state (its memory header
+  // zeroed); max_pages: the memory limit of this module and app here.
+  static std::unique_ptr<Snapshot> fromFile(const WlModuleDescriptor* desc, void* storage,
+                                            SnapshotFile file, uint32_t max_pages);
   ~Snapshot();
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
 
+  // The image: pages() wasm pages of fd() from offset() on (a memfd at 0,
+  // or the snapshot file in the module cache).
   int fd() const { return fd_; }
+  uint64_t offset() const { return offset_; }
+  bool fromFile() const { return from_file_; }
   uint32_t pages() const { return pages_; }
   uint32_t maxPages() const { return max_pages_; }
   size_t imageBytes() const { return size_t{pages_} * 65536; }
@@ -55,6 +65,8 @@ class Snapshot {
   const WlModuleDescriptor* desc_ = nullptr;
   void* storage_ = nullptr;
   int fd_ = -1;
+  uint64_t offset_ = 0;
+  bool from_file_ = false;
   const uint8_t* view_ = nullptr;
   uint32_t pages_ = 0;
   uint32_t max_pages_ = 0;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "waverless.h"
 
@@ -15,6 +16,7 @@ static uint8_t* table;         /* malloc'd by wl_init: heap state in the snapsho
 static uint32_t inits;         /* how many times wl_init ran in this memory */
 static uint32_t calls;         /* calls this memory has seen since the snapshot */
 static char word[64] = "none"; /* the first line of files/word.txt, if any */
+static uint64_t drawn;         /* random, drawn by wl_init: which run of it this memory holds */
 
 static void outf(const char* fmt, ...) {
   char buf[256];
@@ -33,6 +35,7 @@ static uint64_t sum(void) {
 
 WL_INIT() {
   inits++;
+  getentropy(&drawn, sizeof drawn);
   table = malloc(TABLE_BYTES);
   if (table == NULL) wl_fail(WL_ERR_TOO_LARGE, "no memory", 9);
   for (uint32_t i = 0; i < TABLE_BYTES; ++i) table[i] = (uint8_t)(i * 7 + 1);
@@ -65,6 +68,8 @@ WL_FUNCTION(scribble) {
 }
 
 WL_FUNCTION(trap) { __builtin_trap(); }
+
+WL_FUNCTION(nonce) { outf("%016llx", (unsigned long long)drawn); }
 
 /* Parks on a KV read of a "slow" key (the test host holds it), so several
  * instances are alive at once. */

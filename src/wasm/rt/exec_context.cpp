@@ -380,12 +380,12 @@ __attribute__((noinline)) bool guestCall(ExecContext* ctx, void (*fn)(void*, con
   return true;
 }
 
-bool mapImage(wasm_rt_memory_t* mem, int fd, uint32_t pages, uint32_t max_pages) {
+bool mapImage(wasm_rt_memory_t* mem, int fd, uint64_t offset, uint32_t pages, uint32_t max_pages) {
   uint8_t* base = reservations().acquire();
   if (base == nullptr) return false;
   size_t bytes = size_t{pages} * kPageBytes;
-  if (bytes > 0 &&
-      mmap(base, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, 0) == MAP_FAILED) {
+  if (bytes > 0 && mmap(base, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
+                        static_cast<off_t>(offset)) == MAP_FAILED) {
     reservations().release(base, bytes);
     return false;
   }

@@ -137,12 +137,12 @@ bool guestCall(ExecContext* ctx, void (*fn)(void*, const void*, void*), void* a,
 std::string describeStop(const ExecContext& ctx);
 
 // --- snapshot images (see wasm/snapshot.h) ---------------------------------
-// Gives mem a reservation whose first `pages` pages map `fd` (a snapshot
-// image) MAP_PRIVATE: reads share the image's pages, the first write to a
+// Gives mem a reservation whose first `pages` pages map `fd` from `offset`
+// on (a snapshot image) MAP_PRIVATE: reads share the image's pages, the first write to a
 // page copies it. Growth past the image is anonymous memory as usual. The
 // image's pages are not charged to any budget here (the snapshot is charged
 // once); false when no reservation or mapping could be had.
-bool mapImage(wasm_rt_memory_t* mem, int fd, uint32_t pages, uint32_t max_pages);
+bool mapImage(wasm_rt_memory_t* mem, int fd, uint64_t offset, uint32_t pages, uint32_t max_pages);
 // Puts mem back to the image's state: growth past it is unmapped (and
 // refunded to budget), and the pages the last call wrote are made the
 // image's again: copied back from image_view (a read-only view of the

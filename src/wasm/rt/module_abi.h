@@ -23,7 +23,7 @@ extern "C" {
 #endif
 
 /* Bumped on any change to this file or to the generated descriptor. */
-#define WL_MODULE_ABI_VERSION 6
+#define WL_MODULE_ABI_VERSION 7
 #define WL_MODULE_ENTRY "waverless_module_entry"
 
 /* Host import: arguments and result as raw 64-bit slots (f32/f64 by bits).
@@ -69,6 +69,21 @@ typedef struct WlModuleDescriptor {
    * the snapshot's image into it. Frees dst's previous tables. NULL when
    * the instance layout holds something a copy cannot carry. */
   void (*restore_instance)(void* dst, const void* src, void* env);
+  /* A snapshot's instance state in a form that holds no address, for a
+   * snapshot kept on disk or shipped to another node (another process, so
+   * other addresses). `fresh` is a just-instantiated instance of this
+   * module in the calling process: a table entry is saved as the (table,
+   * index) of the same function in fresh's tables, and loaded as fresh's
+   * entry there, so no function pointer is ever read back.
+   * save_state writes src's state to out when cap is large enough and
+   * returns its size; 0 when a table holds a reference fresh's do not.
+   * load_state makes dst (zeroed) an instance with that state: globals and
+   * segment flags, tables allocated, import envs set to env, the memory
+   * header zeroed (the host maps the image into it). Returns 0, or -1 when
+   * the bytes are malformed (dst may then hold tables: free_instance).
+   * Both NULL when restore_instance is. */
+  uint64_t (*save_state)(const void* src, const void* fresh, uint8_t* out, uint64_t cap);
+  int32_t (*load_state)(void* dst, const void* fresh, const uint8_t* in, uint64_t len, void* env);
 } WlModuleDescriptor;
 
 typedef const WlModuleDescriptor* (*WlModuleEntryFn)(const WlHostApi* host);

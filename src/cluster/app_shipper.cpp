@@ -10,6 +10,7 @@
 #include "meta/app_record.h"
 #include "meta/app_registry.h"
 #include "meta/raft_log.h"
+#include "wasm/engine.h"
 
 namespace waverless::cluster {
 
@@ -67,6 +68,18 @@ absl::StatusOr<pb::AppPackage> AppShipper::packageOf(const meta::DeployedApp& ap
     p.set_compiled_object(readFile(app.object_path));
     p.set_object_name(app.object_path.filename().string());
   }
+  // The wl_init snapshot, so workers map the master's instead of running
+  // wl_init each. Without it (unreadable here) a worker runs wl_init.
+  if (!app.snapshot_path.empty()) {
+    auto snap = wasm::packSnapshot(app.snapshot_path);
+    if (snap.ok()) {
+      p.set_snapshot(std::move(*snap));
+      p.set_snapshot_name(app.snapshot_path.filename().string());
+    } else {
+      fprintf(stderr, "level=warn app=%s msg=\"snapshot not shipped: %s\"\n", app.name.c_str(),
+              std::string(snap.status().message()).c_str());
+    }
+  }
   return p;
 }
 
@@ -83,6 +96,19 @@ absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> AppShipper::installPack
     fs::path obj = deps_.cache_dir / pkg.object_name();
     if (!fs::exists(obj, ec)) {
       if (auto st = writeFileAtomically(obj, pkg.compiled_object()); !st.ok()) return st;
+    }
+  }
+  // The snapshot too, replacing ours: the load below checks it against the
+  // module and the files, and runs wl_init instead if it does not fit.
+  if (!pkg.snapshot().empty()) {
+    const std::string& n = pkg.snapshot_name();
+    absl::Status st =
+        n.find('/') != std::string::npos || n.starts_with(".") || !n.ends_with(".snap")
+            ? absl::InvalidArgumentError("bad snapshot file name '" + n + "'")
+            : wasm::unpackSnapshot(pkg.snapshot(), deps_.cache_dir / n);
+    if (!st.ok()) {
+      fprintf(stderr, "level=warn app=%s msg=\"shipped snapshot not used: %s\"\n",
+              pkg.name().c_str(), std::string(st.message()).c_str());
     }
   }
   fs::path dir = deps_.scratch_dir / absl::StrCat("install-", pkg.name(), "-", install_seq_++);

@@ -45,8 +45,8 @@ std::string appJson(const meta::DeployedApp& a) {
   }
   return absl::StrCat("{\"name\":\"", jsonEscape(a.name), "\",\"version\":\"", a.version,
                       "\",\"wasm_bytes\":", a.wasm_bytes, ",\"compile_ms\":", a.compile_ms,
-                      ",\"from_cache\":", a.from_cache ? "true" : "false", ",\"functions\":[", fns,
-                      "],\"warnings\":[", warnings, "]}");
+                      ",\"from_cache\":", a.from_cache ? "true" : "false", ",\"snapshot\":\"",
+                      a.snapshot, "\",\"functions\":[", fns, "],\"warnings\":[", warnings, "]}");
 }
 
 // 401 asks for credentials (RFC 6750: with a Bearer challenge); 403 refuses

@@ -94,6 +94,10 @@ absl::StatusOr<std::shared_ptr<DeployedApp>> AppRegistry::loadFolder(const std::
   app->version = shortHash(*wasm);
   app->compile_ms = info.compile_ms;
   app->object_path = info.object_path;
+  app->snapshot_path = info.snapshot_path;
+  app->snapshot = info.snapshot == wasm::SnapshotSource::kBuilt   ? "built"
+                  : info.snapshot == wasm::SnapshotSource::kCache ? "cache"
+                                                                  : "";
   app->from_cache = info.from_cache;
   app->wasm_bytes = wasm->size();
   app->invoke_key = readInvokeKey(dir, app->manifest);

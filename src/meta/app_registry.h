@@ -30,10 +30,14 @@ struct DeployedApp {
   std::string name;
   app::AppManifest manifest;
   std::shared_ptr<wasm::App> module;
-  std::filesystem::path dir;          // <data>/apps/<name>
-  std::filesystem::path files_dir;    // dir/files, empty when the app has none
-  std::string version;                // sha256 prefix of app.wasm
-  std::filesystem::path object_path;  // compiled module in the engine cache
+  std::filesystem::path dir;            // <data>/apps/<name>
+  std::filesystem::path files_dir;      // dir/files, empty when the app has none
+  std::string version;                  // sha256 prefix of app.wasm
+  std::filesystem::path object_path;    // compiled module in the engine cache
+  std::filesystem::path snapshot_path;  // its wl_init snapshot there, if any
+  // Where this node got that snapshot at load: "built" (it ran wl_init),
+  // "cache" (read from the file: an earlier load here, or shipped), or "".
+  std::string snapshot;
   double compile_ms = 0;
   bool from_cache = false;
   size_t wasm_bytes = 0;

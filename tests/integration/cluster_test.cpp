@@ -2,11 +2,13 @@
 // node 1 is the master, nodes 2 and 3 are workers. Driven over HTTP/CLI only.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "app_fixtures.h"
@@ -30,8 +32,11 @@ class ClusterTest : public ::testing::Test {
     root_ = new fs::path(tempDir("cluster"));
     fs::path apps = *root_ / "apps";
     copyTestApps(apps);
+    // Node 4 has a module cache of its own, as a separate machine would:
+    // what it runs came in deploy-once packages.
     owned_ = new std::vector<std::unique_ptr<NodeProcess>>(makeProcessCluster(
-        *root_, "", {"[meta, master]", "[meta, worker]", "[meta, worker]", "[worker]"}, apps));
+        *root_, "", {"[meta, master]", "[meta, worker]", "[meta, worker]", "[worker]"}, apps,
+        {false, false, false, true}));
     for (int i = 0; i < kNodes; ++i) nodes_[i] = (*owned_)[i].get();
     ASSERT_TRUE(nodes_[1]->start());
     ASSERT_TRUE(nodes_[2]->start());
@@ -253,6 +258,48 @@ TEST_F(ClusterTest, DeployThroughAWorkerReachesEveryNode) {
     EXPECT_TRUE(ok) << "node " << n + 1;
   }
   EXPECT_EQ(nodes_[0]->call("GET", "/hello_w").body, "hello world");
+}
+
+// Deploy-once carries the master's wl_init snapshot: every worker maps it
+// instead of running wl_init, node 4 (its own module cache) included, so
+// every instance anywhere holds the one number that wl_init drew.
+TEST_F(ClusterTest, WorkersMapTheMastersSnapshotInsteadOfRunningWlInit) {
+  fs::path src = *root_ / "snap_c";
+  copyApp(fs::path(WL_SOURCE_DIR) / "tests/apps/snapshot",
+          fs::path(WL_BUILD_DIR) / "tests/apps/snapshot/app.wasm", src);
+  // A word of its own run: no snapshot file an earlier run left fits it.
+  std::ofstream(src / "files/word.txt") << "cluster-" << getpid() << "\n";
+  auto d = runCli({"deploy", src.string()}, nodes_[0]->cliArgs());
+  ASSERT_EQ(d.exit_code, 0) << d.output;
+  // The master (whichever meta node leads) ran wl_init; every other node,
+  // node 4 included, read the snapshot it shipped.
+  int built = 0;
+  for (int n : {0, 1, 2, 3}) {
+    std::string app;
+    for (int i = 0; i < 100 && app.find("\"snapshot\"") == std::string::npos; ++i) {
+      auto r = nodes_[n]->call("GET", "/api/apps/snap_c");
+      if (r.status == 200) {
+        app = r.body;
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+    if (app.find("\"snapshot\":\"built\"") != std::string::npos) {
+      built++;
+    } else {
+      EXPECT_THAT(app, HasSubstr("\"snapshot\":\"cache\"")) << "node " << n + 1;
+    }
+  }
+  EXPECT_EQ(built, 1);
+  std::set<std::string> nonces;
+  for (int i = 0; i < 12; ++i) {
+    auto r = nodes_[i % kNodes]->call("POST", "/snap_c/nonce");
+    ASSERT_EQ(r.status, 200) << r.body;
+    nonces.insert(r.body);
+  }
+  EXPECT_EQ(nonces.size(), 1u);
+  EXPECT_THAT(nodes_[3]->call("POST", "/snap_c/touch").body,
+              HasSubstr("word=cluster-" + std::to_string(getpid())));
 }
 
 // Which worker is running a request right now (by its in-flight gauge).

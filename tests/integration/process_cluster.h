@@ -13,9 +13,11 @@
 namespace waverless::testing {
 
 // specs[i] is node i+1's spec ("[meta, master]"); head goes above `nodes:` (shards:, ...).
+// Nodes share the test module cache, except those whose own_cache[i] is set (root/cache<id>).
 inline std::vector<std::unique_ptr<NodeProcess>> makeProcessCluster(
     const std::filesystem::path& root, const std::string& head,
-    const std::vector<std::string>& specs, const std::filesystem::path& apps) {
+    const std::vector<std::string>& specs, const std::filesystem::path& apps,
+    const std::vector<bool>& own_cache = {}) {
   std::vector<uint16_t> ports;
   while (ports.size() < specs.size()) {
     uint16_t p = freePortPair();
@@ -41,7 +43,9 @@ inline std::vector<std::unique_ptr<NodeProcess>> makeProcessCluster(
                                      "--data",
                                      (root / ("data" + id)).string(),
                                      "--cache",
-                                     WL_TEST_CACHE,
+                                     i < own_cache.size() && own_cache[i]
+                                         ? (root / ("cache" + id)).string()
+                                         : std::string(WL_TEST_CACHE),
                                      "--token-file",
                                      (root / "cluster.token").string()};
     if (i == 0 && !apps.empty()) args.insert(args.end(), {"--apps", apps.string()});

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "waverless.h"
 
@@ -14,6 +15,7 @@
 static uint8_t* table;
 static uint32_t inits, calls;
 static char word[64] = "none";
+static uint64_t drawn; /* random, drawn by wl_init: tells one run of it from another */
 
 static uint32_t readFile(const char* name, char* buf, uint32_t cap) {
   int32_t fd;
@@ -38,6 +40,7 @@ WL_INIT() {
     wl_kv_get("config", 6, v, sizeof v, &len);
   }
   inits++;
+  getentropy(&drawn, sizeof drawn);
   table = malloc(TABLE_BYTES);
   for (uint32_t i = 0; i < TABLE_BYTES; ++i) table[i] = (uint8_t)(i * 7 + 1);
   readFile("word.txt", word, sizeof word);
@@ -64,4 +67,12 @@ WL_FUNCTION(fresh_touch) {
   report();
   memset(table, 0xAB, TABLE_BYTES);
   strcpy(word, "scribbled");
+}
+
+/* The number wl_init drew: the same on every node and after a restart when
+ * they all map one snapshot, different wherever wl_init ran again. */
+WL_FUNCTION(nonce) {
+  char buf[24];
+  int n = snprintf(buf, sizeof buf, "%016llx", (unsigned long long)drawn);
+  wl_output_write(buf, (uint32_t)n);
 }

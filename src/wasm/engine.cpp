@@ -502,13 +502,6 @@ absl::StatusOr<std::shared_ptr<App>> Engine::load(std::string name, std::span<co
     if (app->state().wl_init != nullptr) {
       absl::Status st = impl_->takeSnapshot(app->state(), files_dir, *info);
       if (!st.ok()) return st;
-      if (!info->snapshot_note.empty() &&
-          info->snapshot_note.find("is not the same") == std::string::npos) {
-        // The app runs as it should; only its next load is slower. (A file
-        // wl_init read having changed is the normal reason for a rebuild.)
-        fprintf(stderr, "level=warn app=%s msg=\"%s\"\n", app->name().c_str(),
-                info->snapshot_note.c_str());
-      }
     }
     return app;
   }

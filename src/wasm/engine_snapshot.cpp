@@ -1,3 +1,4 @@
+#include <cstdio>
 #include <future>
 
 #include "absl/strings/str_cat.h"
@@ -196,6 +197,12 @@ absl::Status Engine::Impl::saveSnapshot(App::State& app, const Instance& fresh,
   return absl::OkStatus();
 }
 
+namespace {
+void warnSnapshot(const App::State& app, const std::string& note) {
+  fprintf(stderr, "level=warn app=%s msg=\"%s\"\n", app.name.c_str(), note.c_str());
+}
+}  // namespace
+
 // On an executor fiber: the snapshot from its file when it is valid, else
 // from wl_init (and then written to the file).
 absl::Status Engine::Impl::prepareSnapshot(Fiber& f, App::State& app,
@@ -215,6 +222,9 @@ absl::Status Engine::Impl::prepareSnapshot(Fiber& f, App::State& app,
   } else {
     if (!absl::IsNotFound(loaded)) {
       info.snapshot_note = absl::StrCat("snapshot file not used: ", loaded.message());
+      // A stale file (the module or a file wl_init read changed) is the
+      // normal reason to rebuild; a damaged one is worth a line.
+      if (!absl::IsFailedPrecondition(loaded)) warnSnapshot(app, info.snapshot_note);
     }
     std::vector<std::string> opened;
     st = initTemplate(f, app, files_dir, &opened);
@@ -223,6 +233,7 @@ absl::Status Engine::Impl::prepareSnapshot(Fiber& f, App::State& app,
       if (absl::Status saved = saveSnapshot(app, **fresh, files_dir, opened); !saved.ok()) {
         info.snapshot_note = absl::StrCat("snapshot not written: ", saved.message());
         info.snapshot_path.clear();
+        warnSnapshot(app, info.snapshot_note);  // the app runs; its next load is slower
       }
     }
   }

@@ -7,7 +7,9 @@
 
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <regex>
+#include <set>
 
 #include "node_suite.h"
 
@@ -150,6 +152,28 @@ TEST_F(LanguagesTest, RustKvBindingsAgainstTheRealStore) {
   EXPECT_EQ(r.body,
             "scan=[rk_a=one,rk_b=two,rk_c=three,rk_empty=] missing=none empty='' a='one' "
             "big=true deleted=none");
+}
+
+// cas with "expected absent", a conflict as its own code, incr, and the
+// invocation id, in both SDKs: the same host calls, the same answers.
+TEST_F(LanguagesTest, RustAndAssemblyScriptCasIncrAndInvocationId) {
+  const std::map<std::string, std::string> want = {
+      {"rustkit",
+       "cas=stored,Conflict,stored,Conflict value='v3' incr=5,-2 stored='-2' bad=Invalid id="},
+      {"askit", "cas=0,10,0,10 value='v3' incr=5,-2 stored='-2' bad=3 id="}};
+  for (const auto& [app, prefix] : want) {
+    std::set<std::string> ids;
+    for (int i = 0; i < 2; ++i) {
+      auto r = node_->call("POST", "/" + app + "/atomics", "");
+      ASSERT_EQ(r.status, 200) << app << ": " << r.body;
+      ASSERT_THAT(r.body, ::testing::StartsWith(prefix)) << app;
+      std::string id = r.body.substr(prefix.size());
+      // "<request id>.<n>": the entry function of its request is 0.
+      EXPECT_THAT(id, ::testing::MatchesRegex(".+\\.0")) << app;
+      ids.insert(id);
+    }
+    EXPECT_EQ(ids.size(), 2u) << app << ": each call has its own id";
+  }
 }
 
 TEST_F(LanguagesTest, RustFilesBindingsReadTheAppsFolderOnly) {

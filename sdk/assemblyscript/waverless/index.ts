@@ -24,6 +24,7 @@ export const ERR_IO: i32 = 6;
 export const ERR_UNAVAILABLE: i32 = 7;
 export const ERR_TIMEOUT: i32 = 8;
 export const ERR_FAILED: i32 = 9;
+export const ERR_CONFLICT: i32 = 10; // kv.cas: the value is not the expected one
 
 export const LOG_DEBUG: i32 = 0;
 export const LOG_INFO: i32 = 1;
@@ -48,6 +49,15 @@ export namespace raw {
   @external("waverless", "kv_scan")
   export declare function kv_scan(prefix: usize, prefix_len: u32, limit: u32, buf: usize, cap: u32, len: usize): i32;
   // @ts-ignore: decorator
+  @external("waverless", "kv_cas")
+  export declare function kv_cas(key: usize, key_len: u32, expected: usize, expected_len: u32, value: usize, value_len: u32): i32;
+
+  @external("waverless", "kv_incr")
+  export declare function kv_incr(key: usize, key_len: u32, delta: i64, result: usize): i32;
+
+  @external("waverless", "invocation_id")
+  export declare function invocation_id(buf: usize, cap: u32, len: usize): i32;
+
   @external("waverless", "wait_triggered")
   export declare function wait_triggered(): i32;
   // @ts-ignore: decorator
@@ -127,6 +137,15 @@ export function log(level: i32, msg: string): void {
 /** Parks until what this invocation triggered has finished: OK or ERR_FAILED. */
 export function waitTriggered(): i32 {
   return raw.wait_triggered();
+}
+
+/** This invocation's id, as in the node's logs ("<request id>.<n>"); with
+ *  durable triggers a re-run of a triggered function keeps it, so it can
+ *  key idempotent writes. */
+export function invocationId(): string {
+  const id = readGrown("invocation_id", (buf: usize, cap: u32, lenp: usize): i32 =>
+    raw.invocation_id(buf, cap, lenp));
+  return id == null ? "" : text(id);
 }
 
 /** Suspends the invocation without holding a host thread: OK or ERR_TIMEOUT. */
@@ -219,6 +238,40 @@ export namespace kv {
 
   export function setText(key: string, value: string): i32 {
     return set(key, utf8(value));
+  }
+
+  /** Compare-and-set: stores value under key only if the key holds exactly
+   *  expected now, or, with expected null, only if it does not exist
+   *  (create-only). OK when stored; ERR_CONFLICT when the current value
+   *  differs (nothing written: read it again and retry if you like); else
+   *  the status (ERR_PERMISSION, ...). A store triggers as set does. */
+  export function cas(key: string, expected: ArrayBuffer | null, value: ArrayBuffer): i32 {
+    const k = utf8(key);
+    // WL_KV_ABSENT (0xffffffff) as the expected length: must not exist.
+    const ep: usize = expected == null ? 0 : ptr(expected);
+    const el: u32 = expected == null ? 0xffffffff : len(expected);
+    return raw.kv_cas(ptr(k), len(k), ep, el, ptr(value), len(value));
+  }
+
+  export function casText(key: string, expected: string | null, value: string): i32 {
+    return cas(key, expected == null ? null : utf8(expected), utf8(value));
+  }
+
+  /** What incr did: status OK and the new value, or the status
+   *  (ERR_INVALID: the value is not a decimal i64, or the sum overflows;
+   *  nothing written then). */
+  export class Counted {
+    constructor(public status: i32, public value: i64) {}
+  }
+
+  /** Adds delta to the decimal integer under key (missing: 0), atomically. */
+  export function incr(key: string, delta: i64): Counted {
+    const k = utf8(key);
+    const out = heap.alloc(8);
+    const st = raw.kv_incr(ptr(k), len(k), delta, out);
+    const v = load<i64>(out);
+    heap.free(out);
+    return new Counted(st, st == OK ? v : 0);
   }
 
   /** Deletes key (a missing key is OK). */

@@ -16,6 +16,8 @@ pub enum Code {
     Unavailable,
     Timeout,
     Failed,
+    /// `kv::cas`: the key does not hold the expected value (nothing written).
+    Conflict,
     /// A code this SDK version does not know (a newer host).
     Other(i32),
 }
@@ -32,6 +34,7 @@ impl Code {
             7 => Code::Unavailable,
             8 => Code::Timeout,
             9 => Code::Failed,
+            10 => Code::Conflict,
             other => Code::Other(other),
         }
     }
@@ -47,6 +50,7 @@ impl Code {
             Code::Unavailable => 7,
             Code::Timeout => 8,
             Code::Failed => 9,
+            Code::Conflict => 10,
             Code::Other(raw) => raw,
         }
     }
@@ -63,6 +67,7 @@ impl Code {
             Code::Unavailable => "unavailable",
             Code::Timeout => "deadline passed",
             Code::Failed => "a triggered function failed",
+            Code::Conflict => "conflict: the value is not the expected one",
             Code::Other(_) => "unknown status",
         }
     }

@@ -38,6 +38,24 @@ pub fn sleep_ms(ms: u32) -> Result<()> {
     check("sleep_ms", unsafe { sys::sleep_ms(ms) })
 }
 
+/// This invocation's id, as in the node's logs ("<request id>.<n>"); with
+/// durable triggers a re-run of a triggered function keeps it, so it can key
+/// idempotent writes.
+pub fn invocation_id() -> Result<String> {
+    let mut buf = vec![0u8; 64];
+    loop {
+        let mut len = 0u32;
+        let st = unsafe { sys::invocation_id(buf.as_mut_ptr(), buf.len() as u32, &mut len) };
+        if st == Code::BufferTooSmall.raw() && len as usize > buf.len() {
+            buf.resize(len as usize, 0);
+            continue;
+        }
+        check("invocation_id", st)?;
+        buf.truncate(len as usize);
+        return Ok(String::from_utf8_lossy(&buf).into_owned());
+    }
+}
+
 /// Fills `buf` with random bytes from the host.
 pub fn random_bytes(buf: &mut [u8]) -> Result<()> {
     let len = buf.len().min(u32::MAX as usize) as u32;

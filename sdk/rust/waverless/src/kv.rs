@@ -64,6 +64,50 @@ pub fn delete(key: impl AsRef<[u8]>) -> Result<()> {
     check("kv::delete", st).map_err(|e| e.context(String::from_utf8_lossy(key)))
 }
 
+/// Compare-and-set: stores `value` under `key` only if the key holds exactly
+/// `expected` now, or, with `expected` `None`, only if it does not exist
+/// (create-only). An empty expected value matches an existing empty value,
+/// never a missing key. When the current value differs nothing is written
+/// and the error's code is `Code::Conflict` (read it again and retry if you
+/// like); a store triggers functions as `set` does.
+pub fn cas(
+    key: impl AsRef<[u8]>,
+    expected: Option<&[u8]>,
+    value: impl AsRef<[u8]>,
+) -> Result<()> {
+    let (key, value) = (key.as_ref(), value.as_ref());
+    // WL_KV_ABSENT: the key must not exist.
+    let (ep, el) = match expected {
+        Some(e) => (e.as_ptr(), len32("expected value", e.len())?),
+        None => (std::ptr::null(), u32::MAX),
+    };
+    if el == u32::MAX && expected.is_some() {
+        return Err(Error::new(crate::Code::TooLarge, "expected value of 4 GiB - 1"));
+    }
+    let st = unsafe {
+        sys::kv_cas(
+            key.as_ptr(),
+            len32("key", key.len())?,
+            ep,
+            el,
+            value.as_ptr(),
+            len32("value", value.len())?,
+        )
+    };
+    check("kv::cas", st).map_err(|e| e.context(String::from_utf8_lossy(key)))
+}
+
+/// Adds `delta` to the decimal integer stored under `key` (a missing key
+/// counts as 0) and returns the sum, atomically. `Code::Invalid` if the value
+/// is not a decimal i64 or the sum overflows; nothing is written then.
+pub fn incr(key: impl AsRef<[u8]>, delta: i64) -> Result<i64> {
+    let key = key.as_ref();
+    let mut result = 0i64;
+    let st = unsafe { sys::kv_incr(key.as_ptr(), len32("key", key.len())?, delta, &mut result) };
+    check("kv::incr", st).map_err(|e| e.context(String::from_utf8_lossy(key)))?;
+    Ok(result)
+}
+
 /// Up to `limit` (key, value) pairs whose key starts with `prefix`, in key
 /// order, among the keys this function may `get`.
 pub fn scan(prefix: impl AsRef<[u8]>, limit: u32) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {

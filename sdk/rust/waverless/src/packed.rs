@@ -82,6 +82,7 @@ mod tests {
         for raw in 1..=10 {
             assert_eq!(Code::from_raw(raw).raw(), raw);
         }
+        assert_eq!(Code::from_raw(10), Code::Conflict);
         assert_eq!(Code::from_raw(404), Code::Other(404));
     }
 }

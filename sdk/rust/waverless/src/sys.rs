@@ -15,6 +15,16 @@ extern "C" {
         cap: u32,
         len: *mut u32,
     ) -> i32;
+    pub fn kv_cas(
+        key: *const u8,
+        key_len: u32,
+        expected: *const u8,
+        expected_len: u32,
+        value: *const u8,
+        value_len: u32,
+    ) -> i32;
+    pub fn kv_incr(key: *const u8, key_len: u32, delta: i64, result: *mut i64) -> i32;
+    pub fn invocation_id(buf: *mut u8, cap: u32, len: *mut u32) -> i32;
     pub fn wait_triggered() -> i32;
     pub fn fail(code: i32, msg: *const u8, len: u32) -> !;
     pub fn sleep_ms(ms: u32) -> i32;

@@ -1,6 +1,6 @@
 // askit: one function per binding of the AssemblyScript SDK, each answering
 // with what it observed so languages_test can compare it to what the host did.
-import { Args, body, files as appFiles, kv, output, outputBytes, text, utf8 } from "waverless";
+import { Args, body, files as appFiles, invocationId, kv, output, outputBytes, text, utf8 } from "waverless";
 
 function show(v: ArrayBuffer | null): string {
   return v == null ? "null" : "'" + text(v) + "'";
@@ -53,4 +53,23 @@ export function echo(argv: usize, argc: u32): void {
 export function aborts(argv: usize, argc: u32): void {
   const args = Args.take(argv, argc);
   assert(args.length > 100, "askit asserted on purpose");
+}
+
+/** cas (create-only, a conflict, a match, a stale expectation), incr, and
+ *  the invocation id, which keys this call's own keys. */
+export function atomics(argv: usize, argc: u32): void {
+  Args.take(argv, argc);
+  const id = invocationId();
+  const key = "as_cas_" + id;
+  const cas = kv.casText(key, null, "v1").toString() + "," +
+    kv.casText(key, null, "v2").toString() + "," +
+    kv.casText(key, "v1", "v3").toString() + "," +
+    kv.casText(key, "v1", "v4").toString();
+  const ctr = "as_ctr_" + id;
+  const a = kv.incr(ctr, 5);
+  const b = kv.incr(ctr, -7);
+  const bad = kv.incr(key, 1);
+  output("cas=" + cas + " value=" + show(kv.get(key)) + " incr=" + a.value.toString() + "," +
+    b.value.toString() + " stored=" + show(kv.get(ctr)) + " bad=" + bad.status.toString() +
+    " id=" + id);
 }

@@ -80,4 +80,34 @@ fn echo(_: &Args) -> Result<()> {
     waverless::output(&all)
 }
 
-waverless::export!(kvops, files, failwith, panics, denied, echo);
+/// cas (create-only, a conflict, a match, a stale expectation), incr, and
+/// the invocation id, which keys this call's own keys.
+fn atomics(_: &Args) -> Result<()> {
+    let id = waverless::invocation_id()?;
+    let outcome = |r: Result<()>| match r {
+        Ok(()) => "stored".to_string(),
+        Err(e) => format!("{:?}", e.code),
+    };
+    let key = format!("rk_cas_{}", id);
+    let cas = [
+        outcome(kv::cas(&key, None, "v1")),
+        outcome(kv::cas(&key, None, "v2")),
+        outcome(kv::cas(&key, Some(b"v1"), "v3")),
+        outcome(kv::cas(&key, Some(b"v1"), "v4")),
+    ];
+    let ctr = format!("rk_ctr_{}", id);
+    let (a, b) = (kv::incr(&ctr, 5)?, kv::incr(&ctr, -7)?);
+    let bad = kv::incr(&key, 1).map(|v| v.to_string()).unwrap_or_else(|e| format!("{:?}", e.code));
+    waverless::output(format!(
+        "cas={} value={} incr={},{} stored={} bad={} id={}",
+        cas.join(","),
+        text(&kv::get(&key)?),
+        a,
+        b,
+        text(&kv::get(&ctr)?),
+        bad,
+        id
+    ))
+}
+
+waverless::export!(kvops, files, failwith, panics, denied, echo, atomics);

@@ -25,9 +25,11 @@ function(waverless_guest target)
   endforeach()
   get_filename_component(outdir ${G_OUTPUT} DIRECTORY)
   file(MAKE_DIRECTORY ${outdir})
+  # -unroll-threshold: see src/toolchain/guest_builder.cpp (same flags).
   add_custom_command(
     OUTPUT ${G_OUTPUT}
-    COMMAND ${cc} --target=wasm32-wasi -O2 -mexec-model=reactor ${lang_flags}
+    COMMAND ${cc} --target=wasm32-wasi -O2 -mllvm -unroll-threshold=5000
+            -mexec-model=reactor ${lang_flags}
             -I${WAVERLESS_SDK_DIR}/include ${G_FLAGS}
             ${srcs} ${sdk_lang} ${WAVERLESS_SDK_DIR}/src/wl_sdk.c -o ${G_OUTPUT}
     DEPENDS ${srcs} ${WAVERLESS_SDK_DIR}/src/wl_sdk.c

@@ -79,12 +79,9 @@ absl::Status buildC(const fs::path& app_dir, const std::vector<fs::path>& srcs,
   // "Compute parity"). Unrolled, every index is a constant offset folded
   // into the load. The kernel's SHA-256 rounds: 1.258x native instructions
   // -> 0.971x. Loops without a constant count are untouched.
-  std::vector<std::string> argv = {cxx ? "clang++-14" : "clang-14",
-                                   "--target=wasm32-wasi",
-                                   "-O2",
-                                   "-mllvm",
-                                   "-unroll-threshold=5000",
-                                   "-mexec-model=reactor"};
+  std::vector<std::string> argv = {
+      cxx ? "clang++-14" : "clang-14", "--target=wasm32-wasi", "-O2", "-mllvm",
+      "-unroll-threshold=5000",        "-mexec-model=reactor"};
   if (cxx) {
     argv.insert(argv.end(), {"-fno-exceptions", "-fno-rtti", "-std=c++20"});
   }

@@ -2,7 +2,6 @@
 // (tests/apps/snapshot) deployed with the CLI, invoked over HTTP.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <fstream>

@@ -75,7 +75,10 @@ absl::Status Membership::start(Targets targets) {
     m.last_seen = Clock::now();
   });
   if (detects()) detector_ = std::jthread([this](std::stop_token st) { detectorLoop(st); });
-  for (auto [id, client] : targets) {
+  for (const auto& target : targets) {
+    // Named copies: clang-14 cannot capture structured bindings.
+    uint32_t id = target.first;
+    net::PeerClient* client = target.second;
     heartbeats_.emplace_back(
         [this, id, client](std::stop_token st) { heartbeatLoop(st, id, client); });
   }

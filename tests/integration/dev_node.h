@@ -95,6 +95,9 @@ class NodeProcess {
   ~NodeProcess() { kill(SIGKILL); }
 
   bool start(std::chrono::seconds timeout = std::chrono::seconds(300)) {
+    std::error_code ec;
+    const auto log_before = std::filesystem::file_size(log_, ec);
+    const size_t log_offset = ec ? 0 : static_cast<size_t>(log_before);
     pid_ = fork();
     if (pid_ == 0) {
       // The node dies with the test process, even when that one crashes.
@@ -120,7 +123,9 @@ class NodeProcess {
         return false;
       }
       auto r = request("GET", "/healthz", "", {}, std::chrono::seconds(2));
-      if (r.status == 200) {
+      // Only once this process says it serves: a port picked free may have been taken by another
+      // test's node meanwhile, whose /healthz would answer for it (and refuse our token).
+      if (r.status == 200 && loggedServing(log_offset)) {
         std::ifstream f(token_file_);
         std::getline(f, token_);
         return true;
@@ -128,6 +133,12 @@ class NodeProcess {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     return false;
+  }
+
+  bool loggedServing(size_t offset) const {
+    std::ifstream f(log_);
+    std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    return text.size() > offset && text.find("msg=\"serving\"", offset) != std::string::npos;
   }
 
   void kill(int sig) {

@@ -329,9 +329,7 @@ void AppShipper::metaSyncLoop(std::stop_token st) {
 }
 
 absl::Status AppShipper::recordApp(const std::string& name, const std::string& version) {
-  bool any_meta = std::any_of(deps_.config.nodes.begin(), deps_.config.nodes.end(),
-                              [](const NodeConfig& n) { return n.meta; });
-  if (!any_meta) return absl::OkStatus();
+  if (!deps_.config.hasMeta()) return absl::OkStatus();
   pb::MetaEntry e;
   e.set_key(meta::appRecordKey(name));
   e.set_value(version);

@@ -43,6 +43,10 @@ const NodeConfig* ClusterConfig::find(uint32_t id) const {
   return nullptr;
 }
 
+bool ClusterConfig::hasMeta() const {
+  return std::any_of(nodes.begin(), nodes.end(), [](const NodeConfig& n) { return n.meta; });
+}
+
 const NodeConfig* ClusterConfig::master() const {
   for (const auto& n : nodes) {
     if (n.master) return &n;

@@ -52,6 +52,8 @@ struct ClusterConfig {
   // follows their raft leader (Membership::master()) and this is only the node
   // that deploys its --apps folder first.
   const NodeConfig* master() const;
+  // Whether any node is meta: then the master role follows the meta raft leader.
+  bool hasMeta() const;
 };
 
 absl::StatusOr<ClusterConfig> parseClusterConfig(std::string_view yaml,

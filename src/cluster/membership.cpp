@@ -33,8 +33,7 @@ Membership::~Membership() { stop(); }
 
 std::vector<uint32_t> Membership::heartbeatTargets(const ClusterConfig& config, uint32_t self) {
   std::vector<uint32_t> out;
-  bool any_meta = false;
-  for (const auto& n : config.nodes) any_meta = any_meta || n.meta;
+  const bool any_meta = config.hasMeta();
   for (const auto& n : config.nodes) {
     if (n.id != self && (any_meta ? n.meta : n.master)) out.push_back(n.id);
   }
@@ -51,9 +50,7 @@ std::optional<uint32_t> Membership::master() const {
   if (uint32_t m = learned_master_.load(std::memory_order_relaxed); m != 0) return m;
   // A cluster without meta nodes: the configured master, fixed.
   const NodeConfig* fixed = config_.master();
-  bool any_meta = false;
-  for (const auto& n : config_.nodes) any_meta = any_meta || n.meta;
-  if (!any_meta && fixed != nullptr) return fixed->id;
+  if (!config_.hasMeta() && fixed != nullptr) return fixed->id;
   return std::nullopt;
 }
 

@@ -390,26 +390,65 @@ std::string AppShipper::metaJson() {
 }
 
 absl::Status AppShipper::remove(const std::string& name) {
-  if (!isMaster()) {
+  if (isMaster()) return removeEverywhere(name);
+  absl::Status st;
+  auto until = std::chrono::steady_clock::now() + kFindMaster;
+  do {
     auto master = awaitMaster(kFindMaster);
     if (!master.ok()) return master.status();
-    auto st = deps_.peers.get(*master)->removeApp(name, std::chrono::seconds(30));
-    (void)deps_.registry.remove(name);
-    return st;
+    if (*master == self_->id) return removeEverywhere(name);  // elected meanwhile
+    st =
+        deps_.peers.get(*master)->removeApp(name, net::Removal::kCluster, std::chrono::seconds(30));
+    // As for a deploy: Unavailable, it died; FailedPrecondition, it is no longer the master.
+    // Either way the next master removes it.
+    if (st.code() != absl::StatusCode::kUnavailable &&
+        st.code() != absl::StatusCode::kFailedPrecondition)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  } while (std::chrono::steady_clock::now() < until);
+  if (!st.ok()) return st;
+  // The master removed it on every node it could reach; this one must not keep it either.
+  if (absl::Status here = deps_.registry.remove(name);
+      !here.ok() && here.code() != absl::StatusCode::kNotFound) {
+    return here;
   }
+  return absl::OkStatus();
+}
+
+absl::Status AppShipper::removeEverywhere(const std::string& name) {
   absl::Status st = deps_.registry.remove(name);
   if (!st.ok()) return st;
-  (void)recordApp(name, "");
+  if (absl::Status rec = recordApp(name, ""); !rec.ok()) {
+    fprintf(stderr, "level=warn app=%s msg=\"removal not recorded in meta: %s\"\n", name.c_str(),
+            std::string(rec.message()).c_str());
+  }
   for (const auto& n : deps_.config.nodes) {
-    if (n.id != self_->id) {
-      (void)deps_.peers.get(n.id)->removeApp(name, std::chrono::seconds(10));
+    if (n.id == self_->id) continue;
+    absl::Status there =
+        deps_.peers.get(n.id)->removeApp(name, net::Removal::kHere, std::chrono::seconds(10));
+    if (!there.ok()) {
+      // A meta node removes it when it applies the raft erase; a node outside the raft group
+      // keeps its copy until a later removal reaches it.
+      fprintf(stderr, "level=warn node=%u app=%s msg=\"removal not delivered: %s\"\n", n.id,
+              name.c_str(), std::string(there.message()).c_str());
     }
   }
   return absl::OkStatus();
 }
 
-pb::Ack AppShipper::removeApp(const std::string& name) {
-  absl::Status st = isMaster() ? remove(name) : deps_.registry.remove(name);
+pb::Ack AppShipper::removeApp(const std::string& name, net::Removal scope) {
+  absl::Status st;
+  if (scope == net::Removal::kHere) {
+    st = deps_.registry.remove(name);
+  } else if (isMaster()) {
+    st = removeEverywhere(name);
+  } else {
+    // A removal forwarded to a node that lost the master role meanwhile: removing only its own
+    // copy would leave the app recorded and served elsewhere. The sender tries the next master.
+    st = absl::FailedPreconditionError(
+        absl::StrCat("node ", self_->id, " is not the master; the master is ",
+                     deps_.master() ? std::to_string(*deps_.master()) : "being elected"));
+  }
   pb::Ack ack;
   if (!st.ok() && st.code() != absl::StatusCode::kNotFound) {
     ack.set_code(common::toWire(st));

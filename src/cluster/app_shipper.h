@@ -10,7 +10,9 @@
 //
 // Removal is explicit only (RemoveApp from the master, or a committed raft
 // erase): an app merely absent from a stale view is never dropped, since
-// removing an app drops its keys.
+// removing an app drops its keys. Like a deploy, a removal asked of a node
+// that is not the master goes to the master, and one forwarded to a node
+// that has lost the role is refused and sent to the next master.
 //
 // Threads: deploy()/remove() on the gateway's threads; the peer handlers on
 // gRPC threads; syncApps on the heartbeat thread or this object's meta sync
@@ -33,6 +35,7 @@
 #include "absl/base/thread_annotations.h"
 #include "cluster/cluster_config.h"
 #include "master/gateway.h"
+#include "net/peer.h"
 #include "net/waverless.pb.h"
 
 namespace waverless::meta {
@@ -77,7 +80,7 @@ class AppShipper : public master::Deployer {
   // The RPCs other nodes send (net::PeerHandler's).
   net::pb::Ack installApp(const net::pb::AppPackage& package);
   absl::StatusOr<net::pb::AppPackage> fetchApp(const std::string& name);
-  net::pb::Ack removeApp(const std::string& name);
+  net::pb::Ack removeApp(const std::string& name, net::Removal scope);
   net::pb::Ack metaPut(const net::pb::MetaEntry& entry);
 
   // The raft log applied a change (RaftLog::onApply: the loop thread; must
@@ -105,6 +108,8 @@ class AppShipper : public master::Deployer {
   absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> installPackage(
       const net::pb::AppPackage& package);
   void distribute(const std::string& name);
+  // The master's part of a removal: here, in the raft record, then on every other node.
+  absl::Status removeEverywhere(const std::string& name);
 
   const NodeConfig* self_;
   AppShipperDeps deps_;

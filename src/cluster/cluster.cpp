@@ -193,7 +193,9 @@ absl::StatusOr<pb::AppPackage> Cluster::fetchApp(const std::string& name) {
   return shipper_->fetchApp(name);
 }
 
-pb::Ack Cluster::removeApp(const std::string& name) { return shipper_->removeApp(name); }
+pb::Ack Cluster::removeApp(const std::string& name, net::Removal scope) {
+  return shipper_->removeApp(name, scope);
+}
 
 pb::Ack Cluster::metaPut(const pb::MetaEntry& entry) { return shipper_->metaPut(entry); }
 

@@ -79,7 +79,7 @@ class Cluster : public net::PeerHandler {
   net::pb::HeartbeatReply heartbeat(const net::pb::HeartbeatRequest& request) override;
   net::pb::Ack installApp(const net::pb::AppPackage& package) override;
   absl::StatusOr<net::pb::AppPackage> fetchApp(const std::string& name) override;
-  net::pb::Ack removeApp(const std::string& name) override;
+  net::pb::Ack removeApp(const std::string& name, net::Removal scope) override;
   net::pb::Ack metaPut(const net::pb::MetaEntry& entry) override;
 
  private:

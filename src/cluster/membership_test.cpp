@@ -152,7 +152,7 @@ TEST(Membership, AWorkerTakesTheMastersView) {
     absl::StatusOr<pb::AppPackage> fetchApp(const std::string& n) override {
       return absl::NotFoundError(n);
     }
-    pb::Ack removeApp(const std::string&) override { return {}; }
+    pb::Ack removeApp(const std::string&, net::Removal) override { return {}; }
     pb::Ack metaPut(const pb::MetaEntry&) override { return {}; }
   } router;
   net::RpcServer server("127.0.0.1:0", router);
@@ -207,7 +207,7 @@ TEST(Membership, TheMasterRoleFollowsTheMetaLeader) {
     absl::StatusOr<pb::AppPackage> fetchApp(const std::string& n) override {
       return absl::NotFoundError(n);
     }
-    pb::Ack removeApp(const std::string&) override { return {}; }
+    pb::Ack removeApp(const std::string&, net::Removal) override { return {}; }
     pb::Ack metaPut(const pb::MetaEntry&) override { return {}; }
   };
   Router routers[3];

@@ -37,7 +37,7 @@ class KvRouter : public net::PeerHandler {
   absl::StatusOr<pb::AppPackage> fetchApp(const std::string& n) override {
     return absl::NotFoundError(n);
   }
-  pb::Ack removeApp(const std::string&) override { return {}; }
+  pb::Ack removeApp(const std::string&, net::Removal) override { return {}; }
   pb::Ack metaPut(const pb::MetaEntry&) override { return {}; }
 };
 

@@ -51,7 +51,7 @@ class Router : public net::PeerHandler {
   absl::StatusOr<pb::AppPackage> fetchApp(const std::string& n) override {
     return absl::NotFoundError(n);
   }
-  pb::Ack removeApp(const std::string&) override { return {}; }
+  pb::Ack removeApp(const std::string&, net::Removal) override { return {}; }
   pb::Ack metaPut(const pb::MetaEntry&) override { return {}; }
 };
 
@@ -95,8 +95,8 @@ void Router::onEnvelope(pb::Envelope req, net::Reply reply) {
   };
   if (fn == nullptr) return respond({absl::NotFoundError(t.function())});
   n->triggers->serve(std::move(app), *fn,
-                     {t.invocation_id(), t.app(), t.function(), t.key(), t.origin(),
-                      t.request_id(), t.timeout_ms(), t.depth()},
+                     {t.invocation_id(), t.app(), t.function(), t.key(), t.origin(), t.request_id(),
+                      t.timeout_ms(), t.depth()},
                      std::move(respond));
 }
 
@@ -215,13 +215,15 @@ class TriggerLogTest : public ::testing::Test {
 
   // A record of mark for ev_<token>, as a request on node `origin` would commit it with its write.
   worker::TriggerRecord recordFor(const std::string& token) {
-    return {.id = "it-" + token, .function = "mark", .key = "ev_" + token,
-            .request_id = "req-" + token, .timeout_ms = 10000};
+    return {.id = "it-" + token,
+            .function = "mark",
+            .key = "ev_" + token,
+            .request_id = "req-" + token,
+            .timeout_ms = 10000};
   }
   absl::Status commit(int via, const std::string& app, const worker::TriggerRecord& r) {
-    return await<absl::Status>([&](auto done) {
-      nodes_[via].kv->set(app, r.key, "reg_x", {r}, std::move(done));
-    });
+    return await<absl::Status>(
+        [&](auto done) { nodes_[via].kv->set(app, r.key, "reg_x", {r}, std::move(done)); });
   }
   uint32_t groupOf(const std::string& key, const std::string& app = kApp) {
     return map_->groupOf(app, key);
@@ -397,8 +399,9 @@ TEST_F(TriggerLogTest, AMalformedStoredRecordFailsItsGroupsSweepNotTheNode) {
   ASSERT_TRUE(commit(0, kApp, recordFor(bad_token)).ok());
   ASSERT_TRUE(commit(0, kApp, recordFor(good_token)).ok());
   ASSERT_TRUE(nodes_[leader]
-                  .store->shardWrite(bad_group, {{"", "trigger/" + std::string(20, '\xff'),
-                                                  std::string("\x01garbage", 8)}})
+                  .store
+                  ->shardWrite(bad_group, {{"", "trigger/" + std::string(20, '\xff'),
+                                            std::string("\x01garbage", 8)}})
                   .ok());
   auto listed = shard::pendingTriggers(*nodes_[leader].store, bad_group, 100);
   EXPECT_EQ(listed.status().code(), absl::StatusCode::kInternal);

@@ -71,8 +71,8 @@ class Service final : public pb::Peer::Service {
     *reply = std::move(*p);
     return grpc::Status::OK;
   }
-  grpc::Status RemoveApp(grpc::ServerContext*, const pb::AppName* req, pb::Ack* reply) override {
-    *reply = handler_.removeApp(req->name());
+  grpc::Status RemoveApp(grpc::ServerContext*, const pb::AppRemoval* req, pb::Ack* reply) override {
+    *reply = handler_.removeApp(req->name(), req->cluster() ? Removal::kCluster : Removal::kHere);
     return grpc::Status::OK;
   }
   grpc::Status MetaPut(grpc::ServerContext*, const pb::MetaEntry* req, pb::Ack* reply) override {
@@ -314,11 +314,13 @@ absl::StatusOr<pb::AppPackage> PeerClient::fetchApp(const std::string& name,
   return pkg;
 }
 
-absl::Status PeerClient::removeApp(const std::string& name, std::chrono::milliseconds timeout) {
+absl::Status PeerClient::removeApp(const std::string& name, Removal scope,
+                                   std::chrono::milliseconds timeout) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + timeout);
-  pb::AppName req;
+  pb::AppRemoval req;
   req.set_name(name);
+  req.set_cluster(scope == Removal::kCluster);
   pb::Ack ack;
   auto st = impl_->stub->RemoveApp(&ctx, req, &ack);
   if (!st.ok()) return toStatus(st, "remove " + name + " on " + impl_->address);

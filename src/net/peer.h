@@ -24,6 +24,10 @@ inline constexpr int kMaxMessageBytes = 256 << 20;
 
 using Reply = absl::AnyInvocable<void(pb::Envelope)>;
 
+// What a RemoveApp asks of its receiver (pb::AppRemoval): drop its own copy (what the master
+// sends each node), or remove the app from the cluster as its master (a forwarded user request).
+enum class Removal { kHere, kCluster };
+
 // What a node serves to its peers.
 class PeerHandler {
  public:
@@ -33,7 +37,7 @@ class PeerHandler {
   virtual pb::HeartbeatReply heartbeat(const pb::HeartbeatRequest& request) = 0;
   virtual pb::Ack installApp(const pb::AppPackage& package) = 0;
   virtual absl::StatusOr<pb::AppPackage> fetchApp(const std::string& name) = 0;
-  virtual pb::Ack removeApp(const std::string& name) = 0;
+  virtual pb::Ack removeApp(const std::string& name, Removal scope) = 0;
   virtual pb::Ack metaPut(const pb::MetaEntry& entry) = 0;
 };
 
@@ -73,7 +77,7 @@ class PeerClient {
   absl::Status installApp(const pb::AppPackage& package, std::chrono::milliseconds timeout);
   absl::StatusOr<pb::AppPackage> fetchApp(const std::string& name,
                                           std::chrono::milliseconds timeout);
-  absl::Status removeApp(const std::string& name, std::chrono::milliseconds timeout);
+  absl::Status removeApp(const std::string& name, Removal scope, std::chrono::milliseconds timeout);
   absl::Status metaPut(const pb::MetaEntry& entry, std::chrono::milliseconds timeout);
 
   const std::string& address() const;

@@ -31,7 +31,7 @@ class EchoHandler : public PeerHandler {
   absl::StatusOr<pb::AppPackage> fetchApp(const std::string& name) override {
     return absl::NotFoundError(name);
   }
-  pb::Ack removeApp(const std::string&) override { return {}; }
+  pb::Ack removeApp(const std::string&, net::Removal) override { return {}; }
   pb::Ack metaPut(const pb::MetaEntry&) override { return {}; }
 
  private:

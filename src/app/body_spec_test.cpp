@@ -1,4 +1,4 @@
-// `body: stream|buffer` on a function (app_manifest.cpp, parseFn).
+// `body: stream|buffer` on a function (fn_spec_parser.cpp, parseFn).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 

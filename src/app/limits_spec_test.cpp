@@ -1,4 +1,4 @@
-// `limits:`, `auth:` and `instance:` in app.yaml (app_manifest.cpp).
+// `limits:`, `auth:` and `instance:` in app.yaml (manifest_parser.cpp, fn_spec_parser.cpp).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 

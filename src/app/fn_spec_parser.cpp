@@ -7,14 +7,6 @@
 
 namespace waverless::app {
 
-using yaml::contains;
-using yaml::Entry;
-using yaml::findEntry;
-using yaml::isPlainScalar;
-using yaml::lineOf;
-using yaml::oneOf;
-using yaml::shown;
-
 namespace {
 
 // No invocation legitimately runs for a day; a bigger value is a unit mistake.

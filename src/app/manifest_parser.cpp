@@ -10,14 +10,6 @@
 
 namespace waverless::app {
 
-using yaml::contains;
-using yaml::Entry;
-using yaml::findEntry;
-using yaml::isPlainScalar;
-using yaml::lineOf;
-using yaml::oneOf;
-using yaml::shown;
-
 namespace {
 
 // Memory limits, in bytes: from one wasm page to wasm32's whole address space.

@@ -18,6 +18,15 @@
 
 namespace waverless::app {
 
+// The parser's vocabulary (yaml_fields.h), in scope for both of its files.
+using yaml::contains;
+using yaml::Entry;
+using yaml::findEntry;
+using yaml::isPlainScalar;
+using yaml::lineOf;
+using yaml::oneOf;
+using yaml::shown;
+
 // Digits only: no sign, no spaces, no exponent; nullopt on overflow.
 std::optional<uint64_t> parseDigits(std::string_view s);
 
@@ -33,19 +42,19 @@ class ManifestParser {
   absl::Status parse(const YAML::Node& root, AppManifest& m) const;
 
  private:
-  absl::StatusOr<std::vector<yaml::Entry>> entries(
-      const YAML::Node& map, int line, const std::string& field, std::string_view expected,
-      std::span<const std::string_view> allowed) const {
+  absl::StatusOr<std::vector<Entry>> entries(const YAML::Node& map, int line,
+                                             const std::string& field, std::string_view expected,
+                                             std::span<const std::string_view> allowed) const {
     return yaml::mapEntries(file_, map, line, field, expected, allowed);
   }
-  absl::Status parseFn(const yaml::Entry& entry, FnSpec& fn) const;
-  absl::Status parseKvs(const yaml::Entry& entry, const std::string& field, FnSpec& fn) const;
-  absl::Status parseEvents(const yaml::Entry& entry, const std::string& field, FnSpec& fn) const;
+  absl::Status parseFn(const Entry& entry, FnSpec& fn) const;
+  absl::Status parseKvs(const Entry& entry, const std::string& field, FnSpec& fn) const;
+  absl::Status parseEvents(const Entry& entry, const std::string& field, FnSpec& fn) const;
   absl::Status parseHttp(const YAML::Node& node, int line, const std::string& field,
                          EventSpec& ev) const;
-  absl::Status parseArgs(const yaml::Entry& entry, const std::string& field, FnSpec& fn) const;
-  absl::Status parseTopScalar(const yaml::Entry& entry, AppManifest& m) const;
-  absl::Status parseLimits(const yaml::Entry& entry, AppLimitsSpec& limits) const;
+  absl::Status parseArgs(const Entry& entry, const std::string& field, FnSpec& fn) const;
+  absl::Status parseTopScalar(const Entry& entry, AppManifest& m) const;
+  absl::Status parseLimits(const Entry& entry, AppLimitsSpec& limits) const;
   // Checks across functions; `fns` is in document order so the later of two
   // clashing declarations is the one reported.
   absl::Status checkHttpTriggers(const std::vector<FnSpec>& fns) const;

@@ -182,22 +182,11 @@ absl::StatusOr<std::shared_ptr<const meta::DeployedApp>> AppShipper::deploy(cons
     if (!tar.ok()) return tar.status();
     pkg.set_files_tar(std::move(*tar));
   }
-  absl::Status st;
-  auto until = std::chrono::steady_clock::now() + kFindMaster;
-  do {
-    auto master = awaitMaster(kFindMaster);
-    if (!master.ok()) return master.status();
-    if (*master == self_->id) return deploy(name, dir);  // elected meanwhile
-    st = deps_.peers.get(*master)->installApp(pkg, std::chrono::minutes(10));
-    // Unavailable: it died; FailedPrecondition: it is no longer the master.
-    // Either way the next master takes the package. (A compile error is
-    // InvalidArgument and ends here.)
-    if (st.code() != absl::StatusCode::kUnavailable &&
-        st.code() != absl::StatusCode::kFailedPrecondition)
-      break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  } while (std::chrono::steady_clock::now() < until);
-  if (!st.ok()) return st;
+  // A compile error is InvalidArgument and ends here.
+  auto forwarded = forwardToMaster(
+      [&](net::PeerClient& master) { return master.installApp(pkg, std::chrono::minutes(10)); });
+  if (!forwarded.ok()) return forwarded.status();
+  if (*forwarded == Forwarded::kSelfIsMaster) return deploy(name, dir);
   auto app = deps_.registry.find(name);
   if (app) return app;
   // The master pushes only to the nodes its view has alive, and this one may not be yet (it has
@@ -219,6 +208,26 @@ absl::StatusOr<uint32_t> AppShipper::awaitMaster(std::chrono::milliseconds limit
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+}
+
+absl::StatusOr<AppShipper::Forwarded> AppShipper::forwardToMaster(
+    const std::function<absl::Status(net::PeerClient&)>& call) {
+  absl::Status st;
+  auto until = std::chrono::steady_clock::now() + kFindMaster;
+  do {
+    auto master = awaitMaster(kFindMaster);
+    if (!master.ok()) return master.status();
+    if (*master == self_->id) return Forwarded::kSelfIsMaster;  // elected meanwhile
+    st = call(*deps_.peers.get(*master));
+    // Unavailable: it died; FailedPrecondition: it is no longer the master. Either way the next
+    // master takes it.
+    if (st.code() != absl::StatusCode::kUnavailable &&
+        st.code() != absl::StatusCode::kFailedPrecondition)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  } while (std::chrono::steady_clock::now() < until);
+  if (!st.ok()) return st;
+  return Forwarded::kDone;
 }
 
 pb::Ack AppShipper::installApp(const pb::AppPackage& pkg) {
@@ -391,22 +400,11 @@ std::string AppShipper::metaJson() {
 
 absl::Status AppShipper::remove(const std::string& name) {
   if (isMaster()) return removeEverywhere(name);
-  absl::Status st;
-  auto until = std::chrono::steady_clock::now() + kFindMaster;
-  do {
-    auto master = awaitMaster(kFindMaster);
-    if (!master.ok()) return master.status();
-    if (*master == self_->id) return removeEverywhere(name);  // elected meanwhile
-    st =
-        deps_.peers.get(*master)->removeApp(name, net::Removal::kCluster, std::chrono::seconds(30));
-    // As for a deploy: Unavailable, it died; FailedPrecondition, it is no longer the master.
-    // Either way the next master removes it.
-    if (st.code() != absl::StatusCode::kUnavailable &&
-        st.code() != absl::StatusCode::kFailedPrecondition)
-      break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  } while (std::chrono::steady_clock::now() < until);
-  if (!st.ok()) return st;
+  auto forwarded = forwardToMaster([&](net::PeerClient& master) {
+    return master.removeApp(name, net::Removal::kCluster, std::chrono::seconds(30));
+  });
+  if (!forwarded.ok()) return forwarded.status();
+  if (*forwarded == Forwarded::kSelfIsMaster) return removeEverywhere(name);
   // The master removed it on every node it could reach; this one must not keep it either.
   if (absl::Status here = deps_.registry.remove(name);
       !here.ok() && here.code() != absl::StatusCode::kNotFound) {

@@ -98,6 +98,12 @@ class AppShipper : public master::Deployer {
   // The master, waited for while there is none (an election takes a second
   // or two). Unavailable after `limit`.
   absl::StatusOr<uint32_t> awaitMaster(std::chrono::milliseconds limit) const;
+  // Hands a deploy or removal to the master with `call`, and to the next master while the one it
+  // reached has died (Unavailable) or lost the role (FailedPrecondition), for up to 30 s. Any other
+  // error is the master's answer.
+  enum class Forwarded { kDone, kSelfIsMaster };  // the latter: elected meanwhile, do it here
+  absl::StatusOr<Forwarded> forwardToMaster(
+      const std::function<absl::Status(net::PeerClient&)>& call);
   // Installs every wanted version this node does not have.
   void syncApps(const std::map<std::string, std::string>& wanted);
   void metaSyncLoop(std::stop_token st);

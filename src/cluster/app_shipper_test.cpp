@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "cluster/peers.h"
+#include "cluster/test_support.h"
 #include "common/status_map.h"
 #include "kv/kv_store.h"
 #include "meta/app_registry.h"
@@ -30,18 +31,15 @@ struct ShipperNode;
 
 // What Cluster's router does with the app-shipping calls; also counts what it refused as a
 // deposed master, and runs the test's hook then (the sender's view catching up).
-class Router : public net::PeerHandler {
+class Router : public testing::PeerHandlerBase {
  public:
   std::atomic<ShipperNode*> node{nullptr};
   std::atomic<int> refused{0};
   std::function<void()> on_refused;
 
-  void onEnvelope(pb::Envelope, net::Reply reply) override { reply({}); }
-  pb::HeartbeatReply heartbeat(const pb::HeartbeatRequest&) override { return {}; }
   pb::Ack installApp(const pb::AppPackage& package) override;
   absl::StatusOr<pb::AppPackage> fetchApp(const std::string& name) override;
   pb::Ack removeApp(const std::string& name, net::Removal scope) override;
-  pb::Ack metaPut(const pb::MetaEntry&) override { return {}; }
 
  private:
   pb::Ack counted(pb::Ack ack) {
@@ -76,23 +74,13 @@ pb::Ack Router::removeApp(const std::string& name, net::Removal scope) {
 
 class AppShipperTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    wasm::EngineOptions o;
-    o.cache_dir = WL_TEST_CACHE;
-    engine_ = new wasm::Engine(o);
-    ASSERT_TRUE(engine_->start().ok());
-  }
-  static void TearDownTestSuite() {
-    engine_->stop();
-    delete engine_;
-  }
+  static void SetUpTestSuite() { engine_ = testing::startEngine().release(); }
+  static void TearDownTestSuite() { delete engine_; }
 
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("app_shipper_test." + std::to_string(getpid()));
     fs::remove_all(dir_);
-    fs::create_directories(dir_ / "src");
-    fs::copy_file(fs::path(WL_SOURCE_DIR) / "tests/apps/register/app.yaml", dir_ / "src/app.yaml");
-    fs::copy_file(fs::path(WL_BUILD_DIR) / "tests/apps/register/app.wasm", dir_ / "src/app.wasm");
+    testing::copyRegisterApp(dir_ / "src");
     for (int i = 0; i < kNodes; ++i) {
       ShipperNode& n = nodes_[i];
       auto store = kv::KvStore::open({.dir = dir_ / ("kv" + std::to_string(i + 1))});

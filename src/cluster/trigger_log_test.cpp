@@ -17,6 +17,7 @@
 
 #include "cluster/peers.h"
 #include "cluster/sharded_kv.h"
+#include "cluster/test_support.h"
 #include "common/status_map.h"
 #include "kv/kv_store.h"
 #include "meta/app_registry.h"
@@ -42,17 +43,10 @@ constexpr char kApp[] = "register";
 struct TestNode;
 
 // What Cluster's router does with the envelopes a TriggerLog and a ShardedKv send.
-class Router : public net::PeerHandler {
+class Router : public testing::PeerHandlerBase {
  public:
   std::atomic<TestNode*> node{nullptr};
   void onEnvelope(pb::Envelope req, net::Reply reply) override;
-  pb::HeartbeatReply heartbeat(const pb::HeartbeatRequest&) override { return {}; }
-  pb::Ack installApp(const pb::AppPackage&) override { return {}; }
-  absl::StatusOr<pb::AppPackage> fetchApp(const std::string& n) override {
-    return absl::NotFoundError(n);
-  }
-  pb::Ack removeApp(const std::string&, net::Removal) override { return {}; }
-  pb::Ack metaPut(const pb::MetaEntry&) override { return {}; }
 };
 
 struct TestNode {
@@ -119,24 +113,14 @@ T await(absl::AnyInvocable<void(absl::AnyInvocable<void(T)>)> start) {
 
 class TriggerLogTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    wasm::EngineOptions o;
-    o.cache_dir = WL_TEST_CACHE;
-    engine_ = new wasm::Engine(o);
-    ASSERT_TRUE(engine_->start().ok());
-  }
-  static void TearDownTestSuite() {
-    engine_->stop();
-    delete engine_;
-  }
+  static void SetUpTestSuite() { engine_ = testing::startEngine().release(); }
+  static void TearDownTestSuite() { delete engine_; }
 
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("trigger_log_test." + std::to_string(getpid()));
     fs::remove_all(dir_);
     // The app as `waverless deploy` hands it to a registry: app.yaml and the built app.wasm.
-    fs::create_directories(dir_ / "src");
-    fs::copy_file(fs::path(WL_SOURCE_DIR) / "tests/apps/register/app.yaml", dir_ / "src/app.yaml");
-    fs::copy_file(fs::path(WL_BUILD_DIR) / "tests/apps/register/app.wasm", dir_ / "src/app.wasm");
+    testing::copyRegisterApp(dir_ / "src");
     std::vector<sched::WorkerInfo> workers;
     for (int i = 0; i < kNodes; ++i) {
       TestNode& n = nodes_[i];

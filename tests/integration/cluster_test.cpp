@@ -260,6 +260,40 @@ TEST_F(ClusterTest, DeployThroughAWorkerReachesEveryNode) {
   EXPECT_EQ(nodes_[0]->call("GET", "/hello_w").body, "hello world");
 }
 
+// A removal asked of a worker goes to the master, which removes the app on every node and
+// erases its raft record (so no meta node installs it again).
+TEST_F(ClusterTest, RemovalThroughAWorkerReachesEveryNode) {
+  fs::path src = *root_ / "hello_rm";
+  copyApp(fs::path(WL_SOURCE_DIR) / "apps/hello", fs::path(WL_BUILD_DIR) / "apps/hello/app.wasm",
+          src);
+  auto d = runCli({"deploy", src.string()}, nodes_[3]->cliArgs());
+  ASSERT_EQ(d.exit_code, 0) << d.output;
+  auto everywhere = [&](int status) {
+    for (int n = 0; n < 4; ++n) {
+      bool ok = false;
+      for (int i = 0; i < 50 && !ok; ++i) {
+        ok = nodes_[n]->call("GET", "/api/apps/hello_rm").status == status;
+        if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      EXPECT_TRUE(ok) << "node " << n + 1 << " never answered " << status;
+    }
+  };
+  everywhere(200);
+  auto r = nodes_[3]->call("DELETE", "/api/apps/hello_rm");
+  ASSERT_EQ(r.status, 200) << r.body;
+  everywhere(404);
+  // Followers apply the erase with the leader's next heartbeat.
+  for (int n : {0, 1, 2}) {
+    std::string meta;
+    for (int i = 0; i < 50; ++i) {
+      meta = nodes_[n]->call("GET", "/api/meta").body;
+      if (meta.find("\"hello_rm\"") == std::string::npos) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_THAT(meta, ::testing::Not(HasSubstr("\"hello_rm\""))) << "node " << n + 1;
+  }
+}
+
 // Deploy-once carries the master's wl_init snapshot: every worker maps it
 // instead of running wl_init, node 4 (its own module cache) included, so
 // every instance anywhere holds the one number that wl_init drew.

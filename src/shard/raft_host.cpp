@@ -23,6 +23,7 @@ extern "C" {
 #include "absl/strings/str_cat.h"
 #include "kv/kv_store.h"
 #include "shard/group_config.h"
+#include "shard/raft_log_store.h"
 #include "shard/raft_mux.h"
 
 namespace waverless::shard {
@@ -78,7 +79,7 @@ struct Group {
   raft_io io{};
   raft_fsm fsm{};
   struct raft raft {};
-  bool io_ready = false, raft_ready = false, closing = false, was_leader = false;
+  bool raft_ready = false, closing = false, was_leader = false;
   uint64_t applied = 0;  // last command entry applied to the store
   std::vector<Proposal> queued;
   std::vector<RaftHost::ProposeDone> queued_done;
@@ -103,6 +104,7 @@ struct RaftHost::Impl {
   uv_async_t wake;
   uv_timer_t watch;
   std::unique_ptr<RaftMux> mux;
+  std::unique_ptr<RaftLogStore> log;
   std::map<uint32_t, std::unique_ptr<Group>> groups;
   std::set<Group*> dirty;
   std::vector<std::unique_ptr<Group>> closed_groups;
@@ -291,6 +293,12 @@ struct RaftHost::Impl {
 
   void publish() {
     if (closing) return;
+    if (log) {
+      RaftLogStore::Stats ls = log->stats();
+      std::lock_guard lock(stats_mu);
+      stats.log_appends = ls.appends;
+      stats.log_syncs = ls.syncs;
+    }
     std::map<uint32_t, std::optional<Replica>> view;
     std::set<uint32_t> led;
     std::map<uint32_t, std::vector<uint64_t>> voters_now;
@@ -472,6 +480,7 @@ struct RaftHost::Impl {
     if (ec)
       return absl::UnavailableError(
           absl::StrCat("group ", id, ": create ", dir.string(), ": ", ec.message()));
+    if (absl::Status old = refuseSegmentFiles(dir); !old.ok()) return old;
     absl::StatusOr<uint64_t> applied = appliedIndex(store, id);
     if (!applied.ok()) return applied.status();
 
@@ -480,15 +489,10 @@ struct RaftHost::Impl {
     g->id = id;
     g->applied = *applied;
     g->transport = mux->transportFor(id);
-    const std::string d = dir.string();
-    if (int rv = raft_uv_init(&g->io, &loop, d.c_str(), g->transport); rv != 0) {
-      absl::Status s =
-          fromRaft(rv, absl::StrCat("group ", id, " storage in ", d, " (", g->io.errmsg, ")"));
+    if (absl::Status s = log->attach(&g->io, id, dir, g->transport); !s.ok()) {
       mux->release(id);
       return s;
     }
-    g->io_ready = true;
-    raft_uv_set_segment_size(&g->io, options.segment_bytes);
     g->fsm.version = 2;
     g->fsm.data = g.get();
     g->fsm.apply = &Impl::fsmApply;
@@ -498,8 +502,8 @@ struct RaftHost::Impl {
     if (int rv = raft_init(&g->raft, &g->io, &g->fsm, options.node_id, bound_address.c_str());
         rv != 0) {
       absl::Status s = fromRaft(rv, absl::StrCat("group ", id, " init"));
-      raft_uv_close(&g->io);
-      // raft_uv_close does not close the transport when the I/O never started.
+      log->release(&g->io);
+      // The raft_uv I/O does not close the transport when it never started.
       mux->release(id);
       return s;
     }
@@ -537,6 +541,31 @@ struct RaftHost::Impl {
     return absl::OkStatus();
   }
 
+  // Before the shared log, each group's folder held libraft's segment files. A node started on
+  // such a folder would bootstrap an empty log beside them and forget what it had acknowledged.
+  static absl::Status refuseSegmentFiles(const std::filesystem::path& dir) {
+    std::error_code ec;
+    for (const auto& f : std::filesystem::directory_iterator(dir, ec)) {
+      const std::string name = f.path().filename().string();
+      if (name.rfind("open-", 0) == 0 || name.rfind("snapshot-", 0) == 0 ||
+          (name.size() == 33 && name[16] == '-')) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "raft data in ", dir.string(), " is in libraft's segment format (", name,
+            "), which this version no longer reads: its logs live in one store under the "
+            "raft folder's log/. Move the node's data folder aside and let re-replication "
+            "copy its groups back"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status openLog() {
+    absl::StatusOr<std::unique_ptr<RaftLogStore>> opened = RaftLogStore::open(&loop, options.dir);
+    if (!opened.ok()) return opened.status();
+    log = std::move(*opened);
+    return absl::OkStatus();
+  }
+
   void closeGroup(Group* g) {
     if (g->closing) return;
     g->closing = true;
@@ -544,7 +573,7 @@ struct RaftHost::Impl {
     raft_close(&g->raft, [](struct raft* r) {
       auto* group = static_cast<Group*>(r->data);
       Impl* h = group->host;
-      raft_uv_close(&group->io);
+      h->log->release(&group->io);
       h->mux->release(group->id);
       // raft has failed every pending apply and barrier by now. libuv may still hold requests
       // of the closed I/O (segment finalisation runs on its thread pool), so the memory is freed
@@ -563,7 +592,8 @@ struct RaftHost::Impl {
   void dropData(uint32_t id) {
     std::error_code ec;
     std::filesystem::remove_all(options.dir / absl::StrCat("g", id), ec);
-    absl::Status st = store.shardDrop(id);
+    absl::Status st = log->drop(id);
+    if (absl::Status kv = store.shardDrop(id); st.ok()) st = kv;
     if (ec || !st.ok()) {
       fprintf(stderr, "level=warn node=%llu group=%u msg=\"dropping the moved group: %s %s\"\n",
               static_cast<unsigned long long>(options.node_id), id, ec.message().c_str(),
@@ -588,6 +618,7 @@ struct RaftHost::Impl {
 
   void maybeClosed() {
     if (!closing || closing_groups > 0 || !mux) return;
+    if (log) log->close([] {});
     mux->close([this] {
       uv_close(reinterpret_cast<uv_handle_t*>(&watch), nullptr);
       uv_close(reinterpret_cast<uv_handle_t*>(&wake), nullptr);
@@ -606,7 +637,8 @@ struct RaftHost::Impl {
     uv_timer_init(&loop, &watch);
     watch.data = this;
     mux = std::make_unique<RaftMux>(&loop, options.node_id, options.secret);
-    absl::Status s = mux->listen(options.listen_address);
+    absl::Status s = openLog();
+    if (s.ok()) s = mux->listen(options.listen_address);
     if (s.ok()) {
       std::string host = options.listen_address.substr(0, options.listen_address.rfind(':'));
       bound_address = absl::StrCat(host, ":", mux->boundPort());
@@ -622,6 +654,7 @@ struct RaftHost::Impl {
     uv_loop_close(&loop);
     closed_groups.clear();
     mux.reset();
+    log.reset();
   }
 };
 

@@ -13,6 +13,22 @@ from lib import log, median, native_server, proc_cpu_ns, script, workerd_server
 KERNEL_ARGS = "1000000 20"  # as engine_bench: n keys, SHA-256 rounds
 
 
+def paired_ratios(samples, base="native"):
+    """{system: median over rounds of that round's value / base's}, from
+    {system: [one value per round, in round order]}. A slow stretch of the
+    machine slows a round's requests together and cancels out here, where
+    the ratio of the medians keeps it whenever it hit one system's median
+    sample and not another's."""
+    b = samples[base]
+    out = {}
+    for k, v in samples.items():
+        if len(v) != len(b):
+            raise ValueError("%s has %d rounds, %s %d: ratios pair rounds" %
+                             (k, len(v), base, len(b)))
+        out[k] = median([x / y for x, y in zip(v, b)])
+    return out
+
+
 def kernel(ctx, node):
     # One request is ~0.3-0.7 s and a sample moves by 10-20% on a shared VM
     # (the host's other tenants; native alone read 463-673 ms in one run).
@@ -52,14 +68,8 @@ def kernel(ctx, node):
         servers["native"][0].stop()
     res["median_ms"] = {k: median(v) for k, v in res["ms"].items()}
     res["median_cpu_ms"] = {k: median(v) for k, v in res["cpu_ms"].items()}
-    # Each round's own ratio to native, then their median: a slow stretch
-    # of the machine slows a round's three requests together and cancels
-    # out, where the ratio of the medians keeps it whenever it hit one
-    # server's median sample more than another's.
-    res["paired_ratio"] = {k: median([a / b for a, b in zip(v, res["ms"]["native"])])
-                           for k, v in res["ms"].items()}
-    res["paired_cpu_ratio"] = {k: median([a / b for a, b in zip(v, res["cpu_ms"]["native"])])
-                               for k, v in res["cpu_ms"].items()}
+    res["paired_ratio"] = paired_ratios(res["ms"])
+    res["paired_cpu_ratio"] = paired_ratios(res["cpu_ms"])
     res["digests_agree"] = len(set(res["digest"].values())) == 1
     for k, v in res["median_ms"].items():
         log("  kernel %-9s %8.1f ms (CPU %.1f ms); paired ratio to native %.3f (CPU %.3f)" %

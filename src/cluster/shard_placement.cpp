@@ -178,6 +178,11 @@ void ShardPlacement::registerMetrics(metrics::Registry& metrics) {
     }
     return out;
   });
+  // Their ratio is how many raft appends, across all groups, one fsync carries.
+  metrics.gauge("wl_raft_log_appends", "Raft appends written to this node's shared log since start",
+                [this] { return double(deps_.host->stats().log_appends); });
+  metrics.gauge("wl_raft_log_syncs", "WAL syncs of this node's shared raft log since start",
+                [this] { return double(deps_.host->stats().log_syncs); });
   metrics.gauge("wl_shard_groups_hosted", "Placement groups with a replica on this node",
                 [this] { return double(deps_.host->openGroups().size()); });
   metrics.gauge("wl_shard_groups_off_map",

@@ -83,7 +83,6 @@ class ShardedKvTest : public ::testing::Test {
       so.secret = "cluster secret";
       so.election_timeout = 300ms;
       so.heartbeat_timeout = 30ms;
-      so.segment_bytes = 64 << 10;
       nodes_[i].host = std::make_unique<shard::RaftHost>(so, *nodes_[i].store);
       ASSERT_TRUE(nodes_[i].host->start().ok());
       NodeConfig n;

@@ -3,17 +3,19 @@
 // committed entries (shard_command.h) to the group's range of the node's KvStore.
 //
 // Owns: the loop thread, which alone touches raft, its I/O and the mux; the groups' raft logs and
-// snapshots under RaftHostOptions::dir (one folder per group). Must not: route requests to other
-// nodes, decide placement, or block the loop (the store writes it does are RocksDB memtable
-// writes, unsynced: the raft log, which is fsynced, is what makes a write durable).
+// snapshots under RaftHostOptions::dir, in one RaftLogStore shared by the groups. Must not: route
+// requests to other nodes, decide placement, or block the loop (the store writes it does are
+// RocksDB memtable writes, unsynced: the raft log, which is fsynced, is what makes a write
+// durable; only a term or vote change, which raft needs durable before it goes on, syncs inline).
 //
 // Threading: every public method may be called from any thread. Work reaches the loop through a
 // mutex-protected queue and a uv_async_t; completion callbacks (ProposeDone, BarrierDone) run on
 // the loop thread and must not block: post elsewhere to do real work. leaderOf() reads a view the
 // loop republishes every heartbeat/2 and after every batch.
 //
-// Batching: proposals to one group that reach the loop in the same turn become one raft entry
-// (one append, one fsync on each replica); reads in the same turn share one barrier.
+// Batching: proposals to one group that reach the loop in the same turn become one raft entry;
+// reads in the same turn share one barrier; the appends of all groups that reach the log store's
+// writer while it syncs share its next sync (raft_log_store.h).
 #pragma once
 
 #include <chrono>
@@ -45,12 +47,11 @@ struct Replica {
 struct RaftHostOptions {
   uint64_t node_id = 0;        // > 0; the same raft id in every group
   std::string listen_address;  // "ipv4:port" for the mux; port 0 picks one (address())
-  std::filesystem::path dir;   // groups' raft data: dir/g<group>/
+  std::filesystem::path dir;   // raft data: dir/log/ (every group's log), dir/snap/, dir/g<group>/
   std::string secret;          // the cluster secret the mux handshake proves
   std::chrono::milliseconds election_timeout{1000}, heartbeat_timeout{100};
   uint32_t snapshot_threshold = 4096;  // entries between snapshots of a group
   uint32_t snapshot_trailing = 1024;
-  size_t segment_bytes = size_t{1} << 20;  // raft preallocates this per open segment per group
 };
 
 class RaftHost {
@@ -102,6 +103,8 @@ class RaftHost {
     uint64_t proposals = 0;  // proposals in them
     uint64_t barriers = 0;
     uint64_t handshakes_refused = 0;
+    uint64_t log_appends = 0;  // raft appends written to the node's shared log
+    uint64_t log_syncs = 0;    // WAL syncs that made them durable (appends / syncs: batching)
   };
   Stats stats() const;
 

@@ -1,4 +1,4 @@
-// Real RaftHosts in one process: libraft with its libuv storage in temp dirs, every group's
+// Real RaftHosts in one process: libraft with the shared log store in temp dirs, every group's
 // traffic through each host's one RaftMux port on loopback, state applied to real RocksDB stores.
 // Every wait is bounded.
 #include "shard/raft_host.h"
@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <thread>
 
@@ -51,7 +52,6 @@ class RaftHostTest : public ::testing::Test {
     o.secret = secret;
     o.election_timeout = 300ms;
     o.heartbeat_timeout = 30ms;
-    o.segment_bytes = 64 << 10;
     o.snapshot_threshold = 64;
     o.snapshot_trailing = 16;
     return o;
@@ -240,6 +240,19 @@ TEST_F(RaftHostTest, LosingALeaderElectsAnotherAndTheRestartedNodeCatchesUp) {
     EXPECT_TRUE(eventually([&] { return storedAt(n, 0, "n") == "102"; }, 10s))
         << "node " << n + 1 << ": " << storedAt(n, 0, "n").value_or("nothing");
   }
+}
+
+TEST_F(RaftHostTest, AGroupFolderInLibraftsSegmentFormatIsRefusedNotRebootstrapped) {
+  nodes_.resize(1);
+  startNode(0, "127.0.0.1:0");
+  replicas_.push_back({1, nodes_[0].host->address()});
+  fs::path old = root_ / "n1" / "raft" / "g2";
+  fs::create_directories(old);
+  { std::ofstream(old / "open-1") << "segment"; }
+  absl::Status s = nodes_[0].host->openGroup(2, replicas_);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(s.message(), HasSubstr("segment format"));
+  EXPECT_TRUE(nodes_[0].host->openGroup(1, replicas_).ok());  // the others still open
 }
 
 TEST_F(RaftHostTest, APeerWithoutTheSecretIsRefused) {

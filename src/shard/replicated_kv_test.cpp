@@ -94,7 +94,6 @@ class ReplicatedKvTest : public ::testing::Test {
         o.secret = "secret";
         o.election_timeout = 300ms;
         o.heartbeat_timeout = 30ms;
-        o.segment_bytes = 64 << 10;
         nodes_[i].host = std::make_unique<RaftHost>(o, *nodes_[i].store);
         ASSERT_TRUE(nodes_[i].host->start().ok());
         replicas.push_back({i + 1, nodes_[i].host->address()});

@@ -261,6 +261,7 @@ void RaftHost::Impl::run(std::promise<absl::Status>& started) {
   sigaddset(&pipe, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
   loop_thread = std::this_thread::get_id();
+  pthread_setname_np(pthread_self(), "wl-raft-loop");  // for top -H, perf and gdb
   uv_loop_init(&loop);
   uv_async_init(&loop, &wake, [](uv_async_t* a) { static_cast<Impl*>(a->data)->drain(); });
   wake.data = this;

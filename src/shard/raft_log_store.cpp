@@ -1,6 +1,7 @@
 #include "shard/raft_log_store.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -283,7 +284,10 @@ absl::StatusOr<std::unique_ptr<RaftLogStore>> RaftLogStore::open(uv_loop_s* loop
                 [](uv_async_t* a) { static_cast<Impl*>(a->data)->complete(); });
   impl->finished_async.data = impl.get();
   Impl* raw = impl.get();
-  impl->writer = std::thread([raw] { raw->writerMain(); });
+  impl->writer = std::thread([raw] {
+    pthread_setname_np(pthread_self(), "wl-raft-log");
+    raw->writerMain();
+  });
   return std::unique_ptr<RaftLogStore>(new RaftLogStore(std::move(impl)));
 }
 

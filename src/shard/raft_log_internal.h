@@ -91,6 +91,7 @@ struct RaftLogStore::Impl {
   // ---- Writer thread ----
 
   void writerMain();
+  // Writes the snapshot file durably and adds its record (and the log it retires) to j.batch.
   int putSnapshot(Job& j, std::vector<std::filesystem::path>* obsolete);
 };
 

@@ -42,6 +42,25 @@ bool writeFileDurably(const std::filesystem::path& dir, const std::string& name,
   return ok;
 }
 
+// Copies a job's batch into the round's, in order.
+class Merge : public rocksdb::WriteBatch::Handler {
+ public:
+  explicit Merge(rocksdb::WriteBatch* into) : into_(into) {}
+  rocksdb::Status PutCF(uint32_t, const rocksdb::Slice& key, const rocksdb::Slice& value) override {
+    return into_->Put(key, value);
+  }
+  rocksdb::Status DeleteCF(uint32_t, const rocksdb::Slice& key) override {
+    return into_->Delete(key);
+  }
+  rocksdb::Status DeleteRangeCF(uint32_t, const rocksdb::Slice& begin,
+                                const rocksdb::Slice& end) override {
+    return into_->DeleteRange(begin, end);
+  }
+
+ private:
+  rocksdb::WriteBatch* into_;
+};
+
 }  // namespace
 
 void RaftLogStore::Impl::submit(std::unique_ptr<Job> job) {
@@ -185,27 +204,33 @@ void RaftLogStore::Impl::writerMain() {
       if (queue.empty()) return;
       jobs.swap(queue);
     }
-    rocksdb::WriteOptions unsynced;
+    // Every write of the round goes into one batch: one WAL record and one sync for all the
+    // groups (the group commit across groups), instead of one per append.
+    rocksdb::WriteBatch round;
+    Merge merge(&round);
     bool wrote = false;
     std::vector<std::filesystem::path> obsolete;
     for (auto& j : jobs) {
       switch (j->kind) {
         case Job::Kind::kAppend:
         case Job::Kind::kTruncate:
-          j->status = db->Write(unsynced, &j->batch).ok() ? 0 : RAFT_IOERR;
+          j->status = j->batch.Iterate(&merge).ok() ? 0 : RAFT_IOERR;
           wrote = true;
           break;
         case Job::Kind::kSnapshotPut:
+          // Its file is durable before the record naming it joins the round.
           j->status = putSnapshot(*j, &obsolete);
+          if (j->status == 0) j->status = j->batch.Iterate(&merge).ok() ? 0 : RAFT_IOERR;
           wrote = true;
           break;
         case Job::Kind::kSnapshotGet:
-          break;  // after the sync, so it sees every put before it
+          break;  // after the write, so it sees every put before it
       }
     }
-    // One sync makes every write of the round durable: the group commit across groups.
     if (wrote) {
-      rocksdb::Status st = db->SyncWAL();
+      rocksdb::WriteOptions synced;
+      synced.sync = true;
+      rocksdb::Status st = db->Write(synced, &round);
       syncs.fetch_add(1, std::memory_order_relaxed);
       for (auto& j : jobs) {
         if (!st.ok() && j->kind != Job::Kind::kSnapshotGet) j->status = RAFT_IOERR;
@@ -242,7 +267,7 @@ int RaftLogStore::Impl::putSnapshot(Job& j, std::vector<std::filesystem::path>* 
   } else if (j.record.index > j.trailing) {
     j.batch.DeleteRange(entryKey(group, 0), entryKey(group, j.record.index - j.trailing + 1));
   }
-  return db->Write(rocksdb::WriteOptions(), &j.batch).ok() ? 0 : RAFT_IOERR;
+  return 0;
 }
 
 // ---- RaftLogStore ----

@@ -187,7 +187,8 @@ http::Response Console::live(const http::Request& req, const LiveSources& source
     limit = n;
   }
   bool nodes = queryParam(req.query, "nodes") == "1";
-  std::string out = "{\"history\":" + history_.json(*since);
+  std::string out = "{\"history\":";
+  out += hasParam(req.query, "since") ? history_.json(*since) : "null";
   out += ",\"nodes\":";
   out += nodes && sources.nodes ? sources.nodes() : "null";
   out += ",\"meta\":";

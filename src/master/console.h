@@ -74,14 +74,15 @@ class Console {
   http::Response serveUi(const http::Request& req) const;
   // GET /api/metrics/history[?since=UNIX_MS]: the samples after `since`.
   http::Response history(const http::Request& req) const;
-  // GET /api/console?since=UNIX_MS[&nodes=1][&logs=APP[&limit=N]]: all a
-  // console page refreshes, in one answer, so an open page costs the node
+  // GET /api/console?[since=UNIX_MS][&nodes=1][&logs=APP[&limit=N]]: all
+  // a console page refreshes, in one answer, so an open page costs the node
   // (and the browser) one request per refresh whatever it shows:
   // {"history":<GET /api/metrics/history?since=>,"nodes":<GET /api/nodes>,
   //  "meta":<GET /api/meta>,"logs":"<GET /api/apps/APP/logs?limit=N>"}.
-  // A part not asked for, or that the node does not have (nodes and meta
-  // outside a cluster), is null; an app that is not deployed gives
-  // "logs":null and "logs_error":"<why>". 400 on a bad since or limit.
+  // A part not asked for (no since: no history), or that the node does not
+  // have (nodes and meta outside a cluster), is null; an app that is not
+  // deployed gives "logs":null and "logs_error":"<why>". 400 on a bad
+  // since or limit.
   http::Response live(const http::Request& req, const LiveSources& sources) const;
   // /api/experiments[/ID] (experiments.h).
   http::Response experiments(const http::Request& req) { return experiments_.handle(req); }

@@ -1,11 +1,9 @@
-// The node's metrics history (GET /api/metrics/history), fetched on the
-// page's refresh clock (refresh.ts) with ?since= so each poll carries only
-// the new sample(s): the console's whole cost to the node is one small JSON
-// per refresh. Samples never change once taken, so what the charts derive
+// The node's metrics history, fetched on the page's refresh (live.ts, GET
+// /api/console) with since= so each refresh carries only the new
+// sample(s). Samples never change once taken, so what the charts derive
 // from one (a family's total, a histogram's buckets) is computed once per
 // sample and kept with it: a refresh costs the new samples, not the window.
-import { apiJson } from "./api";
-import { every } from "./refresh";
+import { LivePart, watch } from "./live";
 
 export interface Hist {
   b: number[];
@@ -17,59 +15,48 @@ export interface Sample {
   v: Record<string, number>;
   h: Record<string, Hist>;
 }
-interface HistoryResponse {
-  interval_ms: number;
-  bounds: number[];
-  samples: Sample[];
-}
 
 const KEEP = 300;
 
 let samples: Sample[] = [];
 let bounds: number[] = [];
 let error = "";
-let stopPolling: (() => void) | undefined;
+let stopWatching: (() => void) | undefined;
 const listeners = new Set<() => void>();
 
-async function poll(): Promise<(() => void) | void> {
-  const since = samples.length ? samples[samples.length - 1].t : 0;
-  let fresh: Sample[] = [];
-  let err = "";
-  let b = bounds;
-  try {
-    const r = await apiJson<HistoryResponse>("/api/metrics/history?since=" + since);
-    fresh = r.samples;
-    b = r.bounds;
-  } catch (e) {
-    err = String((e as Error).message ?? e);
-  }
-  // Nothing new (a refresh faster than the node's sampling): no render.
-  if (fresh.length === 0 && err === error) return;
-  return () => {
-    bounds = b;
-    error = err;
-    // Only samples after the newest held: two polls may overlap.
+const part: LivePart = {
+  params: () => ({ since: String(samples.length ? samples[samples.length - 1].t : 0) }),
+  take(r, err) {
+    // Only samples after the newest held: two answers may overlap.
     const newest = samples.length ? samples[samples.length - 1].t : 0;
-    fresh = fresh.filter((s) => s.t > newest);
-    if (fresh.length) {
-      // A new array: what pages memoize on the samples sees the change.
-      const next = samples.length + fresh.length > KEEP ? samples.slice(samples.length + fresh.length - KEEP) : samples.slice();
-      for (const s of fresh) next.push(s);
-      samples = next;
-    }
-    listeners.forEach((f) => f());
-  };
-}
+    // (No history in an answer to a request sent before this part joined.)
+    const h = r?.history;
+    if (r && !h) return;
+    const fresh = h ? h.samples.filter((s) => s.t > newest) : [];
+    // Nothing new (a refresh faster than the node's sampling): no render.
+    if (fresh.length === 0 && err === error) return;
+    return () => {
+      if (h) bounds = h.bounds;
+      error = err;
+      if (fresh.length) {
+        // A new array: what pages memoize on the samples sees the change.
+        const drop = Math.max(0, samples.length + fresh.length - KEEP);
+        samples = samples.slice(drop).concat(fresh);
+      }
+      listeners.forEach((f) => f());
+    };
+  },
+};
 
-// Subscribes a page; polling runs while at least one is subscribed.
+// Subscribes a page; the history refreshes while at least one is subscribed.
 export function subscribe(f: () => void): () => void {
   listeners.add(f);
-  if (!stopPolling) stopPolling = every(poll);
+  if (!stopWatching) stopWatching = watch(part);
   return () => {
     listeners.delete(f);
-    if (listeners.size === 0 && stopPolling) {
-      stopPolling();
-      stopPolling = undefined;
+    if (listeners.size === 0 && stopWatching) {
+      stopWatching();
+      stopWatching = undefined;
     }
   };
 }

@@ -22,10 +22,11 @@ interface Entry {
   minMs: number;
   last: number;
   busy: boolean;
+  soon: boolean;  // asked to run at once (runSoon), maybe while busy
 }
 const tasks = new Map<Task, Entry>();
 let timer: number | undefined;
-let newQueued = false;
+let soonQueued = false;
 let lastInput = Date.now();
 let started = false;
 
@@ -52,19 +53,35 @@ async function run(which: (e: Entry) => boolean) {
   const now = Date.now();
   const due: Task[] = [];
   for (const [t, e] of tasks) {
-    if (e.busy || !which(e)) continue;
+    if (e.busy || !(e.soon || which(e))) continue;
     e.last = now;
     e.busy = true;
+    e.soon = false;
     due.push(t);
   }
   if (due.length === 0) return;
   const results = await Promise.all(due.map((t) => t().catch(() => undefined)));
+  let more = false;
   for (const t of due) {
     const e = tasks.get(t);
     if (e) e.busy = false;
+    if (e?.soon) more = true;
   }
   // Only for tasks still registered: a removed one's page is gone.
   results.forEach((apply, i) => apply && tasks.has(due[i]) && apply());
+  if (more) soon();
+}
+
+// Runs the tasks asked for (new ones, runSoon) a microtask later, so the
+// tasks one render adds share one first run.
+function soon() {
+  if (soonQueued) return;
+  soonQueued = true;
+  queueMicrotask(() => {
+    soonQueued = false;
+    void run(() => false);
+    if (timer === undefined) schedule();
+  });
 }
 
 async function tick() {
@@ -97,18 +114,19 @@ function start() {
 // least minMs after its last run, until the returned function removes it.
 export function every(task: Task, minMs = 0): () => void {
   start();
-  tasks.set(task, { minMs, last: 0, busy: false });
-  // A microtask later, so the tasks one render adds share one first run.
-  if (!newQueued) {
-    newQueued = true;
-    queueMicrotask(() => {
-      newQueued = false;
-      void run((e) => e.last === 0);
-      if (timer === undefined) schedule();
-    });
-  }
+  tasks.set(task, { minMs, last: 0, busy: false, soon: true });
+  soon();
   return () => {
     tasks.delete(task);
     if (tasks.size === 0) schedule();
   };
+}
+
+// Runs a task of the clock now (once the run in flight, if any, is done):
+// for a page that starts showing something new.
+export function runSoon(task: Task) {
+  const e = tasks.get(task);
+  if (!e) return;
+  e.soon = true;
+  if (!e.busy) soon();
 }

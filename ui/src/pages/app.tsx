@@ -4,7 +4,7 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, apiJson, ApiError, AppGraph, AppInfo, LogEntry, parseLogs } from "../api";
 import { buildGraph, GEdge, GNode } from "../graph";
 import { fmtMs, histDelta, history, quantile, Sample, subscribe, total } from "../history";
-import { every } from "../refresh";
+import { watch } from "../live";
 
 const W = 190, H = 54, GX = 300, GY = 80;
 
@@ -152,22 +152,29 @@ function Logs(props: { app: string }) {
   const [filter, setFilter] = useState("");
   const [error, setError] = useState("");
   useEffect(() => {
-    // The body as last shown: an unchanged one is neither parsed nor rendered.
+    // The text as last shown: an unchanged one is neither parsed nor rendered.
     let shown: string | undefined;
-    const load = async () => {
-      try {
-        const body = await (await api(`/api/apps/${encodeURIComponent(props.app)}/logs?limit=200`)).text();
-        if (body === shown) return;
-        shown = body;
-        const parsed = parseLogs(body);
-        return () => (setEntries(parsed), setError(""));
-      } catch (e) {
+    const take = (body: string | null | undefined, err: string) => {
+      if (body === null || body === undefined) {
         shown = undefined;
-        return () => setError((e as ApiError).message);
+        return () => setError(err);
       }
+      if (body === shown) return;
+      shown = body;
+      const parsed = parseLogs(body);
+      return () => (setEntries(parsed), setError(""));
     };
-    if (follow) return every(load);
-    void load().then((apply) => apply && apply());
+    if (follow) {
+      return watch({
+        params: () => ({ logs: props.app, limit: "200" }),
+        take: (r, err) => take(r?.logs, r ? r.logs_error ?? "" : err),
+      });
+    }
+    // Not following: the logs as they are now, once.
+    api(`/api/apps/${encodeURIComponent(props.app)}/logs?limit=200`)
+      .then((r) => r.text())
+      .then((body) => take(body, ""), (e) => take(null, (e as ApiError).message))
+      .then((apply) => apply && apply());
   }, [props.app, follow]);
   const f = filter.toLowerCase();
   const shown = entries.filter((e) => !f || (e.text + " " + e.fn + " " + e.requestId).toLowerCase().includes(f));

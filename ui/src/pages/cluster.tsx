@@ -1,9 +1,10 @@
-// The nodes of the cluster (GET /api/nodes) with live updates; a dev node
+// The nodes of the cluster (GET /api/nodes, on the page's refresh) with live updates; a dev node
 // (no cluster) shows itself from the metrics history.
 import { useEffect, useState } from "preact/hooks";
-import { api, ApiError, humanBytes, NodeInfo } from "../api";
+import { humanBytes, NodeInfo } from "../api";
 import { history, subscribe, total } from "../history";
-import { every, refreshSeconds } from "../refresh";
+import { watch } from "../live";
+import { refreshSeconds } from "../refresh";
 
 // A dev node: itself, from the metrics history.
 function SingleNode() {
@@ -34,32 +35,26 @@ export function ClusterPage() {
   const [single, setSingle] = useState(false);
   const [error, setError] = useState("");
   useEffect(() => {
-    // The answers as last applied: an unchanged one is not rendered again.
+    // The answer as last applied: an unchanged one is not rendered again.
     let seen = "";
-    let stop = () => {};
-    const load = async () => {
-      try {
-        // Both at once, on the page's one refresh.
-        const [n, m] = await Promise.all([
-          api("/api/nodes").then((r) => r.text()),
-          api("/api/meta").then((r) => r.text()),
-        ]);
-        if (n + "\n" + m === seen) return;
-        seen = n + "\n" + m;
-        const list = JSON.parse(n) as NodeInfo[];
-        // The raft leader of the meta nodes, as this node sees it.
-        const meta = JSON.parse(m) as { meta: boolean; leader?: number | null };
-        return () => (setNodes(list), setLeader(meta.meta ? meta.leader ?? null : undefined), setError(""));
-      } catch (e) {
-        const err = e as ApiError;
+    const stop = watch({
+      params: () => ({ nodes: "1" }),
+      take(r, err) {
+        if (!r) {
+          seen = "";
+          return () => setError(err);
+        }
         // A dev node has no cluster, and never will: stop asking.
-        if (err.status === 404) return () => (stop(), setSingle(true));
-        seen = "";
-        return () => setError(err.message);
-      }
-    };
-    stop = every(load);
-    return () => stop();
+        if (r.nodes === null) return () => (stop(), setSingle(true), setError(""));
+        const key = JSON.stringify([r.nodes, r.meta]);
+        if (key === seen) return;
+        seen = key;
+        const { nodes: list, meta } = r;
+        // The raft leader of the meta nodes, as this node sees it.
+        return () => (setNodes(list), setLeader(meta?.meta ? meta.leader ?? null : undefined), setError(""));
+      },
+    });
+    return stop;
   }, []);
   return (
     <section>

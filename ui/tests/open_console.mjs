@@ -64,13 +64,30 @@ const endpoint = await new Promise((resolve, reject) => {
 });
 const browser = await chromium.connectOverCDP(endpoint);
 const context = browser.contexts()[0];
-// The token lives in each tab's sessionStorage: every tab signs in.
+// Each page in a window of its own: a page refreshes only while visible,
+// and a background tab is not. The token lives in each tab's
+// sessionStorage: every tab signs in.
+const cdp = await browser.newBrowserCDPSession();
 for (const [i, page] of pages.entries()) {
-  const tab = (i === 0 && context.pages()[0]) || (await context.newPage());
+  let tab = context.pages()[0];
+  if (i > 0) {
+    const opened = context.waitForEvent("page");
+    await cdp.send("Target.createTarget", { url: "about:blank", newWindow: true });
+    tab = await opened;
+  }
   await tab.goto(base + "/ui/");
   await tab.fill("input[name=token]", token);
   await tab.click("button[type=submit]");
   await tab.goto(base + "/ui/#/" + page);
+}
+const hidden = [];
+for (const tab of context.pages()) {
+  if ((await tab.evaluate(() => document.visibilityState)) !== "visible") hidden.push(tab.url());
+}
+if (hidden.length) {
+  console.error("pages not visible (they would not refresh): " + hidden.join(", "));
+  close(1);
+  await new Promise(() => {});
 }
 // Over CDP, close() only disconnects: the browser and its tabs go on.
 await browser.close();

@@ -26,7 +26,7 @@ WL="$BUILD_DIR/waverless"
 [ -f "$BUILD_DIR/ui/index.html" ] || { echo "no console in $BUILD_DIR/ui: scripts/build.sh" >&2; exit 1; }
 [ -d ui/node_modules/playwright-core ] || { echo "no ui/node_modules: scripts/build.sh" >&2; exit 1; }
 TMP=$(mktemp -d)
-NODE= BROWSER= LOAD=()
+NODE='' BROWSER='' LOAD=()
 cleanup() {
   for p in $BROWSER "${LOAD[@]}" $NODE; do kill "$p" 2>/dev/null || true; done
   sleep 0.5

@@ -46,7 +46,7 @@ case "$BROWSER_PRIO" in
   *) echo "BROWSER_PRIO: idle or normal, not $BROWSER_PRIO" >&2; exit 2 ;;
 esac
 TMP=$(mktemp -d)
-NODE= BROWSER= SPIN=
+NODE='' BROWSER='' SPIN=''
 trap 'kill $BROWSER $NODE $SPIN 2>/dev/null || true; sleep 1; rm -rf "$TMP"' EXIT
 if [ "${SPINNER:-1}" = 1 ]; then
   taskset -c 1 chrt -i 0 sh -c 'while :; do :; done' &

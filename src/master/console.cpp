@@ -6,6 +6,9 @@
 #include <fstream>
 #include <iterator>
 
+#include "common/json_text.h"
+#include "master/query_param.h"
+
 namespace waverless::master {
 
 namespace fs = std::filesystem;
@@ -142,24 +145,66 @@ http::Response Console::serveUi(const http::Request& req) const {
   return r;
 }
 
+namespace {
+
+// since=<unix ms>: only newer samples, so a console polling every two
+// seconds gets two samples, not the whole ring. Absent: all of them.
+absl::StatusOr<int64_t> sinceOf(std::string_view query) {
+  if (!hasParam(query, "since")) return 0;
+  std::string v = queryParam(query, "since");
+  char* end = nullptr;
+  int64_t since = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0') {
+    return absl::InvalidArgumentError("since wants a time in unix milliseconds");
+  }
+  return since;
+}
+
+}  // namespace
+
 http::Response Console::history(const http::Request& req) const {
   if (req.method != "GET") return plain(405, "use GET on /api/metrics/history");
-  int64_t since = 0;
-  // since=<unix ms>: only newer samples, so a console polling once a
-  // second gets one sample, not the whole ring.
-  constexpr std::string_view kSince = "since=";
-  size_t at = req.query.starts_with(kSince) ? 0 : req.query.find("&since=");
-  if (at != std::string::npos) {
-    if (at != 0) ++at;  // past the '&'
-    std::string v = req.query.substr(at + kSince.size());
-    v = v.substr(0, v.find('&'));
+  absl::StatusOr<int64_t> since = sinceOf(req.query);
+  if (!since.ok()) return plain(400, std::string(since.status().message()));
+  http::Response r;
+  r.content_type = "application/json";
+  r.body = history_.json(*since);
+  return r;
+}
+
+http::Response Console::live(const http::Request& req, const LiveSources& sources) const {
+  if (req.method != "GET") return plain(405, "use GET on /api/console");
+  absl::StatusOr<int64_t> since = sinceOf(req.query);
+  if (!since.ok()) return plain(400, std::string(since.status().message()));
+  std::string app = queryParam(req.query, "logs");
+  size_t limit = 200;
+  if (std::string l = queryParam(req.query, "limit"); !l.empty()) {
     char* end = nullptr;
-    since = std::strtoll(v.c_str(), &end, 10);
-    if (v.empty() || *end != '\0') return plain(400, "since wants a time in unix milliseconds");
+    unsigned long n = std::strtoul(l.c_str(), &end, 10);
+    if (*end != '\0' || n == 0 || n > 10000) {
+      return plain(400, "limit wants a number of log entries, 1 to 10000");
+    }
+    limit = n;
+  }
+  bool nodes = queryParam(req.query, "nodes") == "1";
+  std::string out = "{\"history\":";
+  out += hasParam(req.query, "since") ? history_.json(*since) : "null";
+  out += ",\"nodes\":";
+  out += nodes && sources.nodes ? sources.nodes() : "null";
+  out += ",\"meta\":";
+  out += nodes && sources.meta ? sources.meta() : "null";
+  out += ",\"logs\":";
+  if (app.empty()) {
+    out += "null";
+  } else if (absl::StatusOr<std::string> text = sources.logs(app, limit); text.ok()) {
+    out += '"' + common::jsonEscape(*text) + '"';
+  } else {
+    out +=
+        "null,\"logs_error\":\"" + common::jsonEscape(std::string(text.status().message())) + '"';
   }
   http::Response r;
   r.content_type = "application/json";
-  r.body = history_.json(since);
+  r.body = out + "}";
   return r;
 }
 

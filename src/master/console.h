@@ -10,12 +10,19 @@
 //
 // Owns: the metrics history ring. Must not: add work to requests that are
 // not its own (the ring samples on its own thread, once a second).
+//
+// An open page refreshes through GET /api/console (live()): one request
+// per refresh carrying every part the page shows, the history as the
+// samples it has not seen yet.
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
 #include "app/app_manifest.h"
 #include "http/http_server.h"
 #include "master/experiments.h"
@@ -35,6 +42,16 @@ std::filesystem::path uiDir();
 // points at, so an edge fn -> pattern -> fn needs no index arithmetic.
 std::string appGraphJson(const app::AppManifest& manifest);
 
+// What GET /api/console reads beyond the console's own history: the
+// gateway's views. An empty nodes/meta is a node outside a cluster.
+struct LiveSources {
+  const std::function<std::string()>& nodes;
+  const std::function<std::string()>& meta;
+  // APP's last `limit` log entries as GET /api/apps/APP/logs prints them,
+  // or NotFound for an app that is not deployed.
+  absl::FunctionRef<absl::StatusOr<std::string>(const std::string& app, size_t limit)> logs;
+};
+
 class Console {
  public:
   Console(const metrics::Registry& metrics, std::filesystem::path ui_dir);
@@ -47,6 +64,7 @@ class Console {
 
   static bool isUiPath(std::string_view path) { return path == "/ui" || path.starts_with("/ui/"); }
   static constexpr const char* kHistoryPath = "/api/metrics/history";
+  static constexpr const char* kLivePath = "/api/console";
   static bool isExperimentsPath(const std::string& path) {
     return path == "/api/experiments" || path.starts_with("/api/experiments/");
   }
@@ -56,6 +74,16 @@ class Console {
   http::Response serveUi(const http::Request& req) const;
   // GET /api/metrics/history[?since=UNIX_MS]: the samples after `since`.
   http::Response history(const http::Request& req) const;
+  // GET /api/console?[since=UNIX_MS][&nodes=1][&logs=APP[&limit=N]]: all
+  // a console page refreshes, in one answer, so an open page costs the node
+  // (and the browser) one request per refresh whatever it shows:
+  // {"history":<GET /api/metrics/history?since=>,"nodes":<GET /api/nodes>,
+  //  "meta":<GET /api/meta>,"logs":"<GET /api/apps/APP/logs?limit=N>"}.
+  // A part not asked for (no since: no history), or that the node does not
+  // have (nodes and meta outside a cluster), is null; an app that is not
+  // deployed gives "logs":null and "logs_error":"<why>". 400 on a bad
+  // since or limit.
+  http::Response live(const http::Request& req, const LiveSources& sources) const;
   // /api/experiments[/ID] (experiments.h).
   http::Response experiments(const http::Request& req) { return experiments_.handle(req); }
 

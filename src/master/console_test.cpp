@@ -4,12 +4,15 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <boost/property_tree/json_parser.hpp>
 #include <fstream>
+#include <sstream>
 
 namespace waverless::master {
 namespace {
 
 namespace fs = std::filesystem;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 http::Request get(const std::string& path, const std::string& query = "") {
@@ -86,6 +89,56 @@ TEST_F(ConsoleTest, HistoryAnswersJsonAndRefusesABadSince) {
   EXPECT_THAT(c.history(get(Console::kHistoryPath, "since=99999999999999")).body,
               HasSubstr("\"samples\":[]"));
   EXPECT_EQ(c.history(get(Console::kHistoryPath, "since=yesterday")).status, 400);
+}
+
+TEST_F(ConsoleTest, LiveAnswersThePartsAskedForInOneJson) {
+  metrics_.counter("wl_http_requests_total", "").add(3);
+  Console c(metrics_, dir_ / "ui");
+  ASSERT_TRUE(c.start().ok());
+  std::function<std::string()> nodes = [] { return std::string(R"([{"id":1}])"); };
+  std::function<std::string()> meta = [] { return std::string(R"({"meta":true,"leader":1})"); };
+  std::function<std::string()> none;
+  auto logs = [](const std::string& app, size_t limit) -> absl::StatusOr<std::string> {
+    if (app != "wc") return absl::NotFoundError("no app named '" + app + "'");
+    return "1 req=a fn=f | said \"hi\"\n    and\tmore\n" + std::to_string(limit);
+  };
+  LiveSources cluster{nodes, meta, logs};
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  http::Response r;
+  do {
+    r = c.live(get(Console::kLivePath, "since=0&nodes=1&logs=wc&limit=5"), cluster);
+  } while (r.body.find("\"t\":") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline);
+  c.stop();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "application/json");
+  EXPECT_THAT(r.body, HasSubstr("\"wl_http_requests_total\":3"));
+  EXPECT_THAT(r.body, HasSubstr(R"(,"nodes":[{"id":1}],"meta":{"meta":true,"leader":1},)"));
+  // The log text survives as one JSON string: quotes, newlines, tabs escaped.
+  EXPECT_THAT(r.body, HasSubstr(R"("logs":"1 req=a fn=f | said \"hi\"\n    and\tmore\n5"})"));
+  boost::property_tree::ptree tree;
+  std::istringstream in(r.body);
+  EXPECT_NO_THROW(boost::property_tree::read_json(in, tree)) << r.body;
+
+  // What is not asked for is null, and so are nodes and meta outside a cluster.
+  EXPECT_THAT(
+      c.live(get(Console::kLivePath, "since=99999999999999"), cluster).body,
+      AllOf(HasSubstr(R"("samples":[])"), HasSubstr(R"("nodes":null,"meta":null,"logs":null})")));
+  EXPECT_EQ(c.live(get(Console::kLivePath, "nodes=1"), {none, none, logs}).body,
+            R"({"history":null,"nodes":null,"meta":null,"logs":null})");
+  EXPECT_THAT(c.live(get(Console::kLivePath, "logs=nope"), cluster).body,
+              HasSubstr(R"("logs":null,"logs_error":"no app named 'nope'"})"));
+
+  for (const char* bad :
+       {"since=soon", "since=", "logs=wc&limit=lots", "logs=wc&limit=0", "logs=wc&limit=-1"}) {
+    auto b = c.live(get(Console::kLivePath, bad), cluster);
+    EXPECT_EQ(b.status, 400) << bad;
+    EXPECT_THAT(b.body, ::testing::AnyOf(HasSubstr("since wants"), HasSubstr("limit wants")))
+        << bad;
+  }
+  http::Request post = get(Console::kLivePath);
+  post.method = "POST";
+  EXPECT_EQ(c.live(post, cluster).status, 405);
 }
 
 TEST(AppGraph, NamesTheTriggeringPatternAndTheAccessModes) {

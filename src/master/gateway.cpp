@@ -76,6 +76,23 @@ std::string withKey(std::string json_object, const std::string& key) {
   return json_object + ",\"invoke_key\":\"" + key + "\"}";
 }
 
+// GET /api/apps/APP/logs: "<unix ms> req=<id> fn=<fn> | <text>" a line,
+// further lines of one entry's text indented by four spaces.
+std::string logsText(const std::vector<worker::LogEntry>& entries) {
+  std::string body;
+  for (const auto& e : entries) {
+    body += absl::StrCat(e.unix_ms, " req=", e.request_id, " fn=", e.fn, " | ");
+    std::string_view t = e.text;
+    while (!t.empty() && t.back() == '\n') t.remove_suffix(1);
+    for (char c : t) {
+      body += c;
+      if (c == '\n') body += "    ";
+    }
+    body += '\n';
+  }
+  return body;
+}
+
 // Paths the node itself serves; every other /<app>... invokes an app.
 // Compared as string_views: their lengths first, no strlen per literal.
 bool isNodePath(std::string_view p) {
@@ -160,6 +177,14 @@ void Gateway::handle(http::Request req, http::Responder respond) {
     reply(console_->history(req));
     return;
   }
+  if (p == Console::kLivePath) {
+    auto logs = [this](const std::string& app, size_t limit) -> absl::StatusOr<std::string> {
+      if (!registry_.find(app)) return absl::NotFoundError("no app named '" + app + "'");
+      return logsText(logs_.recent(app, limit));
+    };
+    reply(console_->live(req, {nodes_view_, meta_view_, logs}));
+    return;
+  }
   if (Console::isExperimentsPath(p)) {
     reply(console_->experiments(req));
     return;
@@ -235,18 +260,7 @@ void Gateway::handle(http::Request req, http::Responder respond) {
       size_t limit = 200;
       if (auto l = queryParam(req.query, "limit"); !l.empty())
         limit = std::strtoul(l.c_str(), nullptr, 10);
-      std::string body;
-      for (const auto& e : logs_.recent(name, limit)) {
-        body += absl::StrCat(e.unix_ms, " req=", e.request_id, " fn=", e.fn, " | ");
-        std::string t = e.text;
-        while (!t.empty() && t.back() == '\n') t.pop_back();
-        for (size_t i = 0; i < t.size(); ++i) {
-          body += t[i];
-          if (t[i] == '\n') body += "    ";
-        }
-        body += '\n';
-      }
-      reply(text(200, body));
+      reply(text(200, logsText(logs_.recent(name, limit))));
       return;
     }
     reply(text(404, "unknown API path " + p));

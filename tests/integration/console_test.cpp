@@ -52,6 +52,19 @@ TEST_F(ConsoleApiTest, HistoryShowsRequestsAsTheyHappen) {
   EXPECT_EQ(node_->call("GET", "/api/metrics/history?since=soon").status, 400);
 }
 
+TEST_F(ConsoleApiTest, OneLiveRequestCarriesEveryPartOfAPage) {
+  EXPECT_EQ(node_->request("GET", "/api/console", "", {}).status, 401);
+  ASSERT_EQ(node_->call("GET", "/hello").status, 200);
+  std::string live = waitFor("/api/console?since=0&nodes=1&logs=hello&limit=5",
+                             R"("wl_invocations_total{app=\"hello\")");
+  EXPECT_THAT(live, AllOf(HasSubstr(R"({"history":{"interval_ms":)"),
+                          // a dev node is no cluster: no nodes, no meta
+                          HasSubstr(R"("nodes":null,"meta":null,"logs":")")));
+  EXPECT_THAT(node_->call("GET", "/api/console?logs=nope").body,
+              HasSubstr(R"("logs":null,"logs_error":"no app named 'nope'")"));
+  EXPECT_EQ(node_->call("GET", "/api/console?logs=hello&limit=x").status, 400);
+}
+
 TEST_F(ConsoleApiTest, UiIsServedOrSaysHowToBuildIt) {
   auto r = node_->request("GET", "/ui/", "", {});
   if (fs::exists(fs::path(WL_BUILD_DIR) / "ui" / "index.html")) {

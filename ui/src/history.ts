@@ -1,8 +1,9 @@
-// The node's metrics history (GET /api/metrics/history), polled once every
-// two seconds by whichever pages are open, with ?since= so each poll carries
-// only the new sample(s): the console's whole cost to the node is one small
-// JSON per refresh.
-import { apiJson } from "./api";
+// The node's metrics history, fetched on the page's refresh (live.ts, GET
+// /api/console) with since= so each refresh carries only the new
+// sample(s). Samples never change once taken, so what the charts derive
+// from one (a family's total, a histogram's buckets) is computed once per
+// sample and kept with it: a refresh costs the new samples, not the window.
+import { LivePart, watch } from "./live";
 
 export interface Hist {
   b: number[];
@@ -14,46 +15,48 @@ export interface Sample {
   v: Record<string, number>;
   h: Record<string, Hist>;
 }
-interface HistoryResponse {
-  interval_ms: number;
-  bounds: number[];
-  samples: Sample[];
-}
 
 const KEEP = 300;
-export const POLL_MS = 2000;
 
 let samples: Sample[] = [];
 let bounds: number[] = [];
 let error = "";
-let timer: number | undefined;
+let stopWatching: (() => void) | undefined;
 const listeners = new Set<() => void>();
 
-async function poll() {
-  const since = samples.length ? samples[samples.length - 1].t : 0;
-  try {
-    const r = await apiJson<HistoryResponse>("/api/metrics/history?since=" + since);
-    bounds = r.bounds;
-    samples = samples.concat(r.samples).slice(-KEEP);
-    error = "";
-  } catch (e) {
-    error = String((e as Error).message ?? e);
-  }
-  listeners.forEach((f) => f());
-}
+const part: LivePart = {
+  params: () => ({ since: String(samples.length ? samples[samples.length - 1].t : 0) }),
+  take(r, err) {
+    // Only samples after the newest held: two answers may overlap.
+    const newest = samples.length ? samples[samples.length - 1].t : 0;
+    // (No history in an answer to a request sent before this part joined.)
+    const h = r?.history;
+    if (r && !h) return;
+    const fresh = h ? h.samples.filter((s) => s.t > newest) : [];
+    // Nothing new (a refresh faster than the node's sampling): no render.
+    if (fresh.length === 0 && err === error) return;
+    return () => {
+      if (h) bounds = h.bounds;
+      error = err;
+      if (fresh.length) {
+        // A new array: what pages memoize on the samples sees the change.
+        const drop = Math.max(0, samples.length + fresh.length - KEEP);
+        samples = samples.slice(drop).concat(fresh);
+      }
+      listeners.forEach((f) => f());
+    };
+  },
+};
 
-// Subscribes a page; polling runs while at least one is subscribed.
+// Subscribes a page; the history refreshes while at least one is subscribed.
 export function subscribe(f: () => void): () => void {
   listeners.add(f);
-  if (timer === undefined) {
-    void poll();
-    timer = window.setInterval(poll, POLL_MS);
-  }
+  if (!stopWatching) stopWatching = watch(part);
   return () => {
     listeners.delete(f);
-    if (listeners.size === 0 && timer !== undefined) {
-      window.clearInterval(timer);
-      timer = undefined;
+    if (listeners.size === 0 && stopWatching) {
+      stopWatching();
+      stopWatching = undefined;
     }
   };
 }
@@ -62,15 +65,23 @@ export function history() {
   return { samples, bounds, error };
 }
 
-// `name{a="x",b="y"}` -> name and labels.
+// `name{a="x",b="y"}` -> name and labels. A sample holds the same few dozen
+// series names as the one before: each is parsed once.
+const parsed = new Map<string, { name: string; labels: Record<string, string> }>();
 export function parseSeries(key: string): { name: string; labels: Record<string, string> } {
+  let p = parsed.get(key);
+  if (p) return p;
   const brace = key.indexOf("{");
-  if (brace < 0) return { name: key, labels: {} };
   const labels: Record<string, string> = {};
-  const re = /(\w+)="((?:[^"\\]|\\.)*)"/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(key.slice(brace)))) labels[m[1]] = m[2].replace(/\\(.)/g, "$1");
-  return { name: key.slice(0, brace), labels };
+  if (brace >= 0) {
+    const re = /(\w+)="((?:[^"\\]|\\.)*)"/g;
+    let m: RegExpExecArray | null;
+    while ((m = re.exec(key.slice(brace)))) labels[m[1]] = m[2].replace(/\\(.)/g, "$1");
+  }
+  p = { name: brace < 0 ? key : key.slice(0, brace), labels };
+  if (parsed.size > 10000) parsed.clear();  // series come and go with apps
+  parsed.set(key, p);
+  return p;
 }
 
 export type Match = Record<string, string | undefined>;
@@ -78,17 +89,48 @@ export type Match = Record<string, string | undefined>;
 function matches(key: string, name: string, want: Match): boolean {
   const s = parseSeries(key);
   if (s.name !== name) return false;
-  for (const [k, v] of Object.entries(want)) {
+  for (const k in want) {
+    const v = want[k];
     if (v !== undefined && s.labels[k] !== v) return false;
   }
   return true;
 }
 
+function queryKey(name: string, want: Match): string {
+  let k = name;
+  for (const l of Object.keys(want).sort()) if (want[l] !== undefined) k += "\0" + l + "=" + want[l];
+  return k;
+}
+
+// Per sample: the totals and summed histograms asked of it so far.
+const derived = new WeakMap<Sample, Map<string, number | number[]>>();
+function memo<T extends number | number[]>(sample: Sample, key: string, f: () => T): T {
+  let m = derived.get(sample);
+  if (!m) derived.set(sample, (m = new Map()));
+  let v = m.get(key) as T | undefined;
+  if (v === undefined) m.set(key, (v = f()));
+  return v;
+}
+
 // Sum of the matching series in one sample.
 export function total(sample: Sample, name: string, want: Match = {}): number {
-  let sum = 0;
-  for (const [k, v] of Object.entries(sample.v)) if (matches(k, name, want)) sum += v;
-  return sum;
+  return memo(sample, "v\0" + queryKey(name, want), () => {
+    let sum = 0;
+    for (const k in sample.v) if (matches(k, name, want)) sum += sample.v[k];
+    return sum;
+  });
+}
+
+// Bucket counts of the matching histograms in one sample, summed.
+function buckets(sample: Sample, name: string, want: Match): number[] {
+  return memo(sample, "h\0" + queryKey(name, want), () => {
+    const out: number[] = [];
+    for (const k in sample.h) {
+      if (!matches(k, name, want)) continue;
+      sample.h[k].b.forEach((c, i) => (out[i] = (out[i] ?? 0) + c));
+    }
+    return out;
+  });
 }
 
 // Per-second rate of a counter between consecutive samples: [t (s), rate].
@@ -111,13 +153,11 @@ export function values(list: Sample[], name: string, want: Match = {}): [number[
 
 // Bucket counts observed between two samples, summed over matching series.
 export function histDelta(from: Sample | undefined, to: Sample, name: string, want: Match = {}) {
-  const out: number[] = [];
-  for (const [k, h] of Object.entries(to.h)) {
-    if (!matches(k, name, want)) continue;
-    const before = from?.h[k];
-    h.b.forEach((c, i) => (out[i] = (out[i] ?? 0) + c - (before?.b[i] ?? 0)));
-  }
-  return out;
+  const after = buckets(to, name, want);
+  if (!from) return after.slice();
+  const before = buckets(from, name, want);
+  // A series gone since (its app removed) would count negative.
+  return after.map((c, i) => Math.max(0, c - (before[i] ?? 0)));
 }
 
 // The q-quantile (0..1) of bucket counts, in seconds: linear within the

@@ -218,6 +218,29 @@ async function main() {
   await load;
   await page.screenshot({ path: path.join(shots, "metrics.png"), fullPage: true });
 
+  // The page refreshes with one /api/console a refresh, none while hidden,
+  // and at once when shown again.
+  const seen = [];
+  page.on("request", (r) => {
+    const p = new URL(r.url()).pathname;
+    if (p.startsWith("/api/")) seen.push(p);
+  });
+  await sleep(5000);
+  check(seen.length >= 2 && seen.length <= 4 && seen.every((p) => p === "/api/console"),
+    "the metrics page refreshes with one /api/console every 2 s: " + JSON.stringify(seen));
+  const setVisibility = (v) => page.evaluate((v) => {
+    Object.defineProperty(document, "visibilityState", { value: v, configurable: true });
+    document.dispatchEvent(new Event("visibilitychange"));
+  }, v);
+  await setVisibility("hidden");
+  await sleep(500);
+  seen.length = 0;
+  await sleep(4500);
+  check(seen.length === 0, "a hidden page does not refresh: " + JSON.stringify(seen));
+  await setVisibility("visible");
+  await sleep(500);
+  check(seen.length === 1, "shown again, it refreshes at once: " + JSON.stringify(seen));
+
   // Cluster: a dev node is a single node.
   await page.goto(base + "/ui/#/cluster");
   await page.waitForSelector("[data-testid=single-node] table");

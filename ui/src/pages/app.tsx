@@ -4,6 +4,7 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, apiJson, ApiError, AppGraph, AppInfo, LogEntry, parseLogs } from "../api";
 import { buildGraph, GEdge, GNode } from "../graph";
 import { fmtMs, histDelta, history, quantile, Sample, subscribe, total } from "../history";
+import { watch } from "../live";
 
 const W = 190, H = 54, GX = 300, GY = 80;
 
@@ -29,17 +30,14 @@ function fnStats(app: string, fn: string, samples: Sample[], bounds: number[]): 
   };
 }
 
-function Graph(props: { app: string; graph: AppGraph }) {
-  const { nodes, edges } = useMemo(() => buildGraph(props.app, props.graph), [props.graph]);
-  const [, tick] = useState(0);
-  useEffect(() => subscribe(() => tick((x) => x + 1)), []);
-  const { samples, bounds } = history();
+// What does not change while the page is open: the graph's boxes, arrows
+// and where its labels go, as vnodes Preact finds unchanged and skips.
+function layoutOf(app: string, graph: AppGraph) {
+  const { nodes, edges } = buildGraph(app, graph);
   const byId = new Map(nodes.map((n) => [n.id, n]));
   const pos = (n: GNode) => ({ x: 10 + n.layer * GX, y: 10 + n.row * GY });
   const width = 20 + (Math.max(...nodes.map((n) => n.layer)) + 1) * GX;
   const height = 20 + Math.max(...nodes.map((n) => n.row + 1)) * GY + H;
-  const stats = new Map<string, FnStats>();
-  for (const n of nodes) if (n.kind === "fn") stats.set(n.label, fnStats(props.app, n.label, samples, bounds));
   const edgePath = (e: GEdge) => {
     const a = pos(byId.get(e.from)!), b = pos(byId.get(e.to)!);
     const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2;
@@ -48,49 +46,94 @@ function Graph(props: { app: string; graph: AppGraph }) {
     const low = Math.max(y1, y2) + H;
     return `M${x1},${y1} C${x1 + 60},${low} ${x2 - 60},${low} ${x2},${y2}`;
   };
-  const edgeCount = (e: GEdge) => (e.kind === "access" ? undefined : stats.get(byId.get(e.to)!.label)?.calls);
+  const edgeShapes = edges.map((e) => {
+    const a = pos(byId.get(e.from)!), b = pos(byId.get(e.to)!);
+    // Forward edges are labelled above their middle; edges back to an
+    // earlier layer at the bottom of their loop.
+    const back = b.x <= a.x + W;
+    return {
+      e,
+      // A trigger edge carries the count of the function it triggers.
+      countOf: e.kind === "access" ? undefined : byId.get(e.to)!.label,
+      lx: (a.x + W + b.x) / 2,
+      ly: back ? Math.max(a.y, b.y) + H + H * 0.75 - 2 : (a.y + b.y) / 2 + H / 2 - 6,
+      path: (
+        <path d={edgePath(e)} fill="none" stroke={e.kind === "trigger" ? "#9333ea" : "#64748b"}
+          stroke-dasharray={e.kind === "access" ? "4 3" : undefined} marker-end="url(#arrow)" />
+      ),
+    };
+  });
+  const nodeShapes = nodes.map((n) => {
+    const fill = n.kind === "http" ? "#dbeafe" : n.kind === "fn" ? "#fef3c7" : "#ede9fe";
+    return {
+      n,
+      transform: `translate(${pos(n).x},${pos(n).y})`,
+      box: (
+        <>
+          <rect width={W} height={H} rx={n.kind === "kv" ? 20 : 6} fill={fill} stroke="#94a3b8" />
+          <text x={10} y={20} font-weight="600">{n.label.length > 26 ? n.label.slice(0, 25) + "…" : n.label}</text>
+          {n.kind === "kv" && <text x={10} y={40} fill="#6b21a8">key pattern</text>}
+          {n.kind === "http" && <text x={10} y={40} fill="#1e40af">HTTP entry</text>}
+        </>
+      ),
+    };
+  });
+  const fns = nodes.filter((n) => n.kind === "fn").map((n) => n.label);
+  return { width, height, edgeShapes, nodeShapes, fns };
+}
+
+function statsOf(app: string, fns: string[]): Map<string, FnStats> {
+  const { samples, bounds } = history();
+  return new Map(fns.map((fn) => [fn, fnStats(app, fn, samples, bounds)]));
+}
+
+function Graph(props: { app: string; graph: AppGraph }) {
+  const layout = useMemo(() => layoutOf(props.app, props.graph), [props.app, props.graph]);
+  const [stats, setStats] = useState(() => statsOf(props.app, layout.fns));
+  useEffect(() => {
+    // Renders only when a number on the graph changed, not on every sample.
+    let shown = "";
+    const update = () => {
+      const next = statsOf(props.app, layout.fns);
+      const key = JSON.stringify(Array.from(next));
+      if (key !== shown) {
+        shown = key;
+        setStats(next);
+      }
+    };
+    update();
+    return subscribe(update);
+  }, [layout]);
   return (
     <div class="graph">
-      <svg width={width} height={height + 40} data-testid="trigger-graph">
+      <svg width={layout.width} height={layout.height + 40} data-testid="trigger-graph">
         <defs>
           <marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto">
             <path d="M0,0 L10,5 L0,10 z" fill="#64748b" />
           </marker>
         </defs>
-        {edges.map((e) => {
-          const a = pos(byId.get(e.from)!), b = pos(byId.get(e.to)!);
-          const count = edgeCount(e);
+        {layout.edgeShapes.map(({ e, countOf, lx, ly, path }) => {
+          const count = countOf === undefined ? undefined : stats.get(countOf)?.calls;
           const label = [e.label, count !== undefined ? String(count) : ""].filter(Boolean).join(" · ");
-          // Forward edges are labelled above their middle; edges back to an
-          // earlier layer at the bottom of their loop.
-          const back = b.x <= a.x + W;
-          const lx = (a.x + W + b.x) / 2;
-          const ly = back ? Math.max(a.y, b.y) + H + H * 0.75 - 2 : (a.y + b.y) / 2 + H / 2 - 6;
           return (
-            <g data-edge={`${e.from}->${e.to}`} data-kind={e.kind}>
-              <path d={edgePath(e)} fill="none" stroke={e.kind === "trigger" ? "#9333ea" : "#64748b"}
-                stroke-dasharray={e.kind === "access" ? "4 3" : undefined} marker-end="url(#arrow)" />
+            <g key={e.from + "->" + e.to} data-edge={`${e.from}->${e.to}`} data-kind={e.kind}>
+              {path}
               <text x={lx} y={ly} text-anchor="middle" fill="#475569">
                 {label}
               </text>
             </g>
           );
         })}
-        {nodes.map((n) => {
-          const p = pos(n);
+        {layout.nodeShapes.map(({ n, transform, box }) => {
           const s = n.kind === "fn" ? stats.get(n.label) : undefined;
-          const fill = n.kind === "http" ? "#dbeafe" : n.kind === "fn" ? "#fef3c7" : "#ede9fe";
           return (
-            <g data-node={n.id} transform={`translate(${p.x},${p.y})`}>
-              <rect width={W} height={H} rx={n.kind === "kv" ? 20 : 6} fill={fill} stroke="#94a3b8" />
-              <text x={10} y={20} font-weight="600">{n.label.length > 26 ? n.label.slice(0, 25) + "…" : n.label}</text>
+            <g key={n.id} data-node={n.id} transform={transform}>
+              {box}
               {s && (
                 <text x={10} y={40} fill={s.errors ? "#b91c1c" : "#334155"} data-stats={n.label}>
                   {`${s.calls} calls · ${s.errors} err · ${fmtMs(s.p50)}/${fmtMs(s.p99)}`}
                 </text>
               )}
-              {n.kind === "kv" && <text x={10} y={40} fill="#6b21a8">key pattern</text>}
-              {n.kind === "http" && <text x={10} y={40} fill="#1e40af">HTTP entry</text>}
             </g>
           );
         })}
@@ -109,21 +152,39 @@ function Logs(props: { app: string }) {
   const [filter, setFilter] = useState("");
   const [error, setError] = useState("");
   useEffect(() => {
-    const load = async () => {
-      try {
-        setEntries(parseLogs(await (await api(`/api/apps/${encodeURIComponent(props.app)}/logs?limit=200`)).text()));
-        setError("");
-      } catch (e) {
-        setError((e as ApiError).message);
+    // The text as last shown: an unchanged one is neither parsed nor rendered.
+    let shown: string | undefined;
+    const take = (body: string | null | undefined, err: string) => {
+      if (body === null || body === undefined) {
+        shown = undefined;
+        return () => setError(err);
       }
+      if (body === shown) return;
+      shown = body;
+      const parsed = parseLogs(body);
+      return () => (setEntries(parsed), setError(""));
     };
-    void load();
-    if (!follow) return;
-    const t = window.setInterval(load, 2000);
-    return () => window.clearInterval(t);
+    if (follow) {
+      return watch({
+        params: () => ({ logs: props.app, limit: "200" }),
+        take: (r, err) => take(r?.logs, r ? r.logs_error ?? "" : err),
+      });
+    }
+    // Not following: the logs as they are now, once.
+    api(`/api/apps/${encodeURIComponent(props.app)}/logs?limit=200`)
+      .then((r) => r.text())
+      .then((body) => take(body, ""), (e) => take(null, (e as ApiError).message))
+      .then((apply) => apply && apply());
   }, [props.app, follow]);
   const f = filter.toLowerCase();
   const shown = entries.filter((e) => !f || (e.text + " " + e.fn + " " + e.requestId).toLowerCase().includes(f));
+  const seen = new Map<string, number>();
+  const keys = shown.map((e) => {
+    const k = e.unixMs + " " + e.requestId + " " + e.fn;
+    const n = seen.get(k) ?? 0;
+    seen.set(k, n + 1);
+    return k + " " + n;
+  });
   return (
     <section>
       <h2>Recent logs</h2>
@@ -138,8 +199,9 @@ function Logs(props: { app: string }) {
       {error && <p class="error">{error}</p>}
       <div class="logs" data-testid="logs">
         {shown.length === 0 && <span class="muted">no log entries</span>}
-        {shown.map((e) => (
-          <div>
+        {shown.map((e, i) => (
+          // Keyed: when new lines push old ones out, the kept lines' DOM stays.
+          <div key={keys[i]}>
             {new Date(e.unixMs).toISOString().slice(11, 23)} <span class="req">{e.requestId}</span>{" "}
             <span class="fn">{e.fn}</span> {e.text}
           </div>

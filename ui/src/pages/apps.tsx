@@ -1,8 +1,9 @@
 // Apps: what is deployed, deploying a folder or a tar chosen in the
 // browser (with upload progress, and a validation error shown at its
 // app.yaml line), and deleting with a confirmation.
-import { useEffect, useState } from "preact/hooks";
-import { api, apiJson, ApiError, AppInfo, token } from "../api";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { api, ApiError, AppInfo, token } from "../api";
+import { every } from "../refresh";
 import { readTar, TarFile, writeTar } from "../tar";
 
 type DeployState =
@@ -162,19 +163,26 @@ export function AppsPage() {
   const [apps, setApps] = useState<AppInfo[] | null>(null);
   const [error, setError] = useState("");
   const [confirm, setConfirm] = useState("");
-  const load = async () => {
+  // The list as last shown: an unchanged one is neither parsed nor rendered.
+  const shown = useRef<string | undefined>(undefined);
+  const fetchList = async () => {
     try {
-      setApps(await apiJson<AppInfo[]>("/api/apps"));
-      setError("");
+      const body = await (await api("/api/apps")).text();
+      if (body === shown.current) return;
+      shown.current = body;
+      const list = JSON.parse(body) as AppInfo[];
+      return () => (setApps(list), setError(""));
     } catch (e) {
-      setError((e as ApiError).message);
+      shown.current = undefined;
+      return () => setError((e as ApiError).message);
     }
   };
-  useEffect(() => {
-    void load();
-    const t = window.setInterval(load, 5000);
-    return () => window.clearInterval(t);
-  }, []);
+  const load = async () => {
+    const apply = await fetchList();
+    if (apply) apply();
+  };
+  // The list changes only by deploys and deletes: every 5 s is enough.
+  useEffect(() => every(fetchList, 5000), []);
   const remove = async (name: string) => {
     try {
       await api("/api/apps/" + encodeURIComponent(name), { method: "DELETE" });

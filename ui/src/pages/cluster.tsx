@@ -1,53 +1,66 @@
-// The nodes of the cluster (GET /api/nodes) with live updates; a dev node
+// The nodes of the cluster (GET /api/nodes, on the page's refresh) with live updates; a dev node
 // (no cluster) shows itself from the metrics history.
 import { useEffect, useState } from "preact/hooks";
-import { apiJson, ApiError, humanBytes, NodeInfo } from "../api";
+import { humanBytes, NodeInfo } from "../api";
 import { history, subscribe, total } from "../history";
+import { watch } from "../live";
+import { refreshSeconds } from "../refresh";
+
+// A dev node: itself, from the metrics history.
+function SingleNode() {
+  const [, tick] = useState(0);
+  useEffect(() => subscribe(() => tick((x) => x + 1)), []);
+  const { samples } = history();
+  const last = samples[samples.length - 1];
+  return (
+    <div data-testid="single-node">
+      <p>This node runs alone (<code>waverless dev</code>): meta, master and worker in one process.</p>
+      {last && (
+        <table>
+          <tbody>
+            <tr><th>RSS</th><td>{humanBytes(total(last, "wl_process_rss_bytes"))}</td></tr>
+            <tr><th>instances</th><td>{total(last, "wl_instances")}</td></tr>
+            <tr><th>requests in flight</th><td>{total(last, "wl_requests_inflight")}</td></tr>
+            <tr><th>HTTP requests</th><td>{total(last, "wl_http_requests_total")}</td></tr>
+          </tbody>
+        </table>
+      )}
+    </div>
+  );
+}
 
 export function ClusterPage() {
   const [nodes, setNodes] = useState<NodeInfo[] | null>(null);
   const [leader, setLeader] = useState<number | null | undefined>(undefined);
   const [single, setSingle] = useState(false);
   const [error, setError] = useState("");
-  const [, tick] = useState(0);
   useEffect(() => {
-    const load = async () => {
-      try {
-        setNodes(await apiJson<NodeInfo[]>("/api/nodes"));
+    // The answer as last applied: an unchanged one is not rendered again.
+    let seen = "";
+    const stop = watch({
+      params: () => ({ nodes: "1" }),
+      take(r, err) {
+        if (!r) {
+          seen = "";
+          return () => setError(err);
+        }
+        // A dev node has no cluster, and never will: stop asking.
+        if (r.nodes === null) return () => (stop(), setSingle(true), setError(""));
+        const key = JSON.stringify([r.nodes, r.meta]);
+        if (key === seen) return;
+        seen = key;
+        const { nodes: list, meta } = r;
         // The raft leader of the meta nodes, as this node sees it.
-        const meta = await apiJson<{ meta: boolean; leader?: number | null }>("/api/meta");
-        setLeader(meta.meta ? meta.leader ?? null : undefined);
-        setError("");
-      } catch (e) {
-        if ((e as ApiError).status === 404) setSingle(true);
-        else setError((e as ApiError).message);
-      }
-    };
-    void load();
-    const t = window.setInterval(load, 2000);
-    const unsub = subscribe(() => tick((x) => x + 1));
-    return () => (window.clearInterval(t), unsub());
+        return () => (setNodes(list), setLeader(meta?.meta ? meta.leader ?? null : undefined), setError(""));
+      },
+    });
+    return stop;
   }, []);
-  const last = history().samples.slice(-1)[0];
   return (
     <section>
       <h2>Cluster</h2>
       {error && <p class="error">{error}</p>}
-      {single && (
-        <div data-testid="single-node">
-          <p>This node runs alone (<code>waverless dev</code>): meta, master and worker in one process.</p>
-          {last && (
-            <table>
-              <tbody>
-                <tr><th>RSS</th><td>{humanBytes(total(last, "wl_process_rss_bytes"))}</td></tr>
-                <tr><th>instances</th><td>{total(last, "wl_instances")}</td></tr>
-                <tr><th>requests in flight</th><td>{total(last, "wl_requests_inflight")}</td></tr>
-                <tr><th>HTTP requests</th><td>{total(last, "wl_http_requests_total")}</td></tr>
-              </tbody>
-            </table>
-          )}
-        </div>
-      )}
+      {single && <SingleNode />}
       {nodes && (
         <p data-testid="cluster-summary">
           {nodes.filter((n) => n.alive).length} of {nodes.length} nodes alive
@@ -61,7 +74,7 @@ export function ClusterPage() {
           </thead>
           <tbody>
             {nodes.map((n) => (
-              <tr data-node-id={n.id}>
+              <tr key={n.id} data-node-id={n.id}>
                 <td>{n.id}</td>
                 <td>{n.addr}</td>
                 <td>
@@ -79,7 +92,7 @@ export function ClusterPage() {
           </tbody>
         </table>
       )}
-      <p class="muted">Refreshes every 2 s.</p>
+      <p class="muted">Refreshes every {refreshSeconds()} s.</p>
     </section>
   );
 }

@@ -1,10 +1,11 @@
 // Experiments: define a load, run it from the node (POST /api/experiments),
 // watch the app's throughput and latency live, keep the runs, compare them
 // as latency CDFs and throughput over time, export JSON or CSV.
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, apiJson, ApiError, AppInfo } from "../api";
 import { Chart } from "../chart";
 import { history, latencySeries, rates, subscribe } from "../history";
+import { every } from "../refresh";
 
 interface Spec {
   method: string;
@@ -65,7 +66,18 @@ function csv(run: Run): string {
 
 function Compare(props: { runs: Run[] }) {
   const runs = props.runs.filter((r) => r.result);
-  if (runs.length === 0) return <p class="muted">Tick finished runs to compare them.</p>;
+  // A finished run never changes: the charts redraw when the picked runs do.
+  const data = useMemo(() => (runs.length ? compareData(runs) : null), [runs.map((r) => r.id).join(",")]);
+  if (!data) return <p class="muted">Tick finished runs to compare them.</p>;
+  return (
+    <div class="charts">
+      <Chart title="latency CDF (ms by percentile)" testId="chart-cdf" series={data.names} data={data.cdf} unit=" ms" xLabel={ninesLabel} />
+      <Chart title="throughput over time (ok/s by second)" testId="chart-throughput" series={data.names} data={data.tp} xLabel={(v) => v + " s"} />
+    </div>
+  );
+}
+
+function compareData(runs: Run[]) {
   // CDFs share their percentile grid (load/report.cpp), so one x axis fits all.
   const grid = Array.from(new Set(runs.flatMap((r) => r.result!.cdf.map(([, q]) => nines(q))))).sort((a, b) => a - b);
   const cdf = [grid, ...runs.map((r) => grid.map((x) => {
@@ -76,12 +88,7 @@ function Compare(props: { runs: Run[] }) {
   const tp = [Array.from({ length: secs }, (_, i) => i), ...runs.map((r) =>
     Array.from({ length: secs }, (_, i) => r.result!.timeline.find((t) => t.s === i)?.ok ?? null))];
   const names = runs.map((r) => `#${r.id} ${r.spec.arrival} ${r.spec.rate}/s`);
-  return (
-    <div class="charts">
-      <Chart title="latency CDF (ms by percentile)" testId="chart-cdf" series={names} data={cdf} unit=" ms" xLabel={ninesLabel} />
-      <Chart title="throughput over time (ok/s by second)" testId="chart-throughput" series={names} data={tp} xLabel={(v) => v + " s"} />
-    </div>
-  );
+  return { cdf, tp, names };
 }
 
 export function ExperimentsPage() {
@@ -122,11 +129,9 @@ export function ExperimentsPage() {
     }
   };
   const running = runs.some((r) => r.state === "running");
-  useEffect(() => {
-    void load();
-    const t = window.setInterval(load, running ? 1000 : 5000);
-    return () => window.clearInterval(t);
-  }, [running, Object.keys(details).length]);
+  // On the page's refresh clock: every refresh while a run is going, else
+  // every 5 s (a run started elsewhere, by the CLI or another tab).
+  useEffect(() => every(load, running ? 0 : 5000), [running, Object.keys(details).length]);
 
   const start = async () => {
     setError("");
@@ -143,9 +148,13 @@ export function ExperimentsPage() {
     }
   };
   const { samples } = history();
-  const live = samples.slice(-90);
-  const rps = rates(live, "wl_invocations_total", { app });
-  const [lt, p50, p99] = latencySeries(live, { app });
+  // Recomputed (and the live charts redrawn) on new samples, not on each
+  // keystroke in the form.
+  const live = useMemo(() => {
+    const last = samples.slice(-90);
+    const rps = rates(last, "wl_invocations_total", { app });
+    return { rps: [rps[0], rps[1]], latency: latencySeries(last, { app }) };
+  }, [samples, app]);
   const field = (label: string, value: string, set: (v: string) => void, testId: string) => (
     <label>
       {label} <input size={6} value={value} data-testid={testId} onInput={(e) => set((e.target as HTMLInputElement).value)} />{" "}
@@ -198,8 +207,8 @@ export function ExperimentsPage() {
         {error && <p class="error">{error}</p>}
       </section>
       <div class="charts">
-        <Chart title={`${app}: invocations/s (live)`} testId="chart-exp-rps" series={["req/s"]} data={[rps[0], rps[1]]} />
-        <Chart title={`${app}: function execution time (live, ms)`} testId="chart-exp-latency" series={["p50", "p99"]} data={[lt, p50, p99]} unit=" ms" />
+        <Chart title={`${app}: invocations/s (live)`} testId="chart-exp-rps" series={["req/s"]} data={live.rps} />
+        <Chart title={`${app}: function execution time (live, ms)`} testId="chart-exp-latency" series={["p50", "p99"]} data={live.latency} unit=" ms" />
       </div>
       <section>
         <h2>Runs</h2>

@@ -293,6 +293,19 @@ void TriggerLog::scheduleSweep() {
   });
 }
 
+// Said once per record: the sweep runs every second and the record stays until someone repairs
+// the store.
+void TriggerLog::reportCorrupt(uint32_t group, const std::vector<std::string>& keys) {
+  std::lock_guard lock(mu_);
+  for (const std::string& k : keys) {
+    if (!reported_corrupt_.insert(k).second) continue;
+    fprintf(stderr,
+            "level=error group=%u msg=\"trigger record %s does not decode (a corrupt store): "
+            "skipped; the group's other records still run\"\n",
+            group, k.c_str());
+  }
+}
+
 size_t TriggerLog::sweep() {
   if (deps_.host == nullptr) return 0;
   const auto now = Clock::now();
@@ -300,7 +313,9 @@ size_t TriggerLog::sweep() {
   std::vector<shard::TriggerRecord> pending;
   for (uint32_t g : map->groupsOn(self_)) {
     if (!deps_.host->leads(g)) continue;
-    auto records = shard::pendingTriggers(deps_.store, g, kSweepBatch);
+    std::vector<std::string> corrupt;
+    auto records = shard::pendingTriggers(deps_.store, g, kSweepBatch, &corrupt);
+    reportCorrupt(g, corrupt);
     if (!records.ok()) {
       fprintf(stderr, "level=error msg=\"trigger sweep of group %u: %s\"\n", g,
               std::string(records.status().message()).c_str());

@@ -27,6 +27,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -118,6 +119,7 @@ class TriggerLog {
   void finish(const shard::TriggerRecord& record, worker::RequestOutcome outcome);
   void retire(const shard::TriggerRecord& record);
   void scheduleSweep();
+  void reportCorrupt(uint32_t group, const std::vector<std::string>& keys);
 
   const uint32_t self_;
   TriggerLogDeps deps_;
@@ -128,6 +130,7 @@ class TriggerLog {
   // Records the sweeper saw pending and not running here, and since when.
   std::map<std::string, std::chrono::steady_clock::time_point> seen_ ABSL_GUARDED_BY(mu_);
   size_t orphans_running_ ABSL_GUARDED_BY(mu_) = 0;
+  std::set<std::string> reported_corrupt_ ABSL_GUARDED_BY(mu_);  // trigger record keys
   // Runs of a record that ended for want of a resource (its record left pending), by id.
   std::map<std::string, int> retried_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);

@@ -176,14 +176,18 @@ KvOp triggerDoneOp(const TriggerRecord& record) {
 }
 
 absl::StatusOr<std::vector<TriggerRecord>> pendingTriggers(kv::KvStore& store, uint32_t group,
-                                                           size_t limit) {
+                                                           size_t limit,
+                                                           std::vector<std::string>* corrupt) {
   auto pairs = store.shardScan(group, "", kTriggerPrefix, limit);
   if (!pairs.ok()) return pairs.status();
   std::vector<TriggerRecord> out;
   out.reserve(pairs->size());
   for (auto& [k, v] : *pairs) {
     std::optional<TriggerRecord> t = decodeTrigger(v);
-    // The state machine stored only records that decoded: anything else is a corrupt store.
+    if (!t && corrupt != nullptr) {
+      corrupt->push_back(k);
+      continue;
+    }
     if (!t) return absl::InternalError(absl::StrCat("group ", group, ": bad trigger record ", k));
     out.push_back(std::move(*t));
   }

@@ -83,9 +83,12 @@ std::optional<TriggerRecord> decodeTrigger(std::string_view bytes);
 KvOp triggerOp(const TriggerRecord& record);
 KvOp triggerDoneOp(const TriggerRecord& record);
 
-// The records pending in group's range of store (at most limit), in id order.
-absl::StatusOr<std::vector<TriggerRecord>> pendingTriggers(kv::KvStore& store, uint32_t group,
-                                                           size_t limit);
+// The records pending in group's range of store (at most limit), in id order. A stored record
+// that does not decode (a corrupt store: the state machine stores only records that do) is an
+// Internal error; with `corrupt` given, it is skipped and its key appended there instead, so that
+// one bad record does not hold back the group's others.
+absl::StatusOr<std::vector<TriggerRecord>> pendingTriggers(
+    kv::KvStore& store, uint32_t group, size_t limit, std::vector<std::string>* corrupt = nullptr);
 
 std::string encodeEntry(const Entry& entry);
 std::optional<Entry> decodeEntry(std::string_view bytes);

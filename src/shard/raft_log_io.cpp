@@ -221,12 +221,18 @@ int ioSend(raft_io* io, raft_io_send* req, const raft_message* msg, raft_io_send
   return gl->inner.send(&gl->inner, req, msg, cb);
 }
 
+// A job of kind for gl's writer round.
+std::unique_ptr<Job> newJob(GroupLog* gl, Job::Kind kind) {
+  auto job = std::make_unique<Job>();
+  job->kind = kind;
+  job->log = gl;
+  return job;
+}
+
 int ioAppend(raft_io* io, raft_io_append* req, const raft_entry entries[], unsigned n,
              raft_io_append_cb cb) {
   GroupLog* gl = logOf(io);
-  auto job = std::make_unique<Job>();
-  job->kind = Job::Kind::kAppend;
-  job->log = gl;
+  auto job = newJob(gl, Job::Kind::kAppend);
   job->append = req;
   req->cb = cb;
   for (unsigned i = 0; i < n; ++i)
@@ -238,9 +244,7 @@ int ioAppend(raft_io* io, raft_io_append* req, const raft_entry entries[], unsig
 
 int ioTruncate(raft_io* io, raft_index index) {
   GroupLog* gl = logOf(io);
-  auto job = std::make_unique<Job>();
-  job->kind = Job::Kind::kTruncate;
-  job->log = gl;
+  auto job = newJob(gl, Job::Kind::kTruncate);
   job->batch.DeleteRange(entryKey(gl->group, index), entryKey(gl->group, kEndIndex));
   gl->next_index = index;
   gl->store->submit(std::move(job));
@@ -250,9 +254,7 @@ int ioTruncate(raft_io* io, raft_index index) {
 int ioSnapshotPut(raft_io* io, unsigned trailing, raft_io_snapshot_put* req,
                   const raft_snapshot* snapshot, raft_io_snapshot_put_cb cb) {
   GroupLog* gl = logOf(io);
-  auto job = std::make_unique<Job>();
-  job->kind = Job::Kind::kSnapshotPut;
-  job->log = gl;
+  auto job = newJob(gl, Job::Kind::kSnapshotPut);
   job->put = req;
   job->trailing = trailing;
   req->cb = cb;
@@ -275,9 +277,7 @@ int ioSnapshotPut(raft_io* io, unsigned trailing, raft_io_snapshot_put* req,
 
 int ioSnapshotGet(raft_io* io, raft_io_snapshot_get* req, raft_io_snapshot_get_cb cb) {
   GroupLog* gl = logOf(io);
-  auto job = std::make_unique<Job>();
-  job->kind = Job::Kind::kSnapshotGet;
-  job->log = gl;
+  auto job = newJob(gl, Job::Kind::kSnapshotGet);
   job->get = req;
   req->cb = cb;
   gl->store->submit(std::move(job));

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <condition_variable>
+#include <deque>
 #include <list>
 #include <map>
 #include <mutex>
@@ -24,6 +25,59 @@ absl::Status toStatus(const grpc::Status& s, const std::string& what) {
 
 absl::Status fromAck(const pb::Ack& a) { return common::fromWire(a.code(), a.message()); }
 
+// One direction of a peer stream, shared by every thread that sends on it. The thread that finds
+// no write in progress becomes the writer and sends everything queued, including what others
+// queue while it is inside the blocking Write(): under load one stream message (one HTTP/2 frame,
+// one wakeup of the reading thread) carries many envelopes, and no sender waits for another's.
+class Outbox {
+ public:
+  // Queues e and, unless another thread is writing, writes until the queue is empty. False when
+  // the stream failed a write or was closed: the envelope may be lost (its caller's stream is
+  // broken and its pending calls fail with it).
+  template <class Stream>
+  bool send(Stream* rw, pb::Envelope e) {
+    std::unique_lock lock(mu_);
+    if (closed_) return false;
+    queued_.push_back(std::move(e));
+    if (writing_) return !failed_;
+    writing_ = true;
+    while (!queued_.empty() && !failed_) {
+      pb::Envelopes batch;
+      size_t bytes = 0;
+      // Bounded so that a burst of large envelopes never exceeds the message limit.
+      while (!queued_.empty() && (batch.items_size() == 0 || bytes < kBatchBytes)) {
+        bytes += queued_.front().ByteSizeLong();
+        *batch.add_items() = std::move(queued_.front());
+        queued_.pop_front();
+      }
+      lock.unlock();
+      bool ok = rw->Write(batch);
+      lock.lock();
+      if (!ok) failed_ = true;
+    }
+    queued_.clear();
+    writing_ = false;
+    idle_.notify_all();
+    return !failed_;
+  }
+
+  // Refuses further sends and waits out a write in progress, so the stream can be destroyed.
+  void close() {
+    std::unique_lock lock(mu_);
+    closed_ = true;
+    idle_.wait(lock, [&] { return !writing_; });
+  }
+
+ private:
+  static constexpr size_t kBatchBytes = 4 << 20;
+  std::mutex mu_;
+  std::condition_variable idle_;
+  std::deque<pb::Envelope> queued_;  // guarded by mu_
+  bool writing_ = false;             // guarded by mu_
+  bool failed_ = false;              // guarded by mu_
+  bool closed_ = false;              // guarded by mu_
+};
+
 // The sync gRPC service: each peer's stream occupies one server thread that
 // reads; replies are written from whichever thread finishes the work.
 class Service final : public pb::Peer::Service {
@@ -31,25 +85,19 @@ class Service final : public pb::Peer::Service {
   explicit Service(PeerHandler& h) : handler_(h) {}
 
   grpc::Status Stream(grpc::ServerContext*,
-                      grpc::ServerReaderWriter<pb::Envelope, pb::Envelope>* rw) override {
-    struct Out {
-      std::mutex mu;
-      grpc::ServerReaderWriter<pb::Envelope, pb::Envelope>* rw;  // null once closed
-    };
-    auto out = std::make_shared<Out>();
-    out->rw = rw;
-    pb::Envelope env;
-    while (rw->Read(&env)) {
-      handler_.onEnvelope(std::move(env), [out](pb::Envelope reply) {
-        std::lock_guard lock(out->mu);
-        if (out->rw != nullptr) out->rw->Write(reply);
-      });
-      env = pb::Envelope();
+                      grpc::ServerReaderWriter<pb::Envelopes, pb::Envelopes>* rw) override {
+    auto out = std::make_shared<Outbox>();
+    pb::Envelopes batch;
+    while (rw->Read(&batch)) {
+      for (pb::Envelope& env : *batch.mutable_items()) {
+        handler_.onEnvelope(std::move(env),
+                            [out, rw](pb::Envelope reply) { out->send(rw, std::move(reply)); });
+      }
+      batch.Clear();
     }
     // Replies that finish later are dropped: the client already failed
     // those calls when its stream broke.
-    std::lock_guard lock(out->mu);
-    out->rw = nullptr;
+    out->close();
     return grpc::Status::OK;
   }
 
@@ -135,8 +183,8 @@ int RpcServer::port() const { return impl_->port; }
 struct PeerClient::Impl {
   struct Conn {
     std::unique_ptr<grpc::ClientContext> ctx;
-    std::unique_ptr<grpc::ClientReaderWriter<pb::Envelope, pb::Envelope>> rw;
-    std::mutex write_mu;
+    std::unique_ptr<grpc::ClientReaderWriter<pb::Envelopes, pb::Envelopes>> rw;
+    Outbox out;
   };
   struct Pending {
     absl::AnyInvocable<void(absl::StatusOr<pb::Envelope>)> cb;
@@ -200,19 +248,21 @@ struct PeerClient::Impl {
   }
 
   void readLoop(std::shared_ptr<Conn> c) {
-    pb::Envelope env;
-    while (c->rw->Read(&env)) {
-      received += env.ByteSizeLong();
-      absl::AnyInvocable<void(absl::StatusOr<pb::Envelope>)> cb;
-      {
-        std::lock_guard lock(mu);
-        auto it = pending.find(env.id());
-        if (it == pending.end()) continue;  // timed out already
-        cb = std::move(it->second.cb);
-        pending.erase(it);
+    pb::Envelopes batch;
+    while (c->rw->Read(&batch)) {
+      for (pb::Envelope& env : *batch.mutable_items()) {
+        received += env.ByteSizeLong();
+        absl::AnyInvocable<void(absl::StatusOr<pb::Envelope>)> cb;
+        {
+          std::lock_guard lock(mu);
+          auto it = pending.find(env.id());
+          if (it == pending.end()) continue;  // timed out already
+          cb = std::move(it->second.cb);
+          pending.erase(it);
+        }
+        cb(std::move(env));
       }
-      cb(std::move(env));
-      env = pb::Envelope();
+      batch.Clear();
     }
     grpc::Status st = c->rw->Finish();
     std::vector<absl::AnyInvocable<void(absl::StatusOr<pb::Envelope>)>> failed;
@@ -268,14 +318,8 @@ void PeerClient::call(pb::Envelope request, std::chrono::milliseconds timeout,
     request.set_id(id);
     m.pending.emplace(id, Impl::Pending{std::move(cb), Clock::now() + timeout, c.get()});
   }
-  size_t bytes = request.ByteSizeLong();
-  bool ok;
-  {
-    std::lock_guard wl(c->write_mu);
-    ok = c->rw->Write(request);
-  }
-  m.sent += bytes;
-  if (!ok) {
+  m.sent += request.ByteSizeLong();
+  if (!c->out.send(c->rw.get(), std::move(request))) {
     // The stream is broken: the reader sees it too and fails everything
     // pending on it, including this call. Cancel to make sure it wakes.
     c->ctx->TryCancel();

@@ -159,7 +159,7 @@ absl::Status RaftHost::Impl::open(uint32_t id, const std::vector<Replica>& repli
   g->id = id;
   g->applied = *applied;
   g->transport = mux->transportFor(id);
-  if (absl::Status s = log->attach(&g->io, id, dir, g->transport); !s.ok()) {
+  if (absl::Status s = log->attach(&g->io, id, dir, g->transport, wire.get()); !s.ok()) {
     mux->release(id);
     return s;
   }
@@ -178,6 +178,7 @@ absl::Status RaftHost::Impl::open(uint32_t id, const std::vector<Replica>& repli
     return s;
   }
   g->raft_ready = true;
+  view_stale = true;
   g->raft.data = g.get();
   raft_set_election_timeout(&g->raft, static_cast<unsigned>(options.election_timeout.count()));
   raft_set_heartbeat_timeout(&g->raft, static_cast<unsigned>(options.heartbeat_timeout.count()));
@@ -237,6 +238,7 @@ absl::Status RaftHost::Impl::openLog() {
 void RaftHost::Impl::closeGroup(Group* g) {
   if (g->closing) return;
   g->closing = true;
+  view_stale = true;
   ++closing_groups;
   raft_close(&g->raft, [](struct raft* r) {
     auto* group = static_cast<Group*>(r->data);

@@ -26,6 +26,7 @@ extern "C" {
 #include "shard/raft_host.h"
 #include "shard/raft_log_store.h"
 #include "shard/raft_mux.h"
+#include "shard/raft_wire.h"
 
 namespace waverless::shard {
 
@@ -81,6 +82,7 @@ struct RaftHost::Impl {
   uv_async_t wake;
   uv_timer_t watch;
   std::unique_ptr<RaftMux> mux;
+  std::unique_ptr<RaftWire> wire;  // after mux: it closes first
   std::unique_ptr<RaftLogStore> log;
   std::map<uint32_t, std::unique_ptr<Group>> groups;
   std::set<Group*> dirty;
@@ -91,6 +93,10 @@ struct RaftHost::Impl {
   std::set<uint64_t> awaited;
   std::thread::id loop_thread;
   bool closing = false;
+  bool transports_closing = false;  // log, wire and mux, once every group closed
+  // The published view (leaders, leading, voters) misses a group opened or closed since.
+  bool view_stale = true;
+  uint64_t published_at_ms = 0;  // uv_now of the last publish()
   size_t closing_groups = 0;
   std::jthread thread;
 

@@ -183,6 +183,11 @@ void ShardPlacement::registerMetrics(metrics::Registry& metrics) {
                 [this] { return double(deps_.host->stats().log_appends); });
   metrics.gauge("wl_raft_log_syncs", "WAL syncs of this node's shared raft log since start",
                 [this] { return double(deps_.host->stats().log_syncs); });
+  // Their ratio is how many raft messages, across all groups, one write to a peer carries.
+  metrics.gauge("wl_raft_messages_sent", "Raft messages this node sent to its peers since start",
+                [this] { return double(deps_.host->stats().messages_sent); });
+  metrics.gauge("wl_raft_message_writes", "Socket writes that carried this node's raft messages",
+                [this] { return double(deps_.host->stats().message_writes); });
   metrics.gauge("wl_shard_groups_hosted", "Placement groups with a replica on this node",
                 [this] { return double(deps_.host->openGroups().size()); });
   metrics.gauge("wl_shard_groups_off_map",

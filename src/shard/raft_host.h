@@ -103,8 +103,10 @@ class RaftHost {
     uint64_t proposals = 0;  // proposals in them
     uint64_t barriers = 0;
     uint64_t handshakes_refused = 0;
-    uint64_t log_appends = 0;  // raft appends written to the node's shared log
-    uint64_t log_syncs = 0;    // WAL syncs that made them durable (appends / syncs: batching)
+    uint64_t log_appends = 0;     // raft appends written to the node's shared log
+    uint64_t log_syncs = 0;       // WAL syncs that made them durable (appends / syncs: batching)
+    uint64_t messages_sent = 0;   // raft messages to peers, every group's (raft_wire.h)
+    uint64_t message_writes = 0;  // socket writes that carried them
   };
   Stats stats() const;
 

@@ -23,6 +23,7 @@ extern "C" {
 #include "rocksdb/write_batch.h"
 #include "shard/raft_log_format.h"
 #include "shard/raft_log_store.h"
+#include "shard/raft_wire.h"
 
 namespace waverless::shard {
 
@@ -34,6 +35,7 @@ struct GroupLog {
   uint32_t group = 0;
   raft_io* outer = nullptr;
   raft_io inner{};
+  RaftWire* wire = nullptr;  // null: messages go through inner's transport
   raft_io_tick_cb tick = nullptr;
   raft_io_recv_cb recv = nullptr;
   raft_io_close_cb close_cb = nullptr;

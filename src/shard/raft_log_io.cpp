@@ -40,6 +40,7 @@ int ioStart(raft_io* io, unsigned msecs, raft_io_tick_cb tick, raft_io_recv_cb r
   GroupLog* gl = logOf(io);
   gl->tick = tick;
   gl->recv = recv;
+  if (gl->wire != nullptr) gl->wire->attach(gl->group, io, recv);
   return gl->inner.start(&gl->inner, msecs, tickTrampoline, recvTrampoline);
 }
 
@@ -47,6 +48,7 @@ void ioClose(raft_io* io, raft_io_close_cb cb) {
   GroupLog* gl = logOf(io);
   gl->closing = true;
   gl->close_cb = cb;
+  if (gl->wire != nullptr) gl->wire->detach(gl->group);
   gl->inner.close(&gl->inner, [](raft_io* inner) {
     auto* g = static_cast<GroupLog*>(inner->data);
     g->inner_closed = true;
@@ -218,6 +220,7 @@ int ioSetVote(raft_io* io, raft_id server) {
 
 int ioSend(raft_io* io, raft_io_send* req, const raft_message* msg, raft_io_send_cb cb) {
   GroupLog* gl = logOf(io);
+  if (gl->wire != nullptr) return gl->wire->send(gl->group, req, msg, cb);
   return gl->inner.send(&gl->inner, req, msg, cb);
 }
 

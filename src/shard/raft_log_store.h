@@ -10,8 +10,8 @@
 //
 // How: libraft's raft_io is a table of functions. attach() builds a group's raft_io whose
 // persistence (load, bootstrap, recover, set_term, set_vote, append, truncate, snapshot_put,
-// snapshot_get) is this store, and whose networking, ticks and clock are a raft_uv I/O it owns:
-// messages still travel through the group's RaftMux transport.
+// snapshot_get) is this store, whose ticks and clock are a raft_uv I/O it owns, and whose
+// messages go through the node's RaftWire (one channel per peer for all groups).
 //
 // Layout: the RocksDB at dir/log; keys are big-endian so a group's entries sort by index.
 //   'm' group        -> term, voted_for                          set_term/set_vote: synced inline
@@ -38,6 +38,8 @@ struct raft_uv_transport;
 
 namespace waverless::shard {
 
+class RaftWire;
+
 class RaftLogStore {
  public:
   // Opens (or creates) dir/log and dir/snap. Call on the loop thread.
@@ -47,10 +49,11 @@ class RaftLogStore {
   RaftLogStore(const RaftLogStore&) = delete;
   RaftLogStore& operator=(const RaftLogStore&) = delete;
 
-  // Fills `io` for group: persistence here, networking through `transport` (a raft_uv I/O with
-  // its small metadata folder in `uv_dir`). Then raft_init(io, ...) as with raft_uv_init.
+  // Fills `io` for group: persistence here, ticks and the clock from a raft_uv I/O (with its
+  // small metadata folder in `uv_dir`), messages through `wire` (raft_wire.h) when given, else
+  // through `transport`. Then raft_init(io, ...) as with raft_uv_init.
   absl::Status attach(raft_io* io, uint32_t group, const std::filesystem::path& uv_dir,
-                      raft_uv_transport* transport);
+                      raft_uv_transport* transport, RaftWire* wire = nullptr);
   // Frees what attach() made, once raft_close's callback has run (or raft_init failed).
   void release(raft_io* io);
   // Deletes every record of group: log, term, vote, snapshot. The group must not be attached.

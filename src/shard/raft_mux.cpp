@@ -119,9 +119,11 @@ struct Handshake {
   MuxGroup* group = nullptr;  // outgoing only
   raft_uv_connect* req = nullptr;
   raft_uv_connect_cb cb = nullptr;
+  std::function<void(uv_tcp_t*)> channel_cb;  // outgoing channel
   uint32_t group_id = 0;
   uint64_t from = 0, to = 0;
   std::string from_address;
+  sockaddr_in addr{};  // outgoing: where to connect
   unsigned char client_nonce[kNonce];
   unsigned char server_nonce[kNonce];
   enum Phase { kConnecting, kHelloHead, kHelloRest, kChallenge, kProof } phase = kConnecting;
@@ -143,6 +145,7 @@ struct RaftMux::Impl {
   std::function<void()> closed;
   std::map<uint32_t, std::unique_ptr<MuxGroup>> groups;
   std::set<Handshake*> handshakes;  // owned
+  RaftMux::ChannelAccept channel_accept;
   Stats stats;
 
   // ---- Both directions ----
@@ -194,6 +197,11 @@ struct RaftMux::Impl {
       raft_uv_connect_cb cb = h->cb;
       h->cb = nullptr;
       cb(h->req, nullptr, status);
+    }
+    if (h->channel_cb) {
+      auto cb = std::move(h->channel_cb);
+      h->channel_cb = nullptr;
+      cb(nullptr);
     }
     uv_close(reinterpret_cast<uv_handle_t*>(h->tcp), [](uv_handle_t* handle) {
       auto* hs = static_cast<Handshake*>(handle->data);
@@ -264,6 +272,17 @@ struct RaftMux::Impl {
     Mac expected =
         hmac(secret, macInput('C', h->server_nonce, h->group_id, h->from, h->to, h->from_address));
     if (CRYPTO_memcmp(expected.data(), h->buf, kMac) != 0) return fail(h);
+    if (h->group_id == RaftMux::kChannel) {
+      if (!channel_accept || closing) return fail(h);
+      uv_read_stop(reinterpret_cast<uv_stream_t*>(h->tcp));
+      ++stats.accepted;
+      uv_tcp_t* tcp = h->tcp;
+      uint64_t from = h->from;
+      std::string address = h->from_address;
+      forget(h);
+      channel_accept(from, address, tcp);
+      return;
+    }
     auto it = groups.find(h->group_id);
     if (it == groups.end() || it->second->accept_cb == nullptr || it->second->closing) {
       return fail(h);
@@ -283,6 +302,18 @@ struct RaftMux::Impl {
   int connect(MuxGroup* g, raft_uv_connect* req, raft_id id, const char* address,
               raft_uv_connect_cb cb) {
     if (g->closing) return RAFT_CANCELED;
+    Handshake* h = nullptr;
+    int rv = dial(id, address, g->id, &h);
+    if (rv != 0) return rv;
+    h->group = g;
+    h->req = req;
+    h->cb = cb;
+    g->connecting.insert(h);
+    return startConnect(h);
+  }
+
+  // An outgoing handshake for group_id, not yet connecting.
+  int dial(uint64_t to, const char* address, uint32_t group_id, Handshake** out) {
     absl::StatusOr<sockaddr_in> addr = parseAddress(address);
     if (!addr.ok()) return RAFT_NOCONNECTION;
     auto* tcp = static_cast<uv_tcp_t*>(raft_malloc(sizeof(uv_tcp_t)));
@@ -294,17 +325,21 @@ struct RaftMux::Impl {
     h->tcp = tcp;
     tcp->data = h;
     h->started_ms = uv_now(loop);
-    h->group = g;
-    h->req = req;
-    h->cb = cb;
-    h->group_id = g->id;
+    h->group_id = group_id;
     h->from = self_id;
-    h->to = id;
+    h->to = to;
     h->from_address = self_address;
     h->connect_req.data = h;
+    h->addr = *addr;
     handshakes.insert(h);
-    g->connecting.insert(h);
-    int rv = uv_tcp_connect(&h->connect_req, tcp, reinterpret_cast<const sockaddr*>(&*addr),
+    *out = h;
+    return 0;
+  }
+
+  int startConnect(Handshake* h) {
+    const sockaddr_in addr = h->addr;
+    uv_tcp_t* tcp = h->tcp;
+    int rv = uv_tcp_connect(&h->connect_req, tcp, reinterpret_cast<const sockaddr*>(&addr),
                             [](uv_connect_t* connect, int status) {
                               auto* hs = static_cast<Handshake*>(connect->data);
                               if (hs->closing) return;
@@ -312,7 +347,7 @@ struct RaftMux::Impl {
                               hs->mux->sendHello(hs);
                             });
     if (rv != 0) {
-      h->cb = nullptr;  // reported by the return value instead
+      h->cb = nullptr;  // reported by the return value instead (a channel's done runs in fail)
       fail(h);
       return RAFT_NOCONNECTION;
     }
@@ -345,6 +380,14 @@ struct RaftMux::Impl {
     }
     uv_read_stop(reinterpret_cast<uv_stream_t*>(h->tcp));
     ++stats.accepted;
+    if (h->channel_cb) {
+      auto done = std::move(h->channel_cb);
+      h->channel_cb = nullptr;
+      uv_tcp_t* tcp = h->tcp;
+      forget(h);
+      done(tcp);  // its frames queue behind PROOF on the same stream
+      return;
+    }
     raft_uv_connect_cb cb = h->cb;
     raft_uv_connect* req = h->req;
     uv_tcp_t* tcp = h->tcp;
@@ -516,6 +559,17 @@ void RaftMux::close(std::function<void()> done) {
   } else {
     m.maybeDone();
   }
+}
+
+void RaftMux::onChannel(ChannelAccept accept) { impl_->channel_accept = std::move(accept); }
+
+void RaftMux::connectChannel(uint64_t to, const std::string& address,
+                             std::function<void(uv_tcp_s*)> done) {
+  Impl& m = *impl_;
+  Handshake* h = nullptr;
+  if (m.closing || m.dial(to, address.c_str(), kChannel, &h) != 0) return done(nullptr);
+  h->channel_cb = std::move(done);
+  m.startConnect(h);  // a failure reaches done through fail()
 }
 
 RaftMux::Stats RaftMux::stats() const { return impl_->stats; }

@@ -27,6 +27,7 @@
 #include "absl/status/status.h"
 
 struct uv_loop_s;
+struct uv_tcp_s;
 struct raft_uv_transport;
 
 namespace waverless::shard {
@@ -46,6 +47,17 @@ class RaftMux {
   // release() once raft_uv_close() has closed it (raft_close's callback).
   raft_uv_transport* transportFor(uint32_t group);
   void release(uint32_t group);
+
+  // Channels (raft_wire.h): one authenticated connection per peer carrying every group's messages.
+  // A handshake naming this group id opens a channel instead of a group's stream.
+  static constexpr uint32_t kChannel = 0xFFFFFFFF;
+  // Accepted channels go to accept; the stream is raft_malloc'd: uv_close it, then raft_free.
+  using ChannelAccept =
+      std::function<void(uint64_t from, const std::string& from_address, uv_tcp_s* tcp)>;
+  void onChannel(ChannelAccept accept);
+  // Opens a channel to node `to` at address; done gets the stream (owned as above), or null when
+  // the connection or the handshake failed, or the mux closed first.
+  void connectChannel(uint64_t to, const std::string& address, std::function<void(uv_tcp_s*)> done);
 
   // Stops listening and aborts handshakes in progress; done runs on the loop when every handle
   // of the mux is closed. Groups' transports are closed by their raft I/O, not here.

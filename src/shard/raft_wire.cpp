@@ -272,7 +272,11 @@ struct RaftWire::Impl {
   struct Sent {
     uint32_t group;
     raft_io_send* req;
+    raft_io_send_cb cb;  // may be null: libraft sends a transfer's TimeoutNow without one
     int status;
+    void fire(int st) const {
+      if (cb != nullptr) cb(req, st);
+    }
   };
 
   uv_loop_t* loop = nullptr;
@@ -304,7 +308,7 @@ struct RaftWire::Impl {
     }
     std::vector<Sent> done;
     done.swap(sent);
-    for (Sent& s : done) s.req->cb(s.req, s.status);
+    for (Sent& s : done) s.fire(s.status);
   }
 
   void write(OutChannel* p) {
@@ -511,7 +515,7 @@ void RaftWire::detach(uint32_t group) {
     mine.push_back(s);
     return true;
   });
-  for (Impl::Sent& s : mine) s.req->cb(s.req, RAFT_CANCELED);
+  for (Impl::Sent& s : mine) s.fire(RAFT_CANCELED);
 }
 
 int RaftWire::send(uint32_t group, raft_io_send* req, const raft_message* m, raft_io_send_cb cb) {
@@ -537,7 +541,7 @@ int RaftWire::send(uint32_t group, raft_io_send* req, const raft_message* m, raf
     for (int i = 0; i < 4; ++i) p->out[start + i] = static_cast<char>(len >> (8 * (3 - i)));
     ++w.stats.messages_sent;
   }
-  w.sent.push_back({group, req, status});
+  w.sent.push_back({group, req, cb, status});
   w.schedule();
   return 0;
 }
@@ -549,7 +553,7 @@ void RaftWire::close(std::function<void()> done) {
   w.mux->onChannel(nullptr);
   std::vector<Impl::Sent> pending;
   pending.swap(w.sent);
-  for (Impl::Sent& s : pending) s.req->cb(s.req, RAFT_CANCELED);
+  for (Impl::Sent& s : pending) s.fire(RAFT_CANCELED);
   for (auto& [address, p] : w.peers) w.disconnect(p.get());
   std::set<InChannel*> in = w.inbound;
   for (InChannel* c : in) w.drop(c);

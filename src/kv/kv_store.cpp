@@ -437,9 +437,10 @@ absl::Status KvStore::shardWrite(uint32_t group, const std::vector<ShardWrite>& 
       ++deletes;
     }
   }
-  rocksdb::WriteOptions unsynced = impl_->write_options;
-  unsynced.sync = false;
-  rocksdb::Status s = impl_->db->Write(unsynced, &batch);
+  rocksdb::WriteOptions applied = impl_->write_options;
+  applied.sync = false;
+  applied.disableWAL = true;  // the raft log is this write's log (kv_store.h)
+  rocksdb::Status s = impl_->db->Write(applied, &batch);
   if (!s.ok())
     return fromRocks(s, absl::StrCat("write of ", writes.size(), " keys to group ", group));
   impl_->sets.fetch_add(sets, std::memory_order_relaxed);

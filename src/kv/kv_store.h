@@ -104,7 +104,10 @@ class KvStore {
   // big-endian), then the app namespace as above. Local keys start with 0x00, so the two never
   // meet, and each group is one contiguous range: a raft snapshot copies it, a group that leaves
   // the node drops it. Callers (the group's state machine) validate sizes before proposing; these
-  // writes are applied from a raft log that is already fsynced, so they are never synced here.
+  // writes are applied from a raft log that is already fsynced, so they are never synced here,
+  // and shardWrite skips RocksDB's WAL too: after a crash, raft restores the group's last
+  // snapshot (shardLoad, which is logged) and applies the log after it again, so the WAL would
+  // be a second copy of the raft log (one write(2) per applied entry on every replica).
   // Internal records may use the empty app name, which get()/set() refuse.
   absl::StatusOr<std::optional<std::string>> shardGet(uint32_t group, std::string_view app,
                                                       std::string_view key);

@@ -188,6 +188,9 @@ void ShardPlacement::registerMetrics(metrics::Registry& metrics) {
                 [this] { return double(deps_.host->stats().messages_sent); });
   metrics.gauge("wl_raft_message_writes", "Socket writes that carried this node's raft messages",
                 [this] { return double(deps_.host->stats().message_writes); });
+  metrics.gauge("wl_raft_leader_transfers",
+                "Groups this node handed to a replica that led fewer (leadership balancing)",
+                [this] { return double(deps_.host->stats().leader_transfers); });
   metrics.gauge("wl_shard_groups_hosted", "Placement groups with a replica on this node",
                 [this] { return double(deps_.host->openGroups().size()); });
   metrics.gauge("wl_shard_groups_off_map",

@@ -236,6 +236,7 @@ void RaftHost::Impl::publish() {
     std::lock_guard lock(stats_mu);
     stats.handshakes_refused = mux->stats().refused;
   }
+  balanceLeaders(view);
   std::lock_guard lock(view_mu);
   leaders = std::move(view);
   leading = std::move(led);
@@ -293,6 +294,8 @@ void RaftHost::Impl::run(std::promise<absl::Status>& started) {
   absl::Status s = openLog();
   if (s.ok()) s = mux->listen(options.listen_address);
   if (s.ok()) wire = std::make_unique<RaftWire>(&loop, *mux);
+  if (options.balance_leaders_after.count() > 0)
+    next_transfer_ms = uv_now(&loop) + options.balance_leaders_after.count();
   if (s.ok()) {
     std::string host = options.listen_address.substr(0, options.listen_address.rfind(':'));
     bound_address = absl::StrCat(host, ":", mux->boundPort());

@@ -52,6 +52,10 @@ struct RaftHostOptions {
   std::chrono::milliseconds election_timeout{1000}, heartbeat_timeout{100};
   uint32_t snapshot_threshold = 4096;  // entries between snapshots of a group
   uint32_t snapshot_trailing = 1024;
+  // When the host starts handing the leadership of its groups to replicas that lead fewer
+  // (RaftHost::Impl::balanceLeaders); 0: never. Not at once: right after a start the elections
+  // are still settling, and every handover briefly refuses the group's writes.
+  std::chrono::milliseconds balance_leaders_after{10000};
 };
 
 class RaftHost {
@@ -103,10 +107,11 @@ class RaftHost {
     uint64_t proposals = 0;  // proposals in them
     uint64_t barriers = 0;
     uint64_t handshakes_refused = 0;
-    uint64_t log_appends = 0;     // raft appends written to the node's shared log
-    uint64_t log_syncs = 0;       // WAL syncs that made them durable (appends / syncs: batching)
-    uint64_t messages_sent = 0;   // raft messages to peers, every group's (raft_wire.h)
-    uint64_t message_writes = 0;  // socket writes that carried them
+    uint64_t log_appends = 0;       // raft appends written to the node's shared log
+    uint64_t log_syncs = 0;         // WAL syncs that made them durable (appends / syncs: batching)
+    uint64_t messages_sent = 0;     // raft messages to peers, every group's (raft_wire.h)
+    uint64_t message_writes = 0;    // socket writes that carried them
+    uint64_t leader_transfers = 0;  // groups this node handed to a less loaded replica
   };
   Stats stats() const;
 

@@ -54,6 +54,56 @@ void RaftHost::Impl::reconfigure(Group* g) {
           rv == 0 ? "" : raft_strerror(rv));
 }
 
+// Why: raft keeps a leader until it fails, so every restart of a worker leaves the groups it led
+// with the others, and after a few the node that stayed up leads nearly all of them: it does all
+// the leader work (and takes every forwarded write) while the others idle. Each node decides
+// alone from its own view; the rule (lead at least two more than the replica you hand to) only
+// ever narrows the spread, so nodes acting at once cannot undo each other.
+void RaftHost::Impl::balanceLeaders(const std::map<uint32_t, std::optional<Replica>>& view) {
+  const uint64_t now = uv_now(&loop);
+  if (next_transfer_ms == 0 || now < next_transfer_ms) return;
+  std::map<uint64_t, size_t> led;  // every voter of a group led here, with 0 for none led
+  for (const auto& [id, leader] : view) {
+    if (leader) ++led[leader->node];
+  }
+  const size_t mine = led[options.node_id];
+  if (mine < 2) return;
+  Group* best_group = nullptr;
+  uint64_t best_target = 0;
+  size_t best_count = mine;
+  for (const auto& [id, g] : groups) {
+    if (g->closing || !g->raft_ready || g->changing || g->transferring ||
+        raft_state(&g->raft) != RAFT_LEADER || g->raft.transfer != nullptr ||
+        g->raft.configuration_uncommitted_index != 0) {
+      continue;
+    }
+    for (unsigned i = 0; i < g->raft.configuration.n; ++i) {
+      const raft_server& s = g->raft.configuration.servers[i];
+      if (s.id == options.node_id || s.role != RAFT_VOTER) continue;
+      // Only a replica that answers and is caught up: handing leadership to one that is down
+      // would stall the group's writes until the transfer times out.
+      const raft_progress& p = g->raft.leader_state.progress[i];
+      if (!p.recent_recv || p.match_index + 16 < raft_last_index(&g->raft)) continue;
+      const size_t count = led[s.id];
+      if (count + 2 <= mine && count < best_count) {
+        best_group = g.get();
+        best_target = s.id;
+        best_count = count;
+      }
+    }
+  }
+  if (best_group == nullptr) return;
+  next_transfer_ms = now + 1000;
+  best_group->transfer.data = best_group;
+  int rv = raft_transfer(
+      &best_group->raft, &best_group->transfer, best_target,
+      [](struct raft_transfer* req) { static_cast<Group*>(req->data)->transferring = false; });
+  if (rv != 0) return;
+  best_group->transferring = true;
+  std::lock_guard lock(stats_mu);
+  ++stats.leader_transfers;
+}
+
 int RaftHost::Impl::fsmApply(raft_fsm* fsm, const raft_buffer* buf, void** result) noexcept {
   *result = nullptr;
   auto* g = static_cast<Group*>(fsm->data);

@@ -70,6 +70,8 @@ struct Group {
   std::vector<Replica> wanted;
   struct raft_change change {};
   bool changing = false;
+  struct raft_transfer transfer {};  // leadership handed to a less loaded replica (balanceLeaders)
+  bool transferring = false;
   bool drop = false;  // closing because the map moved the group away: delete its data
 };
 struct RaftHost::Impl {
@@ -96,7 +98,8 @@ struct RaftHost::Impl {
   bool transports_closing = false;  // log, wire and mux, once every group closed
   // The published view (leaders, leading, voters) misses a group opened or closed since.
   bool view_stale = true;
-  uint64_t published_at_ms = 0;  // uv_now of the last publish()
+  uint64_t published_at_ms = 0;   // uv_now of the last publish()
+  uint64_t next_transfer_ms = 0;  // balanceLeaders: no transfer before this uv_now (0: never)
   size_t closing_groups = 0;
   std::jthread thread;
 
@@ -132,6 +135,9 @@ struct RaftHost::Impl {
 
   // One step toward the wanted replicas (group_config.h), on the leader, one change at a time.
   void reconfigure(Group* g);
+  // Hands one group's leadership to a replica that leads fewer groups, when this node leads at
+  // least two more than it (view: every hosted group's leader). At most one a second.
+  void balanceLeaders(const std::map<uint32_t, std::optional<Replica>>& view);
 
   // ---- State machine (loop thread) ----
 

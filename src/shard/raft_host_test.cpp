@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -54,10 +55,14 @@ class RaftHostTest : public ::testing::Test {
     o.heartbeat_timeout = 30ms;
     o.snapshot_threshold = 64;
     o.snapshot_trailing = 16;
+    // Off: most tests propose to the leader they found; the balancing test turns it on.
+    o.balance_leaders_after = balance_after_;
     return o;
   }
 
   // Starts n hosts on free ports and opens kGroups groups replicated on all of them.
+  std::chrono::milliseconds balance_after_{0};
+
   void startCluster(int n) {
     nodes_.resize(n);
     for (int i = 0; i < n; ++i) startNode(i, "127.0.0.1:0");
@@ -280,6 +285,47 @@ namespace {
 // which catches up (by snapshot: more entries than the snapshot threshold were written), votes,
 // and node 3 leaves the configuration. Then the group survives losing one of its first replicas.
 // Node 3, back, drops its stale copy.
+// Raft keeps a leader until it fails, so a node that comes back (or comes late) would lead
+// nothing and the others would do all the leader work. Here node 3 opens its groups only after
+// nodes 1 and 2 elected every leader between them; the leaders hand it its share.
+TEST_F(RaftHostTest, ANodeThatJoinsLateIsHandedItsShareOfLeaders) {
+  balance_after_ = 500ms;
+  nodes_.resize(3);
+  for (int i = 0; i < 3; ++i) startNode(i, "127.0.0.1:0");
+  for (int i = 0; i < 3; ++i) replicas_.push_back({uint64_t(i + 1), nodes_[i].host->address()});
+  openGroups(0);
+  openGroups(1);
+  for (uint32_t g = 0; g < kGroups; ++g) {
+    int leader = leaderOf(g);
+    ASSERT_GE(leader, 0) << "group " << g;
+    ASSERT_NE(leader, 2);
+  }
+  // Node 3 is not answering for its groups yet: no leadership is handed to it.
+  std::this_thread::sleep_for(1500ms);
+  for (uint32_t g = 0; g < kGroups; ++g) ASSERT_FALSE(nodes_[2].host->leads(g));
+  openGroups(2);
+  auto spread = [&] {
+    int led[3] = {};
+    for (uint32_t g = 0; g < kGroups; ++g) {
+      for (int i = 0; i < 3; ++i) led[i] += nodes_[i].host->leads(g) ? 1 : 0;
+    }
+    return *std::max_element(led, led + 3) - *std::min_element(led, led + 3);
+  };
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (spread() > 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  EXPECT_LE(spread(), 1);
+  bool node3_leads = false;
+  for (uint32_t g = 0; g < kGroups; ++g) node3_leads = node3_leads || nodes_[2].host->leads(g);
+  EXPECT_TRUE(node3_leads);
+  EXPECT_GE(nodes_[0].host->stats().leader_transfers + nodes_[1].host->stats().leader_transfers,
+            1u);
+  for (uint32_t g = 0; g < kGroups; ++g) {
+    auto r = write(g, {set("after", "handover")});
+    EXPECT_TRUE(r.ok()) << r.status();
+  }
+}
+
 TEST_F(RaftHostTest, AReplacementReplicaCatchesUpAndTakesTheDeadOnesPlace) {
   startCluster(3);
   for (int i = 0; i < 150; ++i) {

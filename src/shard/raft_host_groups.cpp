@@ -92,7 +92,10 @@ void RaftHost::Impl::balanceLeaders(const std::map<uint32_t, std::optional<Repli
       }
     }
   }
-  if (best_group == nullptr) return;
+  if (best_group == nullptr) {
+    next_transfer_ms = now + 100;  // balanced (or no one to hand to): look again soon, not always
+    return;
+  }
   next_transfer_ms = now + 1000;
   best_group->transfer.data = best_group;
   int rv = raft_transfer(

@@ -19,6 +19,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "rocksdb/db.h"
+#include "rocksdb/write_batch.h"
 
 namespace waverless::kv {
 namespace {
@@ -458,6 +460,50 @@ TEST(KvStoreCrashTest, SurvivesSigkillAfterAcknowledgedWrites) {
   auto all = store->scan("crash", "", 2 * kCrashKeys);
   ASSERT_TRUE(all.ok()) << all.status();
   EXPECT_EQ(all->size(), static_cast<size_t>(kCrashKeys));
+}
+
+// A store from before placement groups had their own column family keeps their keys in the
+// default one; the first open moves them, and they read back through the shard API.
+TEST(KvStoreFamilies, PlacementGroupKeysOfAnOlderStoreMoveToTheirFamilyOnOpen) {
+  TempDir dir;
+  const std::string path = (dir.path() / "db").string();
+  {
+    std::unique_ptr<KvStore> store = mustOpen({.dir = path});
+    ASSERT_TRUE(store->shardWrite(7, {{"app", "k1", "v1"}, {"app", "k2", "v2"}}).ok());
+    ASSERT_TRUE(store->set("app", "local", "stays").ok());
+  }
+  {  // Rewrite it into the old layout: the group's keys in the default family, no "shards".
+    rocksdb::Options o;
+    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+        {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
+        {"shards", rocksdb::ColumnFamilyOptions()}};
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(o, path, families, &handles, &raw).ok());
+    std::unique_ptr<rocksdb::Iterator> it(raw->NewIterator(rocksdb::ReadOptions(), handles[1]));
+    rocksdb::WriteBatch batch;
+    int moved = 0;
+    for (it->SeekToFirst(); it->Valid(); it->Next(), ++moved)
+      ASSERT_TRUE(batch.Put(handles[0], it->key(), it->value()).ok());
+    it.reset();
+    EXPECT_EQ(moved, 2);
+    ASSERT_TRUE(raw->Write(rocksdb::WriteOptions(), &batch).ok());
+    ASSERT_TRUE(raw->DropColumnFamily(handles[1]).ok());
+    for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
+    delete raw;
+  }
+  std::unique_ptr<KvStore> store = mustOpen({.dir = path});
+  EXPECT_EQ(store->shardGet(7, "app", "k1").value(), "v1");
+  EXPECT_EQ(store->shardGet(7, "app", "k2").value(), "v2");
+  EXPECT_EQ(store->get("app", "local").value(), "stays");
+  absl::StatusOr<std::string> dump = store->shardDump(7);
+  ASSERT_TRUE(dump.ok());
+  EXPECT_THAT(*dump, HasSubstr("v2"));
+  ASSERT_TRUE(store->shardDrop(7).ok());  // nothing of the group is left behind in the default
+  EXPECT_EQ(store->shardGet(7, "app", "k1").value(), std::nullopt);
+  store.reset();
+  store = mustOpen({.dir = path});
+  EXPECT_EQ(store->shardGet(7, "app", "k1").value(), std::nullopt);
 }
 
 }  // namespace

@@ -57,20 +57,33 @@ void RaftHost::Impl::reconfigure(Group* g) {
 // Why: raft keeps a leader until it fails, so every restart of a worker leaves the groups it led
 // with the others, and after a few the node that stayed up leads nearly all of them: it does all
 // the leader work (and takes every forwarded write) while the others idle. Each node decides
-// alone from its own view; the rule (lead at least two more than the replica you hand to) only
-// ever narrows the spread, so nodes acting at once cannot undo each other.
+// alone from its own view; the rule (over the groups two nodes share, lead at least two more
+// than the one you hand to) narrows that pair's spread, and never holds both ways at once.
 void RaftHost::Impl::balanceLeaders(const std::map<uint32_t, std::optional<Replica>>& view) {
   const uint64_t now = uv_now(&loop);
   if (next_transfer_ms == 0 || now < next_transfer_ms) return;
-  std::map<uint64_t, size_t> led;  // every voter of a group led here, with 0 for none led
-  for (const auto& [id, leader] : view) {
-    if (leader) ++led[leader->node];
+  // Per peer, over the groups both this node and the peer vote in: how many this node leads and
+  // how many the peer leads. Both sides count the same groups, so the rule below can never hold
+  // in both directions at once (with more workers than replicas, a node sees only its own groups).
+  struct Pair {
+    size_t mine = 0, theirs = 0;
+  };
+  std::map<uint64_t, Pair> pairs;
+  for (const auto& [id, g] : groups) {
+    auto it = view.find(id);
+    if (g->closing || !g->raft_ready || it == view.end() || !it->second) continue;
+    const uint64_t leader = it->second->node;
+    for (unsigned i = 0; i < g->raft.configuration.n; ++i) {
+      const raft_server& s = g->raft.configuration.servers[i];
+      if (s.id == options.node_id || s.role != RAFT_VOTER) continue;
+      Pair& p = pairs[s.id];
+      p.mine += leader == options.node_id ? 1 : 0;
+      p.theirs += leader == s.id ? 1 : 0;
+    }
   }
-  const size_t mine = led[options.node_id];
-  if (mine < 2) return;
   Group* best_group = nullptr;
   uint64_t best_target = 0;
-  size_t best_count = mine;
+  size_t best_gap = 1;  // hand over only at a gap of two or more
   for (const auto& [id, g] : groups) {
     if (g->closing || !g->raft_ready || g->changing || g->transferring ||
         raft_state(&g->raft) != RAFT_LEADER || g->raft.transfer != nullptr ||
@@ -84,11 +97,11 @@ void RaftHost::Impl::balanceLeaders(const std::map<uint32_t, std::optional<Repli
       // would stall the group's writes until the transfer times out.
       const raft_progress& p = g->raft.leader_state.progress[i];
       if (!p.recent_recv || p.match_index + 16 < raft_last_index(&g->raft)) continue;
-      const size_t count = led[s.id];
-      if (count + 2 <= mine && count < best_count) {
+      const Pair& pair = pairs[s.id];
+      if (pair.mine > pair.theirs + best_gap) {
         best_group = g.get();
         best_target = s.id;
-        best_count = count;
+        best_gap = pair.mine - pair.theirs;
       }
     }
   }

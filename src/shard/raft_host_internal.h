@@ -135,8 +135,8 @@ struct RaftHost::Impl {
 
   // One step toward the wanted replicas (group_config.h), on the leader, one change at a time.
   void reconfigure(Group* g);
-  // Hands one group's leadership to a replica that leads fewer groups, when this node leads at
-  // least two more than it (view: every hosted group's leader). At most one a second.
+  // Hands one group's leadership to a replica that leads at least two fewer of the groups both
+  // vote in (view: every hosted group's leader). At most one a second.
   void balanceLeaders(const std::map<uint32_t, std::optional<Replica>>& view);
 
   // ---- State machine (loop thread) ----

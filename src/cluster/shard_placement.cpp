@@ -191,6 +191,9 @@ void ShardPlacement::registerMetrics(metrics::Registry& metrics) {
   metrics.gauge("wl_raft_leader_transfers",
                 "Groups this node handed to a replica that led fewer (leadership balancing)",
                 [this] { return double(deps_.host->stats().leader_transfers); });
+  metrics.gauge("wl_raft_follow_transfers",
+                "Of those, groups handed to the replica most of their writes entered at",
+                [this] { return double(deps_.host->stats().follow_transfers); });
   metrics.gauge("wl_shard_groups_hosted", "Placement groups with a replica on this node",
                 [this] { return double(deps_.host->openGroups().size()); });
   metrics.gauge("wl_shard_groups_off_map",

@@ -223,6 +223,7 @@ void RaftHost::Impl::publish() {
       // Entries of earlier terms commit only with one of the new term (raft §5.4.2).
       g->queued_reads.push_back(nullptr);
       barrierQueued(g.get());
+      g->origins.restart(uv_now(&loop));
     }
     g->was_leader = is_leader;
     if (is_leader) reconfigure(g.get());
@@ -416,20 +417,23 @@ std::vector<uint32_t> RaftHost::openGroups() const {
   return out;
 }
 
-void RaftHost::propose(uint32_t group, std::vector<KvOp> ops, ProposeDone done) {
+void RaftHost::propose(uint32_t group, std::vector<KvOp> ops, ProposeDone done, uint64_t origin) {
   auto shared = std::make_shared<ProposeDone>(std::move(done));
-  bool posted = impl_->post([this, group, ops = std::move(ops), shared](bool running) mutable {
-    Impl& h = *impl_;
-    if (!running) return (*shared)(absl::UnavailableError("raft host: stopped"));
-    Group* g = h.find(group);
-    if (g == nullptr) {
-      return (*shared)(absl::NotFoundError(
-          absl::StrCat("group ", group, " is not hosted on node ", h.options.node_id)));
-    }
-    g->queued.push_back(Proposal{h.next_proposal++, std::move(ops)});
-    g->queued_done.push_back(std::move(*shared));
-    h.dirty.insert(g);
-  });
+  bool posted =
+      impl_->post([this, group, ops = std::move(ops), shared, origin](bool running) mutable {
+        Impl& h = *impl_;
+        if (!running) return (*shared)(absl::UnavailableError("raft host: stopped"));
+        Group* g = h.find(group);
+        if (g == nullptr) {
+          return (*shared)(absl::NotFoundError(
+              absl::StrCat("group ", group, " is not hosted on node ", h.options.node_id)));
+        }
+        if (g->raft_ready && raft_state(&g->raft) == RAFT_LEADER)
+          g->origins.note(origin != 0 ? origin : h.options.node_id);
+        g->queued.push_back(Proposal{h.next_proposal++, std::move(ops)});
+        g->queued_done.push_back(std::move(*shared));
+        h.dirty.insert(g);
+      });
   if (!posted) (*shared)(absl::UnavailableError("raft host: not running"));
 }
 

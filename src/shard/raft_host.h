@@ -56,6 +56,10 @@ struct RaftHostOptions {
   // (RaftHost::Impl::balanceLeaders); 0: never. Not at once: right after a start the elections
   // are still settling, and every handover briefly refuses the group's writes.
   std::chrono::milliseconds balance_leaders_after{10000};
+  // Follow the writer: from then on too, a group whose writes mostly enter at one of its other
+  // voters is handed to that voter (write_origins.h), and one whose writes mostly enter here
+  // stays, whatever the leader counts say.
+  bool follow_writes = true;
 };
 
 class RaftHost {
@@ -90,9 +94,10 @@ class RaftHost {
   // Proposes ops (applied atomically) on group, which this node must lead: FailedPrecondition
   // naming the leader otherwise, NotFound for a group not open here. OK means committed on a
   // majority of the group, fsynced there, and applied here. Unavailable with "may have committed"
-  // when leadership was lost while waiting: the caller cannot know.
+  // when leadership was lost while waiting: the caller cannot know. origin: the node the write
+  // entered the cluster at (0: this one), for follow-the-writer leadership.
   using ProposeDone = absl::AnyInvocable<void(absl::StatusOr<ProposalResult>)>;
-  void propose(uint32_t group, std::vector<KvOp> ops, ProposeDone done);
+  void propose(uint32_t group, std::vector<KvOp> ops, ProposeDone done, uint64_t origin = 0);
 
   // Completes once every entry committed before the call is applied here, and this node was the
   // leader when the barrier committed: a read of the store in `done` is linearizable.
@@ -112,6 +117,7 @@ class RaftHost {
     uint64_t messages_sent = 0;     // raft messages to peers, every group's (raft_wire.h)
     uint64_t message_writes = 0;    // socket writes that carried them
     uint64_t leader_transfers = 0;  // groups this node handed to a less loaded replica
+    uint64_t follow_transfers = 0;  // of those, handed to the replica their writes came from
   };
   Stats stats() const;
 

@@ -54,11 +54,23 @@ void RaftHost::Impl::reconfigure(Group* g) {
           rv == 0 ? "" : raft_strerror(rv));
 }
 
+namespace {
+// Follow the writer: windows of 2 s; at least 40 writes (20/s) in one to judge; a voter at which
+// two thirds of them entered is handed the group, and a leader at which half of them entered
+// keeps it. The two shares cannot both hold for two nodes, so the rules never pull both ways.
+constexpr uint64_t kOriginWindowMs = 2000;
+constexpr uint64_t kOriginMinWrites = 40;
+constexpr double kFollowShare = 2.0 / 3;
+constexpr double kKeepShare = 0.5;
+}  // namespace
+
 // Why: raft keeps a leader until it fails, so every restart of a worker leaves the groups it led
 // with the others, and after a few the node that stayed up leads nearly all of them: it does all
 // the leader work (and takes every forwarded write) while the others idle. Each node decides
 // alone from its own view; the rule (over the groups two nodes share, lead at least two more
 // than the one you hand to) narrows that pair's spread, and never holds both ways at once.
+// Where a group's writes come from overrides the counts (options.follow_writes): a write that
+// enters at its group's leader is about half the work of one forwarded there (bench/RESULTS.md).
 void RaftHost::Impl::balanceLeaders(const std::map<uint32_t, std::optional<Replica>>& view) {
   const uint64_t now = uv_now(&loop);
   if (next_transfer_ms == 0 || now < next_transfer_ms) return;
@@ -70,6 +82,7 @@ void RaftHost::Impl::balanceLeaders(const std::map<uint32_t, std::optional<Repli
   };
   std::map<uint64_t, Pair> pairs;
   for (const auto& [id, g] : groups) {
+    g->origins.roll(now, kOriginWindowMs);
     auto it = view.find(id);
     if (g->closing || !g->raft_ready || it == view.end() || !it->second) continue;
     const uint64_t leader = it->second->node;
@@ -84,11 +97,19 @@ void RaftHost::Impl::balanceLeaders(const std::map<uint32_t, std::optional<Repli
   Group* best_group = nullptr;
   uint64_t best_target = 0;
   size_t best_gap = 1;  // hand over only at a gap of two or more
+  bool follow = false;
   for (const auto& [id, g] : groups) {
     if (g->closing || !g->raft_ready || g->changing || g->transferring ||
         raft_state(&g->raft) != RAFT_LEADER || g->raft.transfer != nullptr ||
         g->raft.configuration_uncommitted_index != 0) {
       continue;
+    }
+    std::optional<uint64_t> writer;
+    if (options.follow_writes) {
+      // Not before one window since it came here: it may have come for its writes.
+      if (!g->origins.judged()) continue;
+      if (g->origins.dominant(kOriginMinWrites, kKeepShare) == options.node_id) continue;
+      writer = g->origins.dominant(kOriginMinWrites, kFollowShare);
     }
     for (unsigned i = 0; i < g->raft.configuration.n; ++i) {
       const raft_server& s = g->raft.configuration.servers[i];
@@ -97,19 +118,28 @@ void RaftHost::Impl::balanceLeaders(const std::map<uint32_t, std::optional<Repli
       // would stall the group's writes until the transfer times out.
       const raft_progress& p = g->raft.leader_state.progress[i];
       if (!p.recent_recv || p.match_index + 16 < raft_last_index(&g->raft)) continue;
+      if (writer == s.id) {
+        best_group = g.get();
+        best_target = s.id;
+        follow = true;
+        break;
+      }
       const Pair& pair = pairs[s.id];
-      if (pair.mine > pair.theirs + best_gap) {
+      if (!follow && pair.mine > pair.theirs + best_gap) {
         best_group = g.get();
         best_target = s.id;
         best_gap = pair.mine - pair.theirs;
       }
     }
+    if (follow) break;
   }
   if (best_group == nullptr) {
     next_transfer_ms = now + 100;  // balanced (or no one to hand to): look again soon, not always
     return;
   }
-  next_transfer_ms = now + 1000;
+  // Following the writes moves groups faster than evening out counts: each move saves work on
+  // every write of the group from then on.
+  next_transfer_ms = now + (follow ? 100 : 1000);
   best_group->transfer.data = best_group;
   int rv = raft_transfer(
       &best_group->raft, &best_group->transfer, best_target,
@@ -118,6 +148,7 @@ void RaftHost::Impl::balanceLeaders(const std::map<uint32_t, std::optional<Repli
   best_group->transferring = true;
   std::lock_guard lock(stats_mu);
   ++stats.leader_transfers;
+  if (follow) ++stats.follow_transfers;
 }
 
 int RaftHost::Impl::fsmApply(raft_fsm* fsm, const raft_buffer* buf, void** result) noexcept {

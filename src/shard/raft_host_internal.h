@@ -27,6 +27,7 @@ extern "C" {
 #include "shard/raft_log_store.h"
 #include "shard/raft_mux.h"
 #include "shard/raft_wire.h"
+#include "shard/write_origins.h"
 
 namespace waverless::shard {
 
@@ -72,7 +73,8 @@ struct Group {
   bool changing = false;
   struct raft_transfer transfer {};  // leadership handed to a less loaded replica (balanceLeaders)
   bool transferring = false;
-  bool drop = false;  // closing because the map moved the group away: delete its data
+  WriteOrigins origins;  // of the proposals made to it while this node led it
+  bool drop = false;     // closing because the map moved the group away: delete its data
 };
 struct RaftHost::Impl {
   RaftHostOptions options;

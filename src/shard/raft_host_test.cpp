@@ -326,6 +326,56 @@ TEST_F(RaftHostTest, ANodeThatJoinsLateIsHandedItsShareOfLeaders) {
   }
 }
 
+// Follow the writer: every write to the groups enters at node 3 (as if the requests that make
+// them came in there), so the leaders hand it the groups, though that leaves the counts uneven;
+// and it keeps them (the count rule alone would hand two thirds of them back).
+TEST_F(RaftHostTest, GroupsMoveToTheNodeTheirWritesEnterAtAndStay) {
+  balance_after_ = 300ms;
+  startCluster(3);
+  const uint64_t writer = 3;
+  auto writeFrom = [&](uint32_t g, int i) {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      int leader = leaderOf(g);
+      if (leader < 0) continue;
+      std::promise<absl::StatusOr<ProposalResult>> p;
+      auto f = p.get_future();
+      nodes_[leader].host->propose(
+          g, {set("k" + std::to_string(i), "v")},
+          [&p](absl::StatusOr<ProposalResult> r) { p.set_value(std::move(r)); }, writer);
+      if (f.wait_for(10s) != std::future_status::ready) return false;
+      if (f.get().ok()) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  };
+  auto ledByWriter = [&] {
+    size_t n = 0;
+    for (uint32_t g = 0; g < kGroups; ++g) n += nodes_[2].host->leads(g) ? 1 : 0;
+    return n;
+  };
+  // Writes keep coming (about 30 per group per second, past the 20/s floor) until every group
+  // moved.
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  for (int i = 0; ledByWriter() < kGroups && std::chrono::steady_clock::now() < deadline; ++i) {
+    for (uint32_t g = 0; g < kGroups; ++g) ASSERT_TRUE(writeFrom(g, i));
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(ledByWriter(), kGroups);
+  uint64_t followed = 0;
+  for (int i = 0; i < 2; ++i) followed += nodes_[i].host->stats().follow_transfers;
+  EXPECT_GE(followed, 1u);
+  // While the writes go on, the count rule does not hand them back. (Before the first window
+  // closed, it may have handed some away.)
+  const uint64_t handed = nodes_[2].host->stats().leader_transfers;
+  for (auto until = std::chrono::steady_clock::now() + 5s;
+       std::chrono::steady_clock::now() < until;) {
+    for (uint32_t g = 0; g < kGroups; ++g) ASSERT_TRUE(writeFrom(g, 0));
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(ledByWriter(), kGroups);
+  EXPECT_EQ(nodes_[2].host->stats().leader_transfers, handed);
+}
+
 TEST_F(RaftHostTest, AReplacementReplicaCatchesUpAndTakesTheDeadOnesPlace) {
   startCluster(3);
   for (int i = 0; i < 150; ++i) {

@@ -72,6 +72,7 @@ std::string encodeRequest(const ShardRequest& r) {
   putBytes(out, r.key);
   putU64(out, r.limit);
   putBytes(out, r.ops.empty() ? std::string() : encodeEntry(Entry{0, {Proposal{0, r.ops}}}));
+  putU64(out, r.origin);
   return out;
 }
 
@@ -86,7 +87,10 @@ std::optional<ShardRequest> decodeRequest(std::string_view bytes) {
   q.key = r.bytes();
   uint64_t limit = r.u64();
   std::string ops = r.bytes();
-  if (!r.ok || !r.in.empty() || group > UINT32_MAX || limit > UINT32_MAX) return std::nullopt;
+  uint64_t origin = r.u64();
+  if (!r.ok || !r.in.empty() || group > UINT32_MAX || limit > UINT32_MAX || origin > UINT32_MAX)
+    return std::nullopt;
+  q.origin = static_cast<uint32_t>(origin);
   q.group = static_cast<uint32_t>(group);
   q.limit = static_cast<uint32_t>(limit);
   if (!ops.empty()) {
@@ -188,6 +192,7 @@ void ReplicatedKv::route(std::shared_ptr<Call> call) {
                      ": no leader answered in time (last: ", call->last_error.message(), ")"));
     return call->done(std::move(timeout));
   }
+  call->request.origin = self_;
   uint32_t node = target(*call);
   call->last_target = node;
   ++call->attempt;
@@ -245,13 +250,15 @@ void ReplicatedKv::serve(ShardRequest request, absl::AnyInvocable<void(ShardRepl
   };
   switch (request.kind) {
     case ShardRequest::Kind::kWrite:
-      host_->propose(group, std::move(request.ops),
-                     [done = std::move(done), refuse](absl::StatusOr<ProposalResult> r) mutable {
-                       if (!r.ok()) return done(refuse(r.status()));
-                       ShardReply reply;
-                       reply.result = std::move(*r);
-                       done(std::move(reply));
-                     });
+      host_->propose(
+          group, std::move(request.ops),
+          [done = std::move(done), refuse](absl::StatusOr<ProposalResult> r) mutable {
+            if (!r.ok()) return done(refuse(r.status()));
+            ShardReply reply;
+            reply.result = std::move(*r);
+            done(std::move(reply));
+          },
+          request.origin);
       return;
     case ShardRequest::Kind::kRead:
     case ShardRequest::Kind::kScan:

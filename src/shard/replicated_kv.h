@@ -46,6 +46,7 @@ struct ShardRequest {
   std::string key;  // read: the key; scan: the prefix
   uint32_t limit = 0;
   std::vector<KvOp> ops;  // write
+  uint32_t origin = 0;    // the node the operation entered the cluster at (RaftHost::propose)
 
   bool operator==(const ShardRequest&) const = default;
 };

@@ -142,9 +142,10 @@ class ReplicatedKvTest : public ::testing::Test {
 KvOp set(std::string key, std::string value) { return {OpKind::kSet, "", key, value}; }
 
 TEST(ShardWire, RequestsAndRepliesRoundTripAndGarbageIsRefused) {
-  ShardRequest q{ShardRequest::Kind::kWrite,           3, "app", "", 0,
-                 {KvOp{OpKind::kSet, "app", "k", "v"}}};
+  ShardRequest q{
+      ShardRequest::Kind::kWrite, 3, "app", "", 0, {KvOp{OpKind::kSet, "app", "k", "v"}}, 7};
   EXPECT_EQ(decodeRequest(encodeRequest(q)), q);
+  EXPECT_EQ(decodeRequest(encodeRequest(q))->origin, 7u);
   ShardReply r;
   r.status = absl::FailedPreconditionError("not leader");
   r.leader_hint = 2;

@@ -95,9 +95,9 @@ Cluster::Cluster(ClusterConfig config, uint32_t self, ClusterDeps deps, ClusterT
   triggers_ = std::make_unique<TriggerLog>(
       self,
       TriggerLogDeps{*peers_, deps_.registry, deps_.runner, *kv_, deps_.kv, shard_host_.get()});
-  dispatcher_ =
-      std::make_unique<Dispatcher>(self, DispatcherDeps{config_, *membership_, *kv_, *peers_,
-                                                        deps_.registry, deps_.runner, *triggers_});
+  dispatcher_ = std::make_unique<Dispatcher>(
+      self, DispatcherDeps{config_, *membership_, *kv_, *peers_, deps_.registry, deps_.runner,
+                           *triggers_, [this] { return localLoad(); }});
 }
 
 Cluster::~Cluster() { stop(); }
@@ -152,6 +152,12 @@ absl::Status Cluster::startShards() {
   return placement_->start();  // this node's groups, of the newest map it knows
 }
 
+// CPU time used, per unit of capacity (weight: cores). Not invocations in flight: one parked on
+// a KV round trip uses no CPU, and counting it made a node serving 64 concurrent kv_set requests
+// look 64 times full, so data-aware sent nearly every request to another node: two network hops
+// each for nothing (docs/cluster.md, bench/RESULTS.md).
+double Cluster::localLoad() const { return cpu_load_.cores() / self_->weight; }
+
 pb::WorkerState Cluster::localState() {
   pb::WorkerState s;
   s.set_id(self_->id);
@@ -159,7 +165,7 @@ pb::WorkerState Cluster::localState() {
   s.set_alive(true);
   uint64_t running = deps_.runner.inflight();
   s.set_running(running);
-  s.set_load(double(running) / self_->weight);
+  s.set_load(localLoad());
   auto es = deps_.engine.stats();
   s.set_instances(es.instances_live);
   std::ifstream statm("/proc/self/statm");

@@ -22,6 +22,7 @@
 
 #include "cluster/app_shipper.h"
 #include "cluster/cluster_config.h"
+#include "cluster/cpu_load.h"
 #include "cluster/dispatcher.h"
 #include "cluster/membership.h"
 #include "cluster/peers.h"
@@ -84,6 +85,7 @@ class Cluster : public net::PeerHandler {
 
  private:
   net::pb::WorkerState localState();
+  double localLoad() const;
   absl::Status startShards();  // the raft host and this node's placement groups
 
   ClusterConfig config_;
@@ -98,6 +100,7 @@ class Cluster : public net::PeerHandler {
   std::unique_ptr<ShardedKv> kv_;
   std::unique_ptr<TriggerLog> triggers_;
   std::unique_ptr<Dispatcher> dispatcher_;
+  mutable CpuLoad cpu_load_;
   std::unique_ptr<AppShipper> shipper_;
   std::unique_ptr<net::RpcServer> server_;
   bool started_ = false;

@@ -44,6 +44,16 @@ sched::Policy Dispatcher::policyFor(const meta::DeployedApp& app) const {
   return p.ok() ? *p : sched::Policy::kDataAware;
 }
 
+std::vector<sched::WorkerInfo> Dispatcher::workers() const {
+  std::vector<sched::WorkerInfo> out = deps_.membership.view()->workers();
+  if (deps_.local_load) {
+    for (auto& w : out) {
+      if (w.id.value == self_) w.load = deps_.local_load();
+    }
+  }
+  return out;
+}
+
 uint64_t Dispatcher::random() {
   std::lock_guard lock(rng_mu_);
   return rng_();
@@ -54,7 +64,7 @@ std::optional<uint32_t> Dispatcher::placeTrigger(const meta::DeployedApp& app,
   // A key this node alone stores (durability: local) is read by its trigger here, whatever the
   // app's scheduler: nowhere else has it.
   if (deps_.kv.storedHere(app.name, key)) return std::nullopt;
-  auto workers = deps_.membership.view()->workers();
+  auto workers = this->workers();
   sched::PlacementRequest req;
   req.app = app.name;
   req.function = fn.name;
@@ -171,7 +181,7 @@ void Dispatcher::dispatchTo(std::shared_ptr<const meta::DeployedApp> app, const 
                             absl::AnyInvocable<void(worker::RequestOutcome)> done,
                             std::shared_ptr<http::BodyStream> stream,
                             std::shared_ptr<common::CancelScope> cancel) {
-  auto workers = deps_.membership.view()->workers();
+  auto workers = this->workers();
   for (auto& w : workers) {
     if (std::find(excluded.begin(), excluded.end(), w.id.value) != excluded.end()) w.alive = false;
   }

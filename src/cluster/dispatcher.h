@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -42,6 +43,9 @@ struct DispatcherDeps {
   meta::AppRegistry& registry;
   worker::RequestRunner& runner;
   TriggerLog& triggers;  // durable triggers: their runs, re-placement and orphans
+  // This node's load now (Cluster::localLoad). The view's is its last heartbeat's, up to 300 ms
+  // old: a burst would all see "idle" and stay, or all see "busy" and leave.
+  std::function<double()> local_load;
 };
 
 class Dispatcher : public master::Dispatcher, public worker::ClusterHooks {
@@ -78,6 +82,8 @@ class Dispatcher : public master::Dispatcher, public worker::ClusterHooks {
 
  private:
   sched::Policy policyFor(const meta::DeployedApp& app) const;
+  // The view's workers, with this node's load read now.
+  std::vector<sched::WorkerInfo> workers() const;
   uint64_t random();
   void dispatchTo(std::shared_ptr<const meta::DeployedApp> app, const app::FnSpec* fn,
                   std::string body, std::vector<uint32_t> excluded,

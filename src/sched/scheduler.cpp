@@ -123,8 +123,14 @@ class DataAwareScheduler final : public PolicyScheduler {
   NodeId choose(const PlacementRequest& req, std::span<const WorkerInfo> workers) const override {
     if (const WorkerInfo* data = findEligible(workers, req.data_node)) return data->id;
     const WorkerInfo* local = findEligible(workers, req.local);
-    if (local != nullptr && local->load < 1.0) return local->id;
-    return straw2Pick(straw2Key(req), workers);
+    if (local == nullptr) return straw2Pick(straw2Key(req), workers);
+    if (local->load < 1.0) return local->id;
+    // Saturated here: only a node less loaded is worth a network hop each way.
+    std::vector<WorkerInfo> lighter;
+    for (const WorkerInfo& w : workers) {
+      if (eligible(w) && w.load < local->load) lighter.push_back(w);
+    }
+    return lighter.empty() ? local->id : straw2Pick(straw2Key(req), lighter);
   }
 };
 

@@ -29,7 +29,7 @@ struct WorkerInfo {
   NodeId id;
   double weight = 1.0;  // capacity (e.g. cores); straw2 shares are proportional to it
   bool alive = true;    // dead workers are never chosen
-  double load = 0;      // running invocations / capacity, from heartbeats (least-loaded)
+  double load = 0;  // invocations demanding CPU / capacity, from heartbeats (Cluster::localLoad)
 };
 
 // What a placement decision may look at. The views must outlive the place() call only.
@@ -70,9 +70,11 @@ class Scheduler {
 //    broken by weighted straw2 on the app name among the tied workers, so they are deterministic
 //    and still spread apps.
 //  - data-aware: data_node if it is eligible; else `local` if it is eligible and not saturated
-//    (load < 1); else straw2 as above. So the value crosses the network at most once: not at all
-//    on the node that stores it or on the deciding node (which holds the triggering value), and
-//    once, to a node chosen by capacity, otherwise.
+//    (load < 1); else straw2 as above among the workers less loaded than `local`, and `local` when
+//    none is (sending work from one busy node to another busy one adds two network hops and saves
+//    nothing). Without `local`, straw2 over all. So the value crosses the network at most once:
+//    not at all on the node that stores it or on the deciding node (which holds the triggering
+//    value), and once, to a node chosen by capacity, otherwise.
 std::unique_ptr<Scheduler> makeScheduler(Policy p);
 
 // Straw2 (Ceph CRUSH): every eligible worker draws ln(u) / weight, where u in (0,1] is the top 53

@@ -244,14 +244,20 @@ TEST(DataAwareTest, FallsBackToLocalWhenDataNodeDeadOrUnknown) {
       NodeId{1});
 }
 
-TEST(DataAwareTest, FallsBackToStraw2WhenLocalSaturated) {
+TEST(DataAwareTest, FallsBackToStraw2OverLighterNodesWhenLocalSaturated) {
   std::vector<WorkerInfo> workers = cluster({1, 2, 3, 4});
   workers[0].load = 1.0;
+  workers[2].load = 1.5;  // busier than the local node: never a target
+  const std::vector<WorkerInfo> lighter = {workers[1], workers[3]};
   for (int i = 0; i < 100; ++i) {
     const std::string key = keyName(i);
     const PlacementRequest req = {.app = "wc", .key = key, .local = NodeId{1}};
-    EXPECT_EQ(mustPlace(Policy::kDataAware, req, workers), straw2Pick("wc/" + key, workers));
+    EXPECT_EQ(mustPlace(Policy::kDataAware, req, workers), straw2Pick("wc/" + key, lighter));
   }
+  // Every other node as busy or busier: the work stays.
+  for (WorkerInfo& w : workers) w.load = std::max(w.load, 1.0);
+  EXPECT_EQ(mustPlace(Policy::kDataAware, {.app = "wc", .key = "k", .local = NodeId{1}}, workers),
+            NodeId{1});
   // No data node and no local node: straw2 as well.
   EXPECT_EQ(mustPlace(Policy::kDataAware, {.app = "wc", .function = "map"}, workers),
             straw2Pick("wc/map", workers));

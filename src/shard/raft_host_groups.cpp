@@ -55,11 +55,13 @@ void RaftHost::Impl::reconfigure(Group* g) {
 }
 
 namespace {
-// Follow the writer: windows of 2 s; at least 40 writes (20/s) in one to judge; a voter at which
-// two thirds of them entered is handed the group, and a leader at which half of them entered
-// keeps it. The two shares cannot both hold for two nodes, so the rules never pull both ways.
+// Follow the writer: windows of 2 s; a voter at which two thirds of at least 40 writes (20/s)
+// entered is handed the group, and a leader at which half of them entered keeps it, however few
+// they were: a group whose traffic ebbs stays where it will flow again rather than being moved by
+// count and back. The two shares cannot both hold for two nodes, so the rules never pull both ways.
 constexpr uint64_t kOriginWindowMs = 2000;
-constexpr uint64_t kOriginMinWrites = 40;
+constexpr uint64_t kFollowMinWrites = 40;
+constexpr uint64_t kKeepMinWrites = 1;
 constexpr double kFollowShare = 2.0 / 3;
 constexpr double kKeepShare = 0.5;
 }  // namespace
@@ -108,8 +110,8 @@ void RaftHost::Impl::balanceLeaders(const std::map<uint32_t, std::optional<Repli
     if (options.follow_writes) {
       // Not before one window since it came here: it may have come for its writes.
       if (!g->origins.judged()) continue;
-      if (g->origins.dominant(kOriginMinWrites, kKeepShare) == options.node_id) continue;
-      writer = g->origins.dominant(kOriginMinWrites, kFollowShare);
+      if (g->origins.dominant(kKeepMinWrites, kKeepShare) == options.node_id) continue;
+      writer = g->origins.dominant(kFollowMinWrites, kFollowShare);
     }
     for (unsigned i = 0; i < g->raft.configuration.n; ++i) {
       const raft_server& s = g->raft.configuration.servers[i];

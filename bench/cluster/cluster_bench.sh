@@ -17,6 +17,9 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 mkdir -p "$WORK/apps"
+# Every node of a cluster shares one admin token file: the raft ports' handshake proves a secret
+# derived from it, so nodes with tokens of their own never elect a group leader.
+head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/admin.token"
 for a in hello longchain word_count; do
   cp -r apps/$a "$WORK/apps/"; cp build/apps/$a/app.wasm "$WORK/apps/$a/"
 done
@@ -50,15 +53,15 @@ cluster() {
   ids=$(grep -o '^  [0-9]' "$dir/cluster.yaml" | tr -d ' ' | grep -v '^1$')
   for id in $ids; do
     $BIN node --config "$dir/cluster.yaml" --id $id --data "$dir/d$id" --cache build/module-cache \
-      >"$dir/n$id.log" 2>&1 & PIDS+=($!)
+      --token-file "$WORK/admin.token" >"$dir/n$id.log" 2>&1 & PIDS+=($!)
   done
   $BIN node --config "$dir/cluster.yaml" --id 1 --data "$dir/d1" --cache build/module-cache \
-    --apps "$WORK/apps" >"$dir/n1.log" 2>&1 & PIDS+=($!)
+    --token-file "$WORK/admin.token" --apps "$WORK/apps" >"$dir/n1.log" 2>&1 & PIDS+=($!)
   wait_http http://127.0.0.1:4501
   local want
   want=$(grep -c '^  [0-9]' "$dir/cluster.yaml")
   for _ in $(seq 1 100); do
-    [ "$(curl -s -H "Authorization: Bearer $(cat "$dir/d1/admin.token" 2>/dev/null)" http://127.0.0.1:4501/api/nodes | grep -o '"alive":true' | wc -l)" -ge "$want" ] && break
+    [ "$(curl -s -H "Authorization: Bearer $(cat "$WORK/admin.token")" http://127.0.0.1:4501/api/nodes | grep -o '"alive":true' | wc -l)" -ge "$want" ] && break
     sleep 0.1
   done
   sleep 1

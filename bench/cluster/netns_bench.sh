@@ -35,6 +35,8 @@ while n < int(sys.argv[2]) << 20:
 open(sys.argv[1], "w").write("".join(t))
 PY
 echo x >"$WORK/x.txt"
+# One admin token file for both nodes: the raft ports' handshake proves a secret derived from it.
+head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/admin.token"
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 shape() { netns_shape "$TAG" 2 "$1"; }  # none | RATE
 run_cluster() {  # scheduler
@@ -43,12 +45,13 @@ run_cluster() {  # scheduler
   printf 'scheduler: %s\nnodes:\n  1: {addr: %s.1:2500, spec: [meta, master, worker]}\n  2: {addr: %s.2:2500, spec: [meta, worker]}\n' \
     "$1" "$NET" "$NET" >"$dir/cluster.yaml"
   ip netns exec "$TAG-n2" "$BIN" node --config "$dir/cluster.yaml" --id 2 --data "$dir/d2" \
-    --cache "$PWD/build/module-cache" >"$dir/n2.log" 2>&1 & PIDS+=($!)
+    --cache "$PWD/build/module-cache" --token-file "$WORK/admin.token" >"$dir/n2.log" 2>&1 & PIDS+=($!)
   ip netns exec "$TAG-n1" "$BIN" node --config "$dir/cluster.yaml" --id 1 --data "$dir/d1" \
-    --cache "$PWD/build/module-cache" --apps "$WORK/apps" >"$dir/n1.log" 2>&1 & PIDS+=($!)
+    --cache "$PWD/build/module-cache" --token-file "$WORK/admin.token" --apps "$WORK/apps" \
+    >"$dir/n1.log" 2>&1 & PIDS+=($!)
   for _ in $(seq 1 600); do curl -fs "http://$NET.1:2501/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   for _ in $(seq 1 100); do
-    [ "$(curl -s -H "Authorization: Bearer $(cat "$dir/d1/admin.token" 2>/dev/null)" "http://$NET.1:2501/api/nodes" | grep -o '"alive":true' | wc -l)" -ge 2 ] && break; sleep 0.1
+    [ "$(curl -s -H "Authorization: Bearer $(cat "$WORK/admin.token")" "http://$NET.1:2501/api/nodes" | grep -o '"alive":true' | wc -l)" -ge 2 ] && break; sleep 0.1
   done
   sleep 1
 }

@@ -59,6 +59,11 @@ void RaftHost::Impl::drain() {
   if (view_stale || uv_now(&loop) - published_at_ms >= 10) publish();
 }
 
+absl::Status RaftHost::Impl::notHosted(uint32_t group) const {
+  return absl::NotFoundError(
+      absl::StrCat("group ", group, " is not hosted on node ", options.node_id));
+}
+
 Group* RaftHost::Impl::find(uint32_t id) {
   auto it = groups.find(id);
   return it == groups.end() || it->second->closing ? nullptr : it->second.get();
@@ -424,10 +429,7 @@ void RaftHost::propose(uint32_t group, std::vector<KvOp> ops, ProposeDone done, 
         Impl& h = *impl_;
         if (!running) return (*shared)(absl::UnavailableError("raft host: stopped"));
         Group* g = h.find(group);
-        if (g == nullptr) {
-          return (*shared)(absl::NotFoundError(
-              absl::StrCat("group ", group, " is not hosted on node ", h.options.node_id)));
-        }
+        if (g == nullptr) return (*shared)(h.notHosted(group));
         if (g->raft_ready && raft_state(&g->raft) == RAFT_LEADER)
           g->origins.note(origin != 0 ? origin : h.options.node_id);
         g->queued.push_back(Proposal{h.next_proposal++, std::move(ops)});
@@ -443,10 +445,7 @@ void RaftHost::readBarrier(uint32_t group, BarrierDone done) {
     Impl& h = *impl_;
     if (!running) return (*shared)(absl::UnavailableError("raft host: stopped"));
     Group* g = h.find(group);
-    if (g == nullptr) {
-      return (*shared)(absl::NotFoundError(
-          absl::StrCat("group ", group, " is not hosted on node ", h.options.node_id)));
-    }
+    if (g == nullptr) return (*shared)(h.notHosted(group));
     g->queued_reads.push_back(std::move(*shared));
     h.dirty.insert(g);
   });

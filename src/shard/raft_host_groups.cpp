@@ -127,7 +127,7 @@ void RaftHost::Impl::balanceLeaders(const std::map<uint32_t, std::optional<Repli
         break;
       }
       const Pair& pair = pairs[s.id];
-      if (!follow && pair.mine > pair.theirs + best_gap) {
+      if (pair.mine > pair.theirs + best_gap) {
         best_group = g.get();
         best_target = s.id;
         best_gap = pair.mine - pair.theirs;

@@ -128,6 +128,7 @@ struct RaftHost::Impl {
 
   void drain();
   Group* find(uint32_t id);
+  absl::Status notHosted(uint32_t group) const;  // the NotFound for a group find() lacks
   absl::Status notLeader(Group* g);
   void flush();
   void proposeQueued(Group* g);

@@ -192,7 +192,6 @@ void ReplicatedKv::route(std::shared_ptr<Call> call) {
                      ": no leader answered in time (last: ", call->last_error.message(), ")"));
     return call->done(std::move(timeout));
   }
-  call->request.origin = self_;
   uint32_t node = target(*call);
   call->last_target = node;
   ++call->attempt;
@@ -295,6 +294,7 @@ void ReplicatedKv::get(std::string app, std::string key, Clock::time_point deadl
                        absl::AnyInvocable<void(absl::StatusOr<std::optional<std::string>>)> done) {
   auto call = std::make_shared<Call>();
   call->request.kind = ShardRequest::Kind::kRead;
+  call->request.origin = self_;
   call->request.group = map()->groupOf(app, key);
   call->request.app = std::move(app);
   call->request.key = std::move(key);
@@ -320,6 +320,7 @@ void ReplicatedKv::write(std::string app, std::vector<KvOp> ops, Clock::time_poi
   }
   auto call = std::make_shared<Call>();
   call->request.kind = ShardRequest::Kind::kWrite;
+  call->request.origin = self_;
   call->request.group = group;
   call->request.app = std::move(app);
   call->request.ops = std::move(ops);
@@ -384,6 +385,7 @@ void ReplicatedKv::scan(std::string app, std::string prefix, size_t limit,
   for (uint32_t g = 0; g < groups; ++g) {
     auto call = std::make_shared<Call>();
     call->request.kind = ShardRequest::Kind::kScan;
+    call->request.origin = self_;
     call->request.group = g;
     call->request.app = app;
     call->request.key = prefix;
